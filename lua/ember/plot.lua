@@ -194,6 +194,7 @@ local function render(fig, out, opt)
     local items = {}
     for c, curve in ipairs(panel.curves) do
       local lt = curve.lt or c
+      local dt = (lt - 1) // 8 + 1   -- gnuplot has 8 colours: later curves get dashes
       local k = label(curve.label)
       if curve.band and #curve.band > 0 then
         local b = block(curve.band)
@@ -201,22 +202,22 @@ local function render(fig, out, opt)
           items[#items + 1] = ("data index %d using 1:3:4 with filledcurves lt %d fs transparent solid 0.2 noborder notitle")
             :format(b, lt)
         end
-        items[#items + 1] = ("data index %d using 1:2 with lines lt %d lw 2 title L[%d] noenhanced"):format(b, lt, k)
+        items[#items + 1] = ("data index %d using 1:2 with lines lt %d dt %d lw 2 title L[%d] noenhanced"):format(b, lt, dt, k)
       elseif #curve.points > 0 then
         local b = block(curve.points)
         if curve.smoothed and not dumb then
           items[#items + 1] = ("data index %d using 1:3 with lines lt %d lw 0.5 dt 3 notitle"):format(b, lt)
         end
-        items[#items + 1] = ("data index %d using 1:2 with lines lt %d lw 2 title L[%d] noenhanced"):format(b, lt, k)
+        items[#items + 1] = ("data index %d using 1:2 with lines lt %d dt %d lw 2 title L[%d] noenhanced"):format(b, lt, dt, k)
       end
     end
     if panel.best and #panel.best > 0 then
-      items[#items + 1] = ('data index %d using 1:2 with points pt 7 ps 1.2 lc "black" title "best epoch"')
-        :format(block(panel.best))
+      items[#items + 1] = ('data index %d using 1:2 with points pt %s ps 1.2 lc "black" title "best epoch"')
+        :format(block(panel.best), dumb and '"o"' or "7")
     end
     if panel.stop and #panel.stop > 0 then
-      items[#items + 1] = ('data index %d using 1:2 with points pt 2 ps 1.6 lc "red" title "early stop"')
-        :format(block(panel.stop))
+      items[#items + 1] = ('data index %d using 1:2 with points pt %s ps 1.6 lc "red" title "early stop"')
+        :format(block(panel.stop), dumb and '"x"' or "2")
     end
     if #items == 0 then error(("plot: nothing to draw for '%s'"):format(panel.ylabel), 0) end
     plots[p] = {y = y_i, items = items}
@@ -265,7 +266,9 @@ local function render(fig, out, opt)
   end
   w(('set output base . "%s"'):format(suffix))
   if not dumb then w("set grid") end
-  w("set key top right noenhanced")
+  local most = 0
+  for _, panel in ipairs(fig.panels) do most = math.max(most, #panel.curves) end
+  w((not dumb and most > 5) and "set key outside right top noenhanced" or "set key top right noenhanced")
   if fig.log_y then w("set logscale y") end
   if P > 1 then
     w(("set multiplot layout %d,1%s"):format(P, title_i and (" title L[%d] noenhanced"):format(title_i) or ""))
