@@ -1,0 +1,98 @@
+# ember - build, test, install.  `make run` and `make test` are the two set-up commands (README.md).
+#
+# Sources are found by wildcard, so a new core/*.c, lua/bind/*.c, lua/ember/*.lua, tests/c/test_*.c or
+# tests/lua/*_spec.lua is built and tested without editing this file.
+
+CC       ?= cc
+OPT      ?= -O3
+CFLAGS   ?= $(OPT) -g
+EM_CFLAGS = -std=c99 -Wall -Wextra -fPIC -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -fno-math-errno \
+            -Icore $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_LIBS := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+# OpenBLAS is dlopen'ed at run time (core/blas.c) so that ember can pick its kernel before it loads.
+CORE_LIBS = -lz -ldl -lm -lpthread
+PREFIX   ?= /usr/local
+LUA      ?= lua5.4
+
+CORE_SRC  := $(wildcard core/*.c)
+BIND_SRC  := $(wildcard lua/bind/*.c)
+LUA_MODS  := $(wildcard lua/ember/*.lua)
+CORE_HDR  := $(wildcard core/*.h)
+BIND_HDR  := $(wildcard lua/bind/*.h)
+C_TESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c))
+
+B ?= build
+CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
+BIND_OBJ := $(patsubst lua/bind/%.c,$(B)/bind/%.o,$(BIND_SRC))
+
+.PHONY: all deps run test test-c test-lua test-asan bench install clean fuzz plots
+all: $(B)/ember $(B)/ember.so
+
+$(B)/core/%.o: core/%.c $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(EM_CFLAGS) -c $< -o $@
+
+$(B)/bind/%.o: lua/bind/%.c $(CORE_HDR) $(BIND_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(EM_CFLAGS) -Ilua/bind -c $< -o $@
+
+$(B)/libembercore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# the Lua modules, embedded as C strings so an installed ember runs from any directory
+$(B)/embedded.c: $(LUA_MODS) tools/embed.lua
+	@mkdir -p $(B)
+	$(LUA) tools/embed.lua $@ $(LUA_MODS)
+
+$(B)/embedded.o: $(B)/embedded.c
+	$(CC) $(CFLAGS) $(EM_CFLAGS) -c $< -o $@
+
+$(B)/ember.so: $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a
+	$(CC) $(CFLAGS) -shared -o $@ $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a $(CORE_LIBS)
+
+$(B)/ember: lua/main.c $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a $(BIND_HDR)
+	$(CC) $(CFLAGS) $(EM_CFLAGS) -Ilua/bind -o $@ lua/main.c $(BIND_OBJ) $(B)/embedded.o \
+	  $(B)/libembercore.a $(LUA_LIBS) -lreadline $(CORE_LIBS) -Wl,-E
+
+$(B)/tests/%: tests/c/%.c tests/c/check.h $(B)/libembercore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(EM_CFLAGS) -o $@ $< $(B)/libembercore.a $(CORE_LIBS)
+
+# Installs the Debian packages ember needs when they are missing (as root or with sudo);
+# otherwise prints the apt-get line to run.
+deps:
+	@sh tools/deps.sh
+
+test: deps all $(C_TESTS)
+	@sh tests/run.sh $(B)
+
+test-c: $(C_TESTS)
+	@sh tests/run.sh $(B) c
+
+test-lua: all
+	@sh tests/run.sh $(B) lua
+
+# the C and Lua tests under AddressSanitizer + UBSan, in a separate build folder
+test-asan:
+	$(MAKE) B=build-asan OPT="-O1" \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  all $(patsubst build/%,build-asan/%,$(C_TESTS))
+	ASAN_OPTIONS=detect_leaks=1 EMBER_ASAN=1 sh tests/run.sh build-asan
+
+run: deps all
+	@sh tools/make-run.sh $(B)
+
+bench: all
+	@sh bench/run.sh $(B)
+
+fuzz:
+	@sh tests/fuzz/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4
+	install -m 755 $(B)/ember $(DESTDIR)$(PREFIX)/bin/ember
+	install -m 644 $(B)/ember.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/ember.so
+
+clean:
+	rm -rf build build-asan build-fuzz

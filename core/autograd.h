@@ -1,0 +1,57 @@
+/* autograd.h - reverse-mode automatic differentiation: ops record a node when an input requires grad
+   and grad mode is on; em_backward walks the nodes in reverse topological order, accumulates into the
+   leaves' .grad, and frees the graph (unless asked to keep it). */
+#ifndef EMBER_AUTOGRAD_H
+#define EMBER_AUTOGRAD_H
+#include "tensor.h"
+
+#define EM_NODE_MAX_IN 4
+
+typedef struct em_node em_node;
+/* computes the gradients of the inputs from gout (the gradient of the output, shaped like it) and hands
+   each to em_node_accum; runs with grad mode off. Returns 0 or -1 with em_error set. */
+typedef int (*em_backward_fn)(em_node *n, em_tensor *gout);
+
+struct em_node {
+  int refs;
+  const char *name;                    /* op name, for messages ("add", "conv2d") */
+  int ninputs;
+  em_tensor *inputs[EM_NODE_MAX_IN];   /* owned; gradient flows to these */
+  em_tensor *saved[EM_NODE_MAX_IN];    /* owned; what backward needs (aliases: no grad_fn, no cycle) */
+  double f[4];                         /* op parameters */
+  int64_t i[2 * EM_MAX_DIMS];
+  void *extra;                         /* op-owned buffer (e.g. pooling argmax), freed with free() */
+  em_backward_fn backward;
+  int64_t out_shape[EM_MAX_DIMS];
+  int out_ndim;
+  int freed;                           /* saved state released by a backward pass */
+  /* backward-pass scratch */
+  em_tensor *gacc;                     /* gradient of the output accumulated so far */
+  int pending;                         /* consumers that have not yet passed their gradient down */
+  unsigned visit;                      /* id of the pass that last reached this node */
+};
+
+/* grad mode: ops record nodes only when it is on (default) */
+int em_grad_enabled(void);
+int em_set_grad_enabled(int on);     /* returns the previous value */
+
+/* does an op with these inputs need to record a node? */
+int em_needs_grad(int n, em_tensor *const *inputs);
+
+/* creates a node for out (which takes ownership of the node) with the given inputs retained.
+   Returns the node so the op can save tensors/params, or NULL when no node is needed. */
+em_node *em_node_attach(em_tensor *out, const char *name, em_backward_fn fn, int n, em_tensor *const *inputs);
+void em_node_save(em_node *n, int slot, em_tensor *t);   /* stores an alias of t */
+void em_node_release(em_node *n);
+
+/* called by backward functions: adds g (shaped like input k, or broadcastable to it) into input k's
+   gradient. Takes no ownership of g. */
+int em_node_accum(em_node *n, int k, em_tensor *g);
+
+/* runs the backward pass from root. grad may be NULL only for a tensor of one element.
+   keep_graph != 0 keeps saved tensors so backward can run again through the same graph. */
+int em_backward(em_tensor *root, em_tensor *grad, int keep_graph);
+
+/* a tensor sharing data with t, cut from its graph, requires_grad off */
+em_tensor *em_detach(em_tensor *t);
+#endif

@@ -1,0 +1,133 @@
+/* blas.c - OpenBLAS loaded with dlopen after choosing its kernel. Debian's OpenBLAS 0.3.21 does not know
+   recent Xeons and falls back to generic "Prescott" kernels (32 instead of 154 GFLOP/s per core here);
+   it reads OPENBLAS_CORETYPE only in its load-time constructor, so linking it normally would be too late
+   to fix (shared/notes/openblas-kernels.md). A user's own OPENBLAS_CORETYPE always wins. */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "blas.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
+typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c, int ldc);
+static sgemm_fn cblas_sgemm_p;
+static char *(*corename_p)(void);
+static char *(*config_p)(void);
+static void (*set_threads_p)(int);
+static int loaded = 0;   /* 0 not tried, 1 OpenBLAS, -1 fallback */
+static int nthreads = 0;
+static char info[256], kernel[64];
+
+/* the OpenBLAS kernel name for this CPU's vector extensions, or NULL to let OpenBLAS decide */
+static const char *pick_coretype(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512cd"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return NULL;
+}
+
+static int default_threads(void) {
+  const char *e = getenv("EMBER_NUM_THREADS");
+  if (e && atoi(e) > 0) return atoi(e);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+int em_blas_init(void) {
+  if (loaded) return loaded > 0 ? 0 : -1;
+#if defined(__x86_64__) || defined(__i386__)
+  /* flush denormals to zero: they slowed later training epochs by ~15% here (performance-baseline.md) */
+  _mm_setcsr(_mm_getcsr() | 0x8040);
+#endif
+  if (!nthreads) nthreads = default_threads();
+  const char *user = getenv("OPENBLAS_CORETYPE"), *pick = NULL;
+  if (!user || !*user) {
+    pick = pick_coretype();
+    if (pick) setenv("OPENBLAS_CORETYPE", pick, 1);
+  }
+  /* OpenBLAS sizes its pool from this at load; ember's setting governs it from the start */
+  char nt[16];
+  snprintf(nt, sizeof nt, "%d", nthreads);
+  if (!getenv("OPENBLAS_NUM_THREADS")) setenv("OPENBLAS_NUM_THREADS", nt, 1);
+  void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (!h) h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
+  if (pick) unsetenv("OPENBLAS_CORETYPE");   /* children (sweeps) decide for themselves */
+  if (h) {
+    cblas_sgemm_p = (sgemm_fn)(uintptr_t)dlsym(h, "cblas_sgemm");
+    corename_p = (char *(*)(void))(uintptr_t)dlsym(h, "openblas_get_corename");
+    config_p = (char *(*)(void))(uintptr_t)dlsym(h, "openblas_get_config");
+    set_threads_p = (void (*)(int))(uintptr_t)dlsym(h, "openblas_set_num_threads");
+  }
+  if (!cblas_sgemm_p) {
+    loaded = -1;
+    snprintf(kernel, sizeof kernel, "built-in");
+    snprintf(info, sizeof info, "built-in gemm (libopenblas.so.0 not found: apt-get install libopenblas0)");
+    return -1;
+  }
+  loaded = 1;
+  if (set_threads_p) set_threads_p(nthreads);
+  snprintf(kernel, sizeof kernel, "%s", corename_p ? corename_p() : "unknown");
+  const char *cfg = config_p ? config_p() : "OpenBLAS";
+  snprintf(info, sizeof info, "%s, kernel %s (%s)", cfg, kernel,
+           user && *user ? "OPENBLAS_CORETYPE from the environment" : pick ? "chosen by ember" : "chosen by OpenBLAS");
+  return 0;
+}
+
+const char *em_blas_info(void) { em_blas_init(); return info; }
+const char *em_blas_kernel(void) { em_blas_init(); return kernel; }
+
+void em_set_num_threads(int n) {
+  if (n < 1) n = 1;
+  nthreads = n;
+  if (loaded > 0 && set_threads_p) set_threads_p(n);
+}
+
+int em_get_num_threads(void) {
+  if (!nthreads) nthreads = default_threads();
+  return nthreads;
+}
+
+/* portable fallback when OpenBLAS is absent: i-k-j loops the compiler vectorises */
+static void gemm_fallback(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                          const float *b, int ldb, float beta, float *c, int ldc) {
+  for (int i = 0; i < m; i++) {
+    float *ci = c + (size_t)i * ldc;
+    if (beta == 0.0f) for (int j = 0; j < n; j++) ci[j] = 0.0f;
+    else if (beta != 1.0f) for (int j = 0; j < n; j++) ci[j] *= beta;
+    for (int p = 0; p < k; p++) {
+      float av = alpha * (ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]);
+      if (!tb) {
+        const float *bp = b + (size_t)p * ldb;
+        for (int j = 0; j < n; j++) ci[j] += av * bp[j];
+      } else {
+        for (int j = 0; j < n; j++) ci[j] += av * b[(size_t)j * ldb + p];
+      }
+    }
+  }
+}
+
+void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {   /* BLAS leaves C untouched for k = 0 only when beta = 1 */
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : c[(size_t)i * ldc + j] * beta;
+    return;
+  }
+  if (!loaded) em_blas_init();
+  if (loaded > 0)
+    cblas_sgemm_p(101 /* CblasRowMajor */, trans_a ? 112 : 111, trans_b ? 112 : 111, m, n, k, alpha, a, lda,
+                  b, ldb, beta, c, ldc);
+  else
+    gemm_fallback(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}

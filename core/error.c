@@ -1,0 +1,26 @@
+/* error.c - per-thread error message of the core, and the shape formatter every message uses. */
+#include <stdarg.h>
+#include <stdio.h>
+#include "error.h"
+
+static __thread char em_msg[1024];
+
+int em_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(em_msg, sizeof em_msg, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+const char *em_error(void) { return em_msg; }
+void em_clear_error(void) { em_msg[0] = '\0'; }
+
+char *em_shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
+  size_t n = 0;
+  n += (size_t)snprintf(buf + n, len - n, "[");
+  for (int i = 0; i < ndim && n < len; i++)
+    n += (size_t)snprintf(buf + n, len - n, i ? " x %lld" : "%lld", (long long)shape[i]);
+  if (n < len) snprintf(buf + n, len - n, "]");
+  return buf;
+}

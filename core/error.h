@@ -1,0 +1,23 @@
+/* error.h - the core's error path: functions that can fail on user input return NULL or -1 and leave a
+   message here; the Lua binding raises it as a Lua error. Nothing in the core aborts on user input. */
+#ifndef EMBER_ERROR_H
+#define EMBER_ERROR_H
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define EM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define EM_PRINTF(a, b)
+#endif
+
+/* sets the message of the calling thread (printf-style); always returns -1 for `return em_fail(...)` */
+int em_fail(const char *fmt, ...) EM_PRINTF(1, 2);
+/* the last message set on this thread ("" when none) */
+const char *em_error(void);
+void em_clear_error(void);
+
+/* "[64 x 1 x 28 x 28]"; "[]" for a 0-d tensor. Returns buf. One helper so every message looks the same. */
+char *em_shape_str(char *buf, size_t len, int ndim, const int64_t *shape);
+#define EM_SHAPE_BUF 128
+#endif

@@ -1,0 +1,37 @@
+/* bind.h - what the binding files share: the tensor userdata, argument conversion and the error path.
+   Each lua/bind/X.c exports `void ember_open_X(lua_State *L)` which adds its functions to the ember
+   table on top of the stack (ember_register) and its methods to tensors (ember_tensor_methods). */
+#ifndef EMBER_BIND_H
+#define EMBER_BIND_H
+#include <lua.h>
+#include <lauxlib.h>
+#include "tensor.h"
+
+#define EM_TENSOR_MT "ember.Tensor"
+
+typedef struct lt_box { em_tensor *t; } lt_box;
+
+em_tensor *lt_check(lua_State *L, int idx);     /* borrowed; raises "bad argument" when not a tensor */
+em_tensor *lt_test(lua_State *L, int idx);      /* borrowed or NULL */
+/* pushes t as a new userdata, taking over the caller's reference. t == NULL raises em_error() as a
+   Lua error (so `lt_push(L, em_add(a, b))` is the whole error path of an op). */
+void lt_push(lua_State *L, em_tensor *t);
+/* a tensor from a tensor (retained), a number (0-d) or a nested table of numbers; new reference */
+em_tensor *lt_to_tensor(lua_State *L, int idx, const char *fn);
+/* raises em_error() as a Lua error; never returns */
+int lt_raise(lua_State *L);
+/* a 1-based Lua dim (negative counts from the end) to the core's 0-based one; raises when out of range */
+int lt_check_dim(lua_State *L, int idx, int ndim, const char *fn);
+/* sizes given as integers from index first on, or one table of integers at first; returns ndim */
+int lt_check_shape(lua_State *L, int first, int64_t shape[EM_MAX_DIMS], const char *fn);
+/* tells the Lua GC about tensor bytes allocated since the last call (keeps training loops flat) */
+void lt_gc_account(lua_State *L);
+
+void ember_register(lua_State *L, const luaL_Reg *fns);        /* into the table at -1 */
+void ember_tensor_methods(lua_State *L, const luaL_Reg *fns);  /* into the tensor method table */
+
+/* the per-file openers luaopen_ember calls */
+void ember_open_tensor(lua_State *L);
+void ember_open_ops(lua_State *L);
+void ember_open_autograd(lua_State *L);
+#endif
