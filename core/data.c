@@ -409,7 +409,8 @@ static int csv_names(em_csv *out, const char *path, int64_t lineno, const char *
     next_field(&p, e, sep, f, &why);
     char dflt[32];
     snprintf(dflt, sizeof dflt, "c%lld", (long long)(j + 1));
-    const char *name = header && f->len > 0 ? f->p : dflt;
+    /* an empty name (or one hiding a NUL byte) gets the default, so every column can be named */
+    const char *name = header && f->len > 0 && strlen(f->p) == f->len ? f->p : dflt;
     out->names[j] = strdup(name);
     if (!out->names[j]) return em_fail("csv: %s: out of memory", path);
   }
