@@ -231,6 +231,9 @@ describe("ember.save refuses", function()
       ember.save, tmp("x.ckpt"), {opt = {state = {{}, {co = coroutine.create(print)}}}})
     errors_with("save: value at 'a\\.b' is a function", ember.save, tmp("x.ckpt"), {["a.b"] = print})
     errors_with("save: value is a function", ember.save, tmp("x.ckpt"), print)
+    local closed = ember.zeros(2)
+    do local c <close> = closed end
+    errors_with("save: value at 'w' is a closed tensor", ember.save, tmp("x.ckpt"), {w = closed})
     errors_with("(value expected)", ember.save, tmp("x.ckpt"))
   end)
 
