@@ -6,13 +6,12 @@
 static int m_backward(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   em_tensor *g = lt_test(L, 2);
-  int opts = g ? 3 : 2, keep = 0;
+  int opts = lua_istable(L, 2) ? 2 : 3, keep = 0;
+  if (!g && !lua_isnoneornil(L, 2) && !lua_istable(L, 2)) return luaL_typeerror(L, 2, "tensor or options table");
   if (lua_istable(L, opts)) {
     lua_getfield(L, opts, "keep_graph");
     keep = lua_toboolean(L, -1);
     lua_pop(L, 1);
-  } else if (!g && !lua_isnoneornil(L, 2)) {
-    return luaL_typeerror(L, 2, "tensor or options table");
   }
   if (em_backward(t, g, keep)) return lt_raise(L);
   lt_gc_account(L);

@@ -34,4 +34,7 @@ void ember_tensor_methods(lua_State *L, const luaL_Reg *fns);  /* into the tenso
 void ember_open_tensor(lua_State *L);
 void ember_open_ops(lua_State *L);
 void ember_open_autograd(lua_State *L);
+/* main.c: Ctrl-C and SIGTERM interrupt the running chunk, or (with ember._graceful(true)) only
+   count, so a runner can finish its step and save */
+void ember_install_signals(lua_State *L);
 #endif

@@ -406,6 +406,9 @@ static int m_dim(lua_State *L) { lua_pushinteger(L, lt_check(L, 1)->ndim); retur
 static int m_numel(lua_State *L) { lua_pushinteger(L, em_numel(lt_check(L, 1))); return 1; }
 static int m_is_contiguous(lua_State *L) { lua_pushboolean(L, em_is_contiguous(lt_check(L, 1))); return 1; }
 
+static int m_grad_required(lua_State *L) { lua_pushboolean(L, lt_check(L, 1)->requires_grad); return 1; }
+
+/* x:requires_grad([on = true]) -> x (chains: ember.randn(3, 1):requires_grad()) */
 static int m_requires_grad(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int on = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
@@ -493,7 +496,7 @@ static const luaL_Reg tensor_fns[] = {
 static const luaL_Reg tensor_methods[] = {
   {"totable", m_totable}, {"tolist", m_totable}, {"item", m_item}, {"shape", m_shape}, {"size", m_size},
   {"dim", m_dim}, {"numel", m_numel}, {"is_contiguous", m_is_contiguous}, {"requires_grad", m_requires_grad},
-  {NULL, NULL}};
+  {"grad_required", m_grad_required}, {NULL, NULL}};
 
 void ember_open_tensor(lua_State *L) {
   /* method table, reached from __index */
