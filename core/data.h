@@ -69,7 +69,8 @@ int em_data_stats(em_tensor *x, em_stats_kind kind, em_tensor **a, em_tensor **b
 em_tensor *em_data_rescale(em_tensor *x, em_tensor *shift, em_tensor *scale);
 
 /* ---- synthetic regression ----
-   x (n, f) ~ N(0, 1), true weights w (f, 1) ~ N(0, 1), bias b ~ N(0, 1), y (n, 1) = x w + b + noise * N(0, 1).
+   x (n, f) ~ N(0, 1), true weights w (f, 1) ~ N(0, 1), bias b ~ N(0, 1),
+   y (n, 1) = x w + b + noise * N(0, 1).
    round(outliers * n) rows (picked at random) get an extra error of random sign and size in
    [outlier_scale, 2 outlier_scale); mask (n) marks them with 1. All outputs are new references. */
 typedef struct em_synthetic {

@@ -1,0 +1,162 @@
+/* data.c (binding) - the low-level data functions behind lua/ember/data.lua: IDX and CSV readers, the
+   row gatherer that refills a reused batch tensor, shuffled index orders, feature statistics and the
+   synthetic regression generator. They are ember._name: data.lua builds the dataset objects on them. */
+#include <math.h>
+#include <string.h>
+#include "bind.h"
+#include "data.h"
+#include "rng.h"
+
+/* ember._idx_read(path) -> tensor: (N, 1, H, W) in [0, 1] for images, (N) class indices for labels */
+static int l_idx_read(lua_State *L) {
+  lt_push(L, em_idx_read(luaL_checkstring(L, 1)));
+  return 1;
+}
+
+/* ember._idx_pair(images, labels) -> x, y with equal sample counts */
+static int l_idx_pair(lua_State *L) {
+  const char *images = luaL_checkstring(L, 1), *labels = luaL_checkstring(L, 2);
+  em_tensor *x, *y;
+  if (em_idx_read_pair(images, labels, &x, &y) < 0) return lt_raise(L);
+  lt_push(L, x);
+  lt_push(L, y);
+  return 2;
+}
+
+/* ember._csv_read(path [, sep = ","] [, header = true]) -> tensor (rows, cols), {names} */
+static int l_csv_read(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t n = 1;
+  const char *sep = luaL_optlstring(L, 2, ",", &n);
+  luaL_argcheck(L, n == 1, 2, "the separator must be one character");
+  int header = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
+  lua_createtable(L, 0, 0);   /* allocated before the parse: nothing to free if this raises */
+  em_csv c;
+  if (em_csv_load(path, sep[0], header, &c) < 0) return lt_raise(L);
+  em_tensor *t = em_csv_tensor(&c);
+  if (!t) { em_csv_free(&c); return lt_raise(L); }
+  /* the Lua calls below can only fail on memory; copy the names first so the table owns them */
+  for (int64_t j = 0; j < c.cols; j++) {
+    lua_pushstring(L, c.names[j]);
+    lua_rawseti(L, -2, (lua_Integer)j + 1);
+  }
+  em_csv_free(&c);
+  lt_push(L, t);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* a 1-based index value from a tensor or table entry, as a 0-based row */
+static int64_t index_at(lua_State *L, int arg, em_tensor *it, int64_t k) {
+  double v;
+  if (it) v = em_get_flat(it, k);
+  else {
+    lua_geti(L, arg, (lua_Integer)k + 1);
+    int ok;
+    v = (double)lua_tonumberx(L, -1, &ok);
+    lua_pop(L, 1);
+    if (!ok) return luaL_error(L, "gather_rows: index %d is not a number", (int)(k + 1));
+  }
+  if (v != floor(v) || !(v >= -9e15 && v <= 9e15))
+    return luaL_error(L, "gather_rows: index %f is not an integer", v);
+  return (int64_t)v - 1;
+}
+
+/* ember._gather_rows(dst, src, idx | nil [, start = 1]) -> dst: dst's B rows become the rows
+   idx[start], ..., idx[start + B - 1] of src (idx a tensor or table of 1-based indices), or the rows
+   start .. start + B - 1 when idx is nil. */
+static int l_gather_rows(lua_State *L) {
+  em_tensor *dst = lt_check(L, 1), *src = lt_check(L, 2);
+  em_tensor *it = lt_test(L, 3);
+  if (!it && !lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  lua_Integer start = luaL_optinteger(L, 4, 1);
+  int64_t B = dst->ndim >= 1 ? dst->shape[0] : 0;
+  if (lua_isnoneornil(L, 3)) {
+    if (em_gather_rows(dst, src, NULL, (int64_t)start - 1) < 0) return lt_raise(L);
+    lua_settop(L, 1);
+    return 1;
+  }
+  int64_t have = it ? em_numel(it) : (int64_t)luaL_len(L, 3);
+  if (start < 1 || B > have - (start - 1))
+    return luaL_error(L, "gather_rows: %d indices from position %d, but the index list has %d",
+                      (int)B, (int)start, (int)have);
+  int64_t small[1024];
+  int64_t *idx = small;
+  if (B > 1024) idx = lua_newuserdatauv(L, (size_t)B * sizeof *idx, 0);   /* freed by the GC */
+  for (int64_t k = 0; k < B; k++) idx[k] = index_at(L, 3, it, (int64_t)start - 1 + k);
+  if (em_gather_rows(dst, src, idx, 0) < 0) return lt_raise(L);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* floats hold every integer up to 2^24 exactly: the limit of index tensors */
+#define MAX_INDEX_ROWS ((lua_Integer)1 << 24)
+
+/* ember._index_order(n [, shuffle = false]) -> tensor (n) of 1..n, shuffled by ember's global RNG */
+static int l_index_order(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  int shuffle = lua_toboolean(L, 2);
+  if (n < 1 || n > MAX_INDEX_ROWS)
+    return luaL_error(L, "index_order: n must be in 1..%d (got %d)", (int)MAX_INDEX_ROWS, (int)n);
+  int64_t len = (int64_t)n;
+  em_tensor *t = em_tensor_new(1, &len);
+  lt_push(L, t);   /* owned by Lua from here on */
+  float *o = em_data(t);
+  if (shuffle) {
+    int64_t *perm = lua_newuserdatauv(L, (size_t)len * sizeof *perm, 0);
+    em_rng_permutation(em_rng_global(), len, perm);
+    for (int64_t i = 0; i < len; i++) o[i] = (float)(perm[i] + 1);
+    lua_pop(L, 1);
+  } else {
+    for (int64_t i = 0; i < len; i++) o[i] = (float)(i + 1);
+  }
+  return 1;
+}
+
+/* ember._stats(x, "mean_std" | "min_max") -> a, b shaped to broadcast against x */
+static int l_stats(lua_State *L) {
+  em_tensor *x = lt_check(L, 1);
+  static const char *const kinds[] = {"mean_std", "min_max", NULL};
+  int kind = luaL_checkoption(L, 2, "mean_std", kinds);
+  em_tensor *a, *b;
+  if (em_data_stats(x, kind == 0 ? EM_STATS_MEAN_STD : EM_STATS_MIN_MAX, &a, &b) < 0) return lt_raise(L);
+  lt_push(L, a);
+  lt_push(L, b);
+  return 2;
+}
+
+/* ember._rescale(x, shift, scale) -> (x - shift) / scale per feature group, zero scales counted as 1 */
+static int l_rescale(lua_State *L) {
+  lt_push(L, em_data_rescale(lt_check(L, 1), lt_check(L, 2), lt_check(L, 3)));
+  return 1;
+}
+
+/* ember._synthetic_regression(n, features, noise, outliers, outlier_scale [, seed]) -> x, y, w, b, mask.
+   With a seed the data come from a private generator, so ember's global RNG stream is untouched. */
+static int l_synthetic(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1), f = luaL_checkinteger(L, 2);
+  double noise = luaL_checknumber(L, 3), outliers = luaL_checknumber(L, 4);
+  double scale = luaL_checknumber(L, 5);
+  em_rng own, *r = em_rng_global();
+  if (!lua_isnoneornil(L, 6)) {
+    em_rng_seed(&own, (uint64_t)luaL_checkinteger(L, 6));
+    r = &own;
+  }
+  em_synthetic s;
+  if (em_data_synthetic_regression(r, (int64_t)n, (int64_t)f, noise, outliers, scale, &s) < 0)
+    return lt_raise(L);
+  lt_push(L, s.x);
+  lt_push(L, s.y);
+  lt_push(L, s.w);
+  lua_pushnumber(L, s.b);
+  lt_push(L, s.mask);
+  return 5;
+}
+
+void ember_open_data(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"_idx_read", l_idx_read}, {"_idx_pair", l_idx_pair}, {"_csv_read", l_csv_read},
+    {"_gather_rows", l_gather_rows}, {"_index_order", l_index_order}, {"_stats", l_stats},
+    {"_rescale", l_rescale}, {"_synthetic_regression", l_synthetic}, {NULL, NULL}};
+  ember_register(L, fns);
+}
