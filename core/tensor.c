@@ -5,32 +5,55 @@
 #include "tensor.h"
 #include "autograd.h"
 
-/* bytes held by live storages; the Lua binding reports its growth to the collector */
+/* bytes held by live tensors; the Lua binding reports their growth to the collector */
 static __thread int64_t live_bytes;
 int64_t em_live_bytes(void) { return live_bytes; }
 
-/* Storage and its data share one allocation: one malloc per new tensor data, and 64-byte alignment so
-   vector loads never split a cache line. */
-static em_storage *storage_new(int64_t n) {
-  size_t head = (sizeof(em_storage) + 63) & ~(size_t)63;
-  size_t bytes = head + (size_t)(n > 0 ? n : 1) * sizeof(float);
-  em_storage *s = NULL;
-  if (posix_memalign((void **)&s, 64, bytes) != 0 || !s) {
-    em_fail("out of memory allocating %lld floats", (long long)n);
-    return NULL;
-  }
-  s->data = (float *)((char *)s + head);
-  s->size = n;
-  s->refs = 1;
-  live_bytes += (int64_t)bytes;
-  return s;
+/* A new tensor is one allocation: [header][storage][data]. Views get their own small header and share
+   the storage; the block is freed when the storage's last reference goes, even if the first header
+   died earlier. Blocks for tensors of up to SMALL_N elements are recycled through a per-thread free
+   list: a training loop's many tiny tensors (losses, scalars, biases) then cost no malloc at all. */
+#define SMALL_N 64
+#define FREE_MAX 512
+#define HEAD_BYTES (((sizeof(em_tensor) + sizeof(em_storage)) + 63) & ~(size_t)63)
+#define SMALL_BYTES (HEAD_BYTES + SMALL_N * sizeof(float))
+static __thread void *free_blocks[FREE_MAX];
+static __thread int nfree;
+
+static void block_free(em_storage *s) {
+  void *block = (char *)s - sizeof(em_tensor);
+  live_bytes -= (int64_t)s->bytes;
+  if (s->small && nfree < FREE_MAX) free_blocks[nfree++] = block;
+  else free(block);
 }
 
 static void storage_release(em_storage *s) {
-  if (s && --s->refs == 0) {
-    live_bytes -= (int64_t)(((sizeof(em_storage) + 63) & ~(size_t)63) + (size_t)(s->size > 0 ? s->size : 1) * sizeof(float));
-    free(s);
+  if (s && --s->refs == 0) block_free(s);
+}
+
+static em_tensor *tensor_alloc(int64_t n) {
+  void *block = NULL;
+  int small = n <= SMALL_N;
+  size_t bytes = small ? SMALL_BYTES : HEAD_BYTES + (size_t)n * sizeof(float);
+  if (small && nfree > 0) block = free_blocks[--nfree];
+  else if (posix_memalign(&block, 64, bytes) != 0) block = NULL;
+  if (!block) {
+    em_fail("out of memory allocating %lld floats", (long long)n);
+    return NULL;
   }
+  em_tensor *t = block;
+  em_storage *s = (em_storage *)((char *)block + sizeof(em_tensor));
+  memset(t, 0, sizeof *t);
+  s->data = (float *)((char *)block + HEAD_BYTES);
+  s->size = n;
+  s->refs = 1;
+  s->small = small;
+  s->bytes = bytes;
+  t->storage = s;
+  t->refs = 1;
+  t->inline_header = 1;
+  live_bytes += (int64_t)bytes;
+  return t;
 }
 
 int64_t em_shape_numel(int ndim, const int64_t *shape) {
@@ -53,11 +76,10 @@ int em_check_shape(const char *fn, int ndim, const int64_t *shape) {
   return 0;
 }
 
-static em_tensor *header_new(int ndim, const int64_t *shape) {
-  em_tensor *t = calloc(1, sizeof *t);
-  if (!t) { em_fail("out of memory"); return NULL; }
-  live_bytes += (int64_t)sizeof *t;
-  t->refs = 1;
+em_tensor *em_tensor_new(int ndim, const int64_t *shape) {
+  if (em_check_shape("tensor", ndim, shape)) return NULL;
+  em_tensor *t = tensor_alloc(em_shape_numel(ndim, shape));
+  if (!t) return NULL;
   t->ndim = ndim;
   int64_t st = 1;
   for (int i = ndim - 1; i >= 0; i--) {
@@ -65,15 +87,6 @@ static em_tensor *header_new(int ndim, const int64_t *shape) {
     t->stride[i] = st;
     st *= shape[i];
   }
-  return t;
-}
-
-em_tensor *em_tensor_new(int ndim, const int64_t *shape) {
-  if (em_check_shape("tensor", ndim, shape)) return NULL;
-  em_tensor *t = header_new(ndim, shape);
-  if (!t) return NULL;
-  t->storage = storage_new(em_shape_numel(ndim, shape));
-  if (!t->storage) { live_bytes -= (int64_t)sizeof *t; free(t); return NULL; }
   return t;
 }
 
@@ -110,9 +123,10 @@ void em_tensor_retain(em_tensor *t) { if (t) t->refs++; }
 
 void em_tensor_release(em_tensor *t) {
   if (!t || --t->refs > 0) return;
-  storage_release(t->storage);
   em_tensor_release(t->grad);
   em_node_release(t->grad_fn);
+  if (t->inline_header) { storage_release(t->storage); return; }   /* the block goes with the storage */
+  storage_release(t->storage);
   live_bytes -= (int64_t)sizeof *t;
   free(t);
 }

@@ -15,6 +15,8 @@ typedef struct em_storage {
   float *data;
   int64_t size;        /* elements */
   int refs;
+  int small;           /* block comes from the small-block free list */
+  size_t bytes;        /* of the whole block (storage, data, and the first header when inline) */
 } em_storage;
 
 struct em_node;
@@ -29,6 +31,7 @@ typedef struct em_tensor {
   struct em_tensor *grad;     /* owned; NULL until a backward pass reaches this leaf */
   struct em_node *grad_fn;    /* owned; the op that produced this tensor, NULL for leaves */
   int requires_grad;          /* leaf: accumulate .grad; non-leaf: part of a graph */
+  int inline_header;          /* this header lives inside its storage's block (see tensor.c) */
 } em_tensor;
 
 /* creation: contiguous, row-major */

@@ -9,7 +9,9 @@
 
 #define EM_TENSOR_MT "ember.Tensor"
 
-typedef struct lt_box { em_tensor *t; } lt_box;
+/* the userdata of a tensor; the tag makes "is this a tensor?" one compare instead of a metatable fetch */
+#define LT_MAGIC 0x454d4252u   /* "EMBR" */
+typedef struct lt_box { em_tensor *t; unsigned magic; } lt_box;
 
 em_tensor *lt_check(lua_State *L, int idx);     /* borrowed; raises "bad argument" when not a tensor */
 em_tensor *lt_test(lua_State *L, int idx);      /* borrowed or NULL */

@@ -21,11 +21,8 @@ int lt_raise(lua_State *L) {
 
 em_tensor *lt_test(lua_State *L, int idx) {
   lt_box *b = lua_touserdata(L, idx);
-  if (!b || !lua_getmetatable(L, idx)) return NULL;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_key);
-  int ok = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return ok ? b->t : NULL;
+  if (!b || lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof *b || b->magic != LT_MAGIC) return NULL;
+  return b->t;
 }
 
 em_tensor *lt_check(lua_State *L, int idx) {
@@ -54,6 +51,7 @@ void lt_push(lua_State *L, em_tensor *t) {
   if (!t) lt_raise(L);
   lt_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->t = NULL;   /* consistent before it can be collected */
+  b->magic = LT_MAGIC;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_key);
   lua_setmetatable(L, -2);
   b->t = t;
