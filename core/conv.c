@@ -1,0 +1,245 @@
+/* conv.c - 2-d convolution (cross-correlation, as torch.nn.Conv2d defines it) by im2col + GEMM, one
+   image at a time so the column matrix and the GEMM operands stay in cache, and its backward pass.
+   Reference: Chellapilla, Puri & Simard 2006, "High Performance Convolutional Neural Networks for
+   Document Processing" (unrolling convolutions into matrix products); output size as PyTorch's Conv2d doc. */
+#include <stdlib.h>
+#include <string.h>
+#include "nn.h"
+#include "ops.h"
+#include "autograd.h"
+#include "blas.h"
+
+int64_t em_window_out(int64_t in, int k, int stride, int pad, int dil, int ceil_mode) {
+  int64_t span = in + 2 * (int64_t)pad - (int64_t)dil * (k - 1) - 1;
+  if (span < 0 || stride <= 0) return 0;
+  int64_t out = (ceil_mode ? span + stride - 1 : span) / stride + 1;
+  /* with ceil_mode the last window must start inside the input or its left padding */
+  if (ceil_mode && (out - 1) * stride >= in + pad) out--;
+  return out;
+}
+
+/* the range [lo, hi) of output columns whose tap at input offset x0 + ow * s falls inside [0, W) */
+static void valid_range(int x0, int s, int W, int OW, int *lo, int *hi) {
+  int l = x0 >= 0 ? 0 : (-x0 + s - 1) / s;
+  int h = W - x0 <= 0 ? 0 : (W - x0 + s - 1) / s;
+  if (l > OW) l = OW;
+  if (h > OW) h = OW;
+  if (h < l) h = l;
+  *lo = l;
+  *hi = h;
+}
+
+void em_im2col(float *col, const float *img, const em_conv2d_geom *g) {
+  const int H = g->h, W = g->w, OH = g->oh, OW = g->ow;
+  const int64_t P = (int64_t)OH * OW;
+  for (int c = 0; c < g->cin; c++) {
+    const float *plane = img + (int64_t)c * H * W;
+    for (int i = 0; i < g->kh; i++)
+      for (int j = 0; j < g->kw; j++) {
+        float *row = col + (((int64_t)c * g->kh + i) * g->kw + j) * P;
+        int x0 = j * g->dw - g->pw, lo, hi;
+        valid_range(x0, g->sw, W, OW, &lo, &hi);
+        for (int oh = 0; oh < OH; oh++) {
+          float *r = row + (int64_t)oh * OW;
+          int ih = oh * g->sh - g->ph + i * g->dh;
+          if (ih < 0 || ih >= H) { memset(r, 0, (size_t)OW * sizeof(float)); continue; }
+          const float *src = plane + (int64_t)ih * W + x0;   /* src[ow * sw] is the tap of column ow */
+          for (int ow = 0; ow < lo; ow++) r[ow] = 0.0f;
+          if (g->sw == 1) memcpy(r + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+          else for (int ow = lo; ow < hi; ow++) r[ow] = src[(int64_t)ow * g->sw];
+          for (int ow = hi; ow < OW; ow++) r[ow] = 0.0f;
+        }
+      }
+  }
+}
+
+void em_col2im(float *img, const float *col, const em_conv2d_geom *g) {
+  const int H = g->h, W = g->w, OH = g->oh, OW = g->ow;
+  const int64_t P = (int64_t)OH * OW;
+  for (int c = 0; c < g->cin; c++) {
+    float *plane = img + (int64_t)c * H * W;
+    for (int i = 0; i < g->kh; i++)
+      for (int j = 0; j < g->kw; j++) {
+        const float *row = col + (((int64_t)c * g->kh + i) * g->kw + j) * P;
+        int x0 = j * g->dw - g->pw, lo, hi;
+        valid_range(x0, g->sw, W, OW, &lo, &hi);
+        for (int oh = 0; oh < OH; oh++) {
+          int ih = oh * g->sh - g->ph + i * g->dh;
+          if (ih < 0 || ih >= H) continue;
+          const float *r = row + (int64_t)oh * OW;
+          float *dst = plane + (int64_t)ih * W + x0;
+          if (g->sw == 1) for (int ow = lo; ow < hi; ow++) dst[ow] += r[ow];
+          else for (int ow = lo; ow < hi; ow++) dst[(int64_t)ow * g->sw] += r[ow];
+        }
+      }
+  }
+}
+
+/* a 1x1 kernel with stride 1 and no padding reads the image as it is: no im2col needed */
+static int is_pointwise(const em_conv2d_geom *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+/* per image: out_n (Cout, P) = W (Cout, K) col_n (K, P) + b, with K = Cin kh kw and P = oh ow */
+void em_conv2d_forward(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g,
+                       float *col) {
+  const int K = g->cin * g->kh * g->kw, P = g->oh * g->ow;
+  const int64_t in_sz = (int64_t)g->cin * g->h * g->w, out_sz = (int64_t)g->cout * P;
+  const int pointwise = is_pointwise(g);
+  for (int n = 0; n < g->n; n++) {
+    const float *x = inp + n * in_sz;
+    float *y = out + n * out_sz;
+    const float *c = x;
+    if (!pointwise) { em_im2col(col, x, g); c = col; }
+    if (b)
+      for (int co = 0; co < g->cout; co++) {
+        float v = b[co], *yr = y + (int64_t)co * P;
+        for (int p = 0; p < P; p++) yr[p] = v;
+      }
+    em_sgemm(0, 0, g->cout, P, K, 1.0f, w, K, c, P, b ? 1.0f : 0.0f, y, P);
+  }
+}
+
+/* per image (g_n = dout_n, (Cout, P)):
+     db += row sums of g_n;  dW (Cout, K) += g_n col_n^T;  dcol (K, P) = W^T g_n, dinp_n += col2im(dcol) */
+void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                        const em_conv2d_geom *g, float *col) {
+  const int K = g->cin * g->kh * g->kw, P = g->oh * g->ow;
+  const int64_t in_sz = (int64_t)g->cin * g->h * g->w, out_sz = (int64_t)g->cout * P;
+  const int pointwise = is_pointwise(g);
+  float *dcol = dw ? col + (int64_t)K * P : col;
+  for (int n = 0; n < g->n; n++) {
+    const float *go = dout + n * out_sz;
+    if (db)
+      for (int co = 0; co < g->cout; co++) {
+        const float *r = go + (int64_t)co * P;
+        float s = 0.0f;
+        for (int p = 0; p < P; p++) s += r[p];
+        db[co] += s;
+      }
+    if (dw) {
+      const float *c = inp + n * in_sz;
+      if (!pointwise) { em_im2col(col, c, g); c = col; }
+      em_sgemm(0, 1, g->cout, K, P, 1.0f, go, P, c, P, 1.0f, dw, K);
+    }
+    if (dinp) {
+      float *dx = dinp + n * in_sz;
+      if (pointwise) em_sgemm(1, 0, K, P, g->cout, 1.0f, w, K, go, P, 1.0f, dx, P);
+      else {
+        em_sgemm(1, 0, K, P, g->cout, 1.0f, w, K, go, P, 0.0f, dcol, P);
+        em_col2im(dx, dcol, g);
+      }
+    }
+  }
+}
+
+/* ---- the differentiable op ---- */
+
+static void geom_pack(em_node *n, const em_conv2d_geom *g) {
+  const int v[15] = {g->n, g->cin, g->h, g->w, g->cout, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw,
+                     g->oh, g->ow};
+  for (int k = 0; k < 15; k++) n->i[k] = v[k];
+}
+
+static void geom_unpack(const em_node *n, em_conv2d_geom *g) {
+  int *v[15] = {&g->n, &g->cin, &g->h, &g->w, &g->cout, &g->kh, &g->kw, &g->sh, &g->sw, &g->ph, &g->pw, &g->dh,
+                &g->dw, &g->oh, &g->ow};
+  for (int k = 0; k < 15; k++) *v[k] = (int)n->i[k];
+}
+
+static int conv2d_backward(em_node *nd, em_tensor *gout) {
+  em_conv2d_geom g;
+  geom_unpack(nd, &g);
+  em_tensor *x = nd->inputs[0], *w = nd->inputs[1], *b = nd->inputs[2];
+  int want_x = x->requires_grad, want_w = w->requires_grad, want_b = b && b->requires_grad;
+  em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
+  float *col = NULL;
+  int rc = -1;
+  if (!gc) return -1;
+  int64_t colsz = (int64_t)g.cin * g.kh * g.kw * g.oh * g.ow;
+  if ((want_x && !(dx = em_tensor_zeros(x->ndim, x->shape))) ||
+      (want_w && !(dw = em_tensor_zeros(w->ndim, w->shape))) ||
+      (want_b && !(db = em_tensor_zeros(b->ndim, b->shape))))
+    goto out;
+  if ((want_x || want_w) && !(col = malloc((size_t)(2 * colsz + 1) * sizeof(float)))) {
+    em_fail("conv2d backward: out of memory");
+    goto out;
+  }
+  em_conv2d_backward(dx ? em_data(dx) : NULL, dw ? em_data(dw) : NULL, db ? em_data(db) : NULL, em_data(gc),
+                     em_data(nd->saved[0]), em_data(nd->saved[1]), &g, col);
+  rc = 0;
+  if (dx && em_node_accum(nd, 0, dx)) rc = -1;
+  if (!rc && dw && em_node_accum(nd, 1, dw)) rc = -1;
+  if (!rc && db && em_node_accum(nd, 2, db)) rc = -1;
+out:
+  free(col);
+  em_tensor_release(dx);
+  em_tensor_release(dw);
+  em_tensor_release(db);
+  em_tensor_release(gc);
+  return rc;
+}
+
+em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_opts *o) {
+  char sx[EM_SHAPE_BUF], sw[EM_SHAPE_BUF];
+  em_tensor_shape_str(sx, sizeof sx, x);
+  em_tensor_shape_str(sw, sizeof sw, w);
+  if (w->ndim != 4) { em_fail("conv2d: weight must be [Cout x Cin x kh x kw] (got %s)", sw); return NULL; }
+  if (x->ndim != 4 && x->ndim != 3) {
+    em_fail("conv2d: input must be [N x C x H x W] or [C x H x W] (got %s)", sx);
+    return NULL;
+  }
+  for (int k = 0; k < 2; k++)
+    if (o->stride[k] < 1 || o->dilation[k] < 1 || o->padding[k] < 0) {
+      em_fail("conv2d: stride and dilation must be >= 1 and padding >= 0 (got stride %d, padding %d, dilation %d)",
+              o->stride[k], o->padding[k], o->dilation[k]);
+      return NULL;
+    }
+  int batched = x->ndim == 4, d0 = batched ? 1 : 0;
+  em_conv2d_geom g = {
+    .n = batched ? (int)x->shape[0] : 1, .cin = (int)x->shape[d0], .h = (int)x->shape[d0 + 1],
+    .w = (int)x->shape[d0 + 2], .cout = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
+    .sh = o->stride[0], .sw = o->stride[1], .ph = o->padding[0], .pw = o->padding[1], .dh = o->dilation[0],
+    .dw = o->dilation[1]};
+  if (w->shape[1] != g.cin) {
+    em_fail("conv2d: input %s has %d channels but weight %s expects %lld", sx, g.cin, sw, (long long)w->shape[1]);
+    return NULL;
+  }
+  if (b && (b->ndim != 1 || b->shape[0] != g.cout)) {
+    char sb[EM_SHAPE_BUF];
+    em_fail("conv2d: bias must be [%d] (got %s)", g.cout, em_tensor_shape_str(sb, sizeof sb, b));
+    return NULL;
+  }
+  int64_t oh = em_window_out(g.h, g.kh, g.sh, g.ph, g.dh, 0), ow = em_window_out(g.w, g.kw, g.sw, g.pw, g.dw, 0);
+  if (oh <= 0 || ow <= 0) {
+    em_fail("conv2d: input %s is smaller than the kernel (%d x %d, padding %d x %d, dilation %d x %d)", sx, g.kh,
+            g.kw, g.ph, g.pw, g.dh, g.dw);
+    return NULL;
+  }
+  g.oh = (int)oh;
+  g.ow = (int)ow;
+  int64_t shape[4] = {g.n, g.cout, oh, ow};
+  em_tensor *out = batched ? em_tensor_new(4, shape) : em_tensor_new(3, shape + 1);
+  em_tensor *xc = em_tensor_contiguous(x), *wc = em_tensor_contiguous(w), *bc = b ? em_tensor_contiguous(b) : NULL;
+  float *col = malloc((size_t)((int64_t)g.cin * g.kh * g.kw * oh * ow + 1) * sizeof(float));
+  if (!out || !xc || !wc || (b && !bc) || !col) {
+    if (!col) em_fail("conv2d: out of memory");
+    em_tensor_release(out);
+    out = NULL;
+    goto done;
+  }
+  if (em_numel(out) > 0) em_conv2d_forward(em_data(out), em_data(xc), em_data(wc), bc ? em_data(bc) : NULL, &g, col);
+  em_tensor *in[3] = {x, w, b};
+  em_node *n = em_node_attach(out, "conv2d", conv2d_backward, 3, in);
+  if (n) {
+    geom_pack(n, &g);
+    em_node_save(n, 0, xc);
+    em_node_save(n, 1, wc);
+  }
+done:
+  free(col);
+  em_tensor_release(xc);
+  em_tensor_release(wc);
+  em_tensor_release(bc);
+  return out;
+}

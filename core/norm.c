@@ -1,0 +1,181 @@
+/* norm.c - batch normalisation over (N, C, *) as one fused kernel per direction: statistics, running
+   averages, normalisation and affine in the forward; the three gradients in one backward pass.
+   Reference: Ioffe & Szegedy 2015 (arXiv:1502.03167), section 3; running statistics and the unbiased
+   running variance as torch.nn.BatchNorm1d/2d document them. */
+#include <math.h>
+#include <stdlib.h>
+#include "nn.h"
+#include "autograd.h"
+
+/* layout: x is (N, C, S) with S the product of the trailing dims; channel c of sample n is the
+   contiguous block x + (n C + c) S. */
+
+/* Backward, with xhat = (x - mean) invstd, y = gamma xhat + beta and M = N S values per channel:
+     dbeta = sum g,  dgamma = sum g xhat
+     training: dx = gamma invstd (g - dbeta / M - xhat dgamma / M)   (the batch stats depend on x)
+     eval:     dx = gamma invstd g                                   (running stats are constants) */
+static int batch_norm_backward(em_node *nd, em_tensor *gout) {
+  em_tensor *x = nd->inputs[0], *w = nd->inputs[1], *b = nd->inputs[2];
+  const int training = (int)nd->i[0];
+  const int64_t N = nd->i[1], C = nd->i[2], S = nd->i[3], M = N * S;
+  const float *stats = nd->extra;   /* mean[C], invstd[C] */
+  em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
+  int rc = -1;
+  if (!gc) return -1;
+  if ((x->requires_grad && !(dx = em_tensor_new(x->ndim, x->shape))) ||
+      (w && w->requires_grad && !(dw = em_tensor_new(1, &C))) ||
+      (b && b->requires_grad && !(db = em_tensor_new(1, &C))))
+    goto out;
+  const float *xs = em_data(nd->saved[0]), *g = em_data(gc);
+  const float *gamma = nd->saved[1] ? em_data(nd->saved[1]) : NULL;
+  for (int64_t c = 0; c < C; c++) {
+    const float mean = stats[c], invstd = stats[C + c];
+    double sg = 0.0, sgx = 0.0;   /* sum g, sum g (x - mean) */
+    for (int64_t n = 0; n < N; n++) {
+      const float *xp = xs + (n * C + c) * S, *gp = g + (n * C + c) * S;
+      float a = 0.0f, bsum = 0.0f;
+      for (int64_t k = 0; k < S; k++) { a += gp[k]; bsum += gp[k] * (xp[k] - mean); }
+      sg += a;
+      sgx += bsum;
+    }
+    const float dgamma = (float)(sgx * invstd);
+    if (dw) em_data(dw)[c] = dgamma;
+    if (db) em_data(db)[c] = (float)sg;
+    if (!dx) continue;
+    const float k = (gamma ? gamma[c] : 1.0f) * invstd;
+    float *d = em_data(dx);
+    if (training) {
+      /* dx = k (g - sg / M - (x - mean) invstd dgamma / M) */
+      const float mg = (float)(sg / (double)M), cx = invstd * dgamma / (float)M;
+      for (int64_t n = 0; n < N; n++) {
+        const float *xp = xs + (n * C + c) * S, *gp = g + (n * C + c) * S;
+        float *dp = d + (n * C + c) * S;
+        for (int64_t j = 0; j < S; j++) dp[j] = k * (gp[j] - mg - (xp[j] - mean) * cx);
+      }
+    } else {
+      for (int64_t n = 0; n < N; n++) {
+        const float *gp = g + (n * C + c) * S;
+        float *dp = d + (n * C + c) * S;
+        for (int64_t j = 0; j < S; j++) dp[j] = k * gp[j];
+      }
+    }
+  }
+  rc = 0;
+  if (dx && em_node_accum(nd, 0, dx)) rc = -1;
+  if (!rc && dw && em_node_accum(nd, 1, dw)) rc = -1;
+  if (!rc && db && em_node_accum(nd, 2, db)) rc = -1;
+out:
+  em_tensor_release(dx);
+  em_tensor_release(dw);
+  em_tensor_release(db);
+  em_tensor_release(gc);
+  return rc;
+}
+
+/* a per-channel vector argument: NULL, or C contiguous values */
+static int check_vec(const char *what, em_tensor *t, int64_t C, const char *sx) {
+  if (!t) return 0;
+  if (t->ndim != 1 || t->shape[0] != C) {
+    char st[EM_SHAPE_BUF];
+    return em_fail("batch_norm: %s must be [%lld] for input %s (got %s)", what, (long long)C, sx,
+                   em_tensor_shape_str(st, sizeof st, t));
+  }
+  return 0;
+}
+
+em_tensor *em_batch_norm(em_tensor *x, em_tensor *weight, em_tensor *bias, em_tensor *running_mean,
+                         em_tensor *running_var, int training, float momentum, float eps) {
+  char sx[EM_SHAPE_BUF];
+  em_tensor_shape_str(sx, sizeof sx, x);
+  if (x->ndim < 2) { em_fail("batch_norm: input must be [N x C x ...] (got %s)", sx); return NULL; }
+  const int64_t N = x->shape[0], C = x->shape[1], S = em_shape_numel(x->ndim - 2, x->shape + 2), M = N * S;
+  if (check_vec("weight", weight, C, sx) || check_vec("bias", bias, C, sx) ||
+      check_vec("running_mean", running_mean, C, sx) || check_vec("running_var", running_var, C, sx))
+    return NULL;
+  if ((running_mean == NULL) != (running_var == NULL)) {
+    em_fail("batch_norm: give both running_mean and running_var or neither");
+    return NULL;
+  }
+  if ((running_mean && !em_is_contiguous(running_mean)) || (running_var && !em_is_contiguous(running_var))) {
+    em_fail("batch_norm: running statistics must be contiguous (they are updated in place)");
+    return NULL;
+  }
+  if (!training && !running_mean) {
+    em_fail("batch_norm: evaluation needs running_mean and running_var");
+    return NULL;
+  }
+  if (training && M <= 1) {
+    em_fail("batch_norm: expected more than 1 value per channel when training (input %s)", sx);
+    return NULL;
+  }
+  if (!(eps >= 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f)) {
+    em_fail("batch_norm: eps must be >= 0 and momentum in [0, 1] (got eps %g, momentum %g)", eps, momentum);
+    return NULL;
+  }
+  em_tensor *xc = em_tensor_contiguous(x), *wc = weight ? em_tensor_contiguous(weight) : NULL;
+  em_tensor *bc = bias ? em_tensor_contiguous(bias) : NULL;
+  em_tensor *out = em_tensor_new(x->ndim, x->shape);
+  float *stats = malloc((size_t)(2 * C + 1) * sizeof(float));   /* mean[C], invstd[C] */
+  if (!xc || (weight && !wc) || (bias && !bc) || !out || !stats) {
+    if (!stats) em_fail("batch_norm: out of memory");
+    em_tensor_release(out);
+    out = NULL;
+    goto done;
+  }
+  const float *xs = em_data(xc), *gamma = wc ? em_data(wc) : NULL, *beta = bc ? em_data(bc) : NULL;
+  float *y = em_data(out);
+  for (int64_t c = 0; c < C; c++) {
+    float mean, invstd;
+    if (training) {
+      /* two passes (mean, then squared deviations) in double: no cancellation as in E[x^2] - E[x]^2 */
+      double s = 0.0;
+      for (int64_t n = 0; n < N; n++) {
+        const float *xp = xs + (n * C + c) * S;
+        for (int64_t k = 0; k < S; k++) s += xp[k];
+      }
+      const double mu = s / (double)M;
+      double v = 0.0;
+      for (int64_t n = 0; n < N; n++) {
+        const float *xp = xs + (n * C + c) * S;
+        for (int64_t k = 0; k < S; k++) { double d = xp[k] - mu; v += d * d; }
+      }
+      const double var = v / (double)M;
+      mean = (float)mu;
+      invstd = (float)(1.0 / sqrt(var + eps));
+      if (running_mean) {
+        float *rm = em_data(running_mean), *rv = em_data(running_var);
+        rm[c] = (1.0f - momentum) * rm[c] + momentum * (float)mu;
+        rv[c] = (1.0f - momentum) * rv[c] + momentum * (float)(v / (double)(M - 1));
+      }
+    } else {
+      mean = em_data(running_mean)[c];
+      invstd = (float)(1.0 / sqrt((double)em_data(running_var)[c] + eps));
+    }
+    stats[c] = mean;
+    stats[C + c] = invstd;
+    /* y = gamma (x - mean) invstd + beta = x scale + shift */
+    const float scale = (gamma ? gamma[c] : 1.0f) * invstd;
+    const float shift = (beta ? beta[c] : 0.0f) - mean * scale;
+    for (int64_t n = 0; n < N; n++) {
+      const float *xp = xs + (n * C + c) * S;
+      float *yp = y + (n * C + c) * S;
+      for (int64_t k = 0; k < S; k++) yp[k] = xp[k] * scale + shift;
+    }
+  }
+  em_tensor *in[3] = {x, weight, bias};
+  em_node *n = em_node_attach(out, "batch_norm", batch_norm_backward, 3, in);
+  if (n) {
+    n->i[0] = training;
+    n->i[1] = N; n->i[2] = C; n->i[3] = S;
+    em_node_save(n, 0, xc);
+    if (wc) em_node_save(n, 1, wc);
+    n->extra = stats;
+    stats = NULL;
+  }
+done:
+  free(stats);
+  em_tensor_release(xc);
+  em_tensor_release(wc);
+  em_tensor_release(bc);
+  return out;
+}
