@@ -1,0 +1,321 @@
+/* optim.c - fused optimizer steps and gradient clipping (see optim.h).
+
+   References, the algorithm boxes of the PyTorch documentation:
+     SGD      https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
+     Adam     https://pytorch.org/docs/stable/generated/torch.optim.Adam.html
+     AdamW    https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html
+     RMSprop  https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html
+     Adagrad  https://pytorch.org/docs/stable/generated/torch.optim.Adagrad.html
+     clipping https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html
+   One deliberate reading: `maximize` negates the gradient before weight decay is added, as torch.optim's
+   code does (the SGD box applies it at the end, which would make decay grow the weights).
+   The L1 step is the proximal operator of lr * l1 * |w| (soft thresholding, ISTA).
+
+   Each kernel is one loop over flat float arrays, outputs first; the options are loop-invariant, so the
+   compiler unswitches and vectorises them. Arithmetic follows PyTorch's evaluation order in float32
+   (x.mul_(a).add_(g, alpha=b) is x*a + b*g; addcmul is x + (v*t1)*t2; addcdiv is x + (v*t1)/t2) with
+   the scalars rounded to float, so results match torch.optim's single-tensor path to the last bit or
+   two (its vector units may fuse multiply-adds where we do not). */
+#include <math.h>
+#include <string.h>
+#include "optim.h"
+
+/* ---- argument checks shared by the steps ---- */
+
+static int check_buf(const char *fn, const char *what, const em_tensor *p, const em_tensor *t) {
+  char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
+  if (!t) return em_fail("%s: %s is missing", fn, what);
+  if (!em_same_shape(p, t))
+    return em_fail("%s: %s has shape %s but the parameter has shape %s", fn, what,
+                   em_tensor_shape_str(a, sizeof a, t), em_tensor_shape_str(b, sizeof b, p));
+  if (!em_is_contiguous(t))
+    return em_fail("%s: %s %s is not contiguous", fn, what, em_tensor_shape_str(a, sizeof a, t));
+  return 0;
+}
+
+static int check_param(const char *fn, const em_tensor *p, const em_tensor *grad) {
+  char a[EM_SHAPE_BUF];
+  if (!p) return em_fail("%s: parameter is missing", fn);
+  if (!em_is_contiguous(p))
+    return em_fail("%s: parameter %s is not contiguous (optimizers update parameters in place; "
+                   "make it a contiguous tensor)", fn, em_tensor_shape_str(a, sizeof a, p));
+  if (!grad) return em_fail("%s: parameter %s has no gradient", fn, em_tensor_shape_str(a, sizeof a, p));
+  return check_buf(fn, "gradient", p, grad);
+}
+
+/* the tensors of one step must not share memory: the kernels read and write them element by element */
+static int overlaps(const em_tensor *a, const em_tensor *b) {
+  if (!a || !b || a->storage != b->storage) return 0;
+  int64_t a0 = a->offset, a1 = a0 + em_numel(a), b0 = b->offset, b1 = b0 + em_numel(b);
+  return a0 < b1 && b0 < a1;
+}
+
+static int check_distinct(const char *fn, em_tensor *const *ts, int n) {
+  for (int i = 0; i < n; i++)
+    for (int j = i + 1; j < n; j++)
+      if (overlaps(ts[i], ts[j]))
+        return em_fail("%s: the parameter, its gradient and its state buffers must not share memory", fn);
+  return 0;
+}
+
+/* soft threshold: sign(w) * max(|w| - thr, 0), exact +0 when it clips; NaN stays NaN */
+static inline float prox_l1(float w, float thr) {
+  float a = fabsf(w) - thr;
+  return a <= 0.0f ? 0.0f : copysignf(a, w);
+}
+
+static void prox_l1_all(float *restrict p, int64_t n, double lr, double l1) {
+  if (l1 == 0.0) return;
+  float thr = (float)(lr * l1);
+  for (int64_t i = 0; i < n; i++) p[i] = prox_l1(p[i], thr);
+}
+
+/* ---- SGD ---- */
+
+/* p, g, buf are (n,) */
+static void sgd_kernel(float *restrict p, float *restrict buf, const float *restrict g, int64_t n,
+                       const em_sgd_cfg *c, int first) {
+  const float wd = (float)c->weight_decay, mom = (float)c->momentum;
+  const float damp = (float)(1.0 - c->dampening), neglr = (float)(-c->lr);
+  const int use_wd = c->weight_decay != 0.0, use_mom = c->momentum != 0.0;
+  const int nesterov = c->nesterov, maximize = c->maximize;
+  for (int64_t i = 0; i < n; i++) {
+    float d = maximize ? -g[i] : g[i];
+    if (use_wd) d = d + wd * p[i];
+    if (use_mom) {
+      float b = first ? d : buf[i] * mom + damp * d;
+      buf[i] = b;
+      d = nesterov ? d + mom * b : b;
+    }
+    p[i] = p[i] + neglr * d;
+  }
+}
+
+int em_sgd_step(em_tensor *p, const em_tensor *grad, em_tensor *buf, int first, const em_sgd_cfg *c) {
+  const char *fn = "optim.sgd";
+  if (check_param(fn, p, grad)) return -1;
+  int use_mom = c->momentum != 0.0;
+  if (use_mom && check_buf(fn, "momentum buffer", p, buf)) return -1;
+  em_tensor *ts[3] = {p, (em_tensor *)grad, use_mom ? buf : NULL};
+  if (check_distinct(fn, ts, 3)) return -1;
+  int64_t n = em_numel(p);
+  sgd_kernel(em_data(p), use_mom ? em_data(buf) : NULL, em_data(grad), n, c, first);
+  prox_l1_all(em_data(p), n, c->lr, c->l1);
+  return 0;
+}
+
+/* ---- Adam / AdamW ---- */
+
+/* p, g, m, v, vmax are (n,); vmax NULL unless amsgrad */
+static void adam_kernel(float *restrict p, float *restrict m, float *restrict v, float *restrict vmax,
+                        const float *restrict g, int64_t n, const em_adam_cfg *c, int64_t step) {
+  const double bc1 = 1.0 - pow(c->beta1, (double)step), bc2 = 1.0 - pow(c->beta2, (double)step);
+  const float neg_step = (float)(-(c->lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
+  const float b1 = (float)c->beta1, b2 = (float)c->beta2;
+  const float ob1 = (float)(1.0 - c->beta1), ob2 = (float)(1.0 - c->beta2), eps = (float)c->eps;
+  const float wd = (float)c->weight_decay, shrink = (float)(1.0 - c->lr * c->weight_decay);
+  const int coupled = c->weight_decay != 0.0 && !c->decoupled;
+  const int decoupled = c->weight_decay != 0.0 && c->decoupled;
+  const int maximize = c->maximize, ams = vmax != NULL;
+  for (int64_t i = 0; i < n; i++) {
+    float d = maximize ? -g[i] : g[i];
+    float w = p[i];
+    if (decoupled) w = w * shrink;
+    if (coupled) d = d + wd * w;
+    float mi = m[i] * b1 + ob1 * d;
+    float vi = v[i] * b2 + ob2 * d * d;
+    m[i] = mi;
+    v[i] = vi;
+    if (ams) {
+      float mx = vmax[i];
+      mx = vi > mx ? vi : mx;
+      vmax[i] = mx;
+      vi = mx;
+    }
+    float den = sqrtf(vi) / bc2_sqrt + eps;
+    p[i] = w + neg_step * mi / den;
+  }
+}
+
+int em_adam_step(em_tensor *p, const em_tensor *grad, em_tensor *m, em_tensor *v, em_tensor *vmax,
+                 int64_t step, const em_adam_cfg *c) {
+  const char *fn = c->decoupled ? "optim.adamw" : "optim.adam";
+  if (check_param(fn, p, grad)) return -1;
+  if (check_buf(fn, "first moment (exp_avg)", p, m)) return -1;
+  if (check_buf(fn, "second moment (exp_avg_sq)", p, v)) return -1;
+  if (c->amsgrad && check_buf(fn, "max second moment (max_exp_avg_sq)", p, vmax)) return -1;
+  if (step < 1) return em_fail("%s: step count must be >= 1 (got %lld)", fn, (long long)step);
+  em_tensor *ts[5] = {p, (em_tensor *)grad, m, v, c->amsgrad ? vmax : NULL};
+  if (check_distinct(fn, ts, 5)) return -1;
+  int64_t n = em_numel(p);
+  adam_kernel(em_data(p), em_data(m), em_data(v), c->amsgrad ? em_data(vmax) : NULL, em_data(grad), n, c,
+              step);
+  prox_l1_all(em_data(p), n, c->lr, c->l1);
+  return 0;
+}
+
+/* ---- RMSprop ---- */
+
+/* p, g, sq, gavg, buf are (n,); gavg NULL unless centered, buf NULL unless momentum > 0 */
+static void rmsprop_kernel(float *restrict p, float *restrict sq, float *restrict gavg, float *restrict buf,
+                           const float *restrict g, int64_t n, const em_rmsprop_cfg *c) {
+  const float a = (float)c->alpha, oa = (float)(1.0 - c->alpha), eps = (float)c->eps;
+  const float wd = (float)c->weight_decay, mom = (float)c->momentum, neglr = (float)(-c->lr);
+  const int use_wd = c->weight_decay != 0.0, maximize = c->maximize;
+  const int centered = gavg != NULL, use_mom = buf != NULL;
+  for (int64_t i = 0; i < n; i++) {
+    float d = maximize ? -g[i] : g[i];
+    if (use_wd) d = d + wd * p[i];
+    float s = sq[i] * a + oa * d * d;
+    sq[i] = s;
+    float avg;
+    if (centered) {
+      float ga = gavg[i] * a + oa * d;
+      gavg[i] = ga;
+      avg = sqrtf(s + -1.0f * ga * ga);
+    } else {
+      avg = sqrtf(s);
+    }
+    avg = avg + eps;
+    if (use_mom) {
+      float b = buf[i] * mom + 1.0f * d / avg;
+      buf[i] = b;
+      p[i] = p[i] + neglr * b;
+    } else {
+      p[i] = p[i] + neglr * d / avg;
+    }
+  }
+}
+
+int em_rmsprop_step(em_tensor *p, const em_tensor *grad, em_tensor *sq, em_tensor *gavg, em_tensor *buf,
+                    const em_rmsprop_cfg *c) {
+  const char *fn = "optim.rmsprop";
+  if (check_param(fn, p, grad)) return -1;
+  if (check_buf(fn, "square average (square_avg)", p, sq)) return -1;
+  if (c->centered && check_buf(fn, "gradient average (grad_avg)", p, gavg)) return -1;
+  if (c->momentum > 0 && check_buf(fn, "momentum buffer", p, buf)) return -1;
+  em_tensor *ts[5] = {p, (em_tensor *)grad, sq, c->centered ? gavg : NULL, c->momentum > 0 ? buf : NULL};
+  if (check_distinct(fn, ts, 5)) return -1;
+  int64_t n = em_numel(p);
+  rmsprop_kernel(em_data(p), em_data(sq), c->centered ? em_data(gavg) : NULL,
+                 c->momentum > 0 ? em_data(buf) : NULL, em_data(grad), n, c);
+  prox_l1_all(em_data(p), n, c->lr, c->l1);
+  return 0;
+}
+
+/* ---- Adagrad ---- */
+
+/* p, g, sum are (n,) */
+static void adagrad_kernel(float *restrict p, float *restrict sum, const float *restrict g, int64_t n,
+                           const em_adagrad_cfg *c, int64_t step) {
+  const double clr = c->lr / (1.0 + (double)(step - 1) * c->lr_decay);
+  const float negclr = (float)(-clr), eps = (float)c->eps, wd = (float)c->weight_decay;
+  const int use_wd = c->weight_decay != 0.0, maximize = c->maximize;
+  for (int64_t i = 0; i < n; i++) {
+    float d = maximize ? -g[i] : g[i];
+    if (use_wd) d = d + wd * p[i];
+    float s = sum[i] + 1.0f * d * d;
+    sum[i] = s;
+    float std = sqrtf(s) + eps;
+    p[i] = p[i] + negclr * d / std;
+  }
+}
+
+int em_adagrad_step(em_tensor *p, const em_tensor *grad, em_tensor *sum, int64_t step,
+                    const em_adagrad_cfg *c) {
+  const char *fn = "optim.adagrad";
+  if (check_param(fn, p, grad)) return -1;
+  if (check_buf(fn, "accumulator (sum)", p, sum)) return -1;
+  if (step < 1) return em_fail("%s: step count must be >= 1 (got %lld)", fn, (long long)step);
+  em_tensor *ts[3] = {p, (em_tensor *)grad, sum};
+  if (check_distinct(fn, ts, 3)) return -1;
+  int64_t n = em_numel(p);
+  adagrad_kernel(em_data(p), em_data(sum), em_data(grad), n, c, step);
+  /* the proximal step uses the decayed lr the update used */
+  prox_l1_all(em_data(p), n, c->lr / (1.0 + (double)(step - 1) * c->lr_decay), c->l1);
+  return 0;
+}
+
+/* ---- gradient clipping ---- */
+
+/* gradients are contiguous (autograd and the .grad setter make private contiguous copies); anything
+   else is refused rather than read wrongly */
+static int check_grads(const char *fn, em_tensor *const *params, int n) {
+  char a[EM_SHAPE_BUF];
+  for (int k = 0; k < n; k++) {
+    const em_tensor *g = params[k] ? params[k]->grad : NULL;
+    if (g && !em_is_contiguous(g))
+      return em_fail("%s: the gradient %s of parameter %d is not contiguous", fn,
+                     em_tensor_shape_str(a, sizeof a, g), k + 1);
+  }
+  return 0;
+}
+
+int em_grad_norm(em_tensor *const *params, int n, double norm_type, double *total) {
+  *total = 0.0;
+  if (!(norm_type > 0.0))
+    return em_fail("clip_grad_norm: norm_type must be > 0 or inf (got %g)", norm_type);
+  if (check_grads("clip_grad_norm", params, n)) return -1;
+  double acc = 0.0;
+  int nan = 0;
+  for (int k = 0; k < n; k++) {
+    const em_tensor *g = params[k] ? params[k]->grad : NULL;
+    if (!g) continue;
+    const float *x = em_data(g);
+    int64_t len = em_numel(g);
+    if (isinf(norm_type)) {
+      for (int64_t i = 0; i < len; i++) {
+        double a = fabs((double)x[i]);
+        if (a != a) nan = 1;
+        else if (a > acc) acc = a;
+      }
+    } else if (norm_type == 2.0) {
+      for (int64_t i = 0; i < len; i++) acc += (double)x[i] * (double)x[i];
+    } else if (norm_type == 1.0) {
+      for (int64_t i = 0; i < len; i++) acc += fabs((double)x[i]);
+    } else {
+      for (int64_t i = 0; i < len; i++) acc += pow(fabs((double)x[i]), norm_type);
+    }
+  }
+  if (isinf(norm_type)) *total = nan ? NAN : acc;
+  else if (norm_type == 1.0) *total = acc;
+  else if (norm_type == 2.0) *total = sqrt(acc);
+  else *total = pow(acc, 1.0 / norm_type);
+  return 0;
+}
+
+int em_clip_grad_norm(em_tensor *const *params, int n, double max_norm, double norm_type, double *total) {
+  if (!(max_norm >= 0.0) || isinf(max_norm))
+    return em_fail("clip_grad_norm: max_norm must be a finite number >= 0 (got %g)", max_norm);
+  if (em_grad_norm(params, n, norm_type, total)) return -1;
+  if (!isfinite(*total)) return 0;
+  double coef = max_norm / (*total + 1e-6);
+  if (coef >= 1.0) return 0;
+  float f = (float)coef;
+  for (int k = 0; k < n; k++) {
+    em_tensor *g = params[k] ? params[k]->grad : NULL;
+    if (!g) continue;
+    float *x = em_data(g);
+    int64_t len = em_numel(g);
+    for (int64_t i = 0; i < len; i++) x[i] *= f;
+  }
+  return 0;
+}
+
+int em_clip_grad_value(em_tensor *const *params, int n, double clip) {
+  if (!(clip >= 0.0) || isinf(clip))
+    return em_fail("clip_grad_value: clip_value must be a finite number >= 0 (got %g)", clip);
+  if (check_grads("clip_grad_value", params, n)) return -1;
+  const float hi = (float)clip, lo = -hi;
+  for (int k = 0; k < n; k++) {
+    em_tensor *g = params[k] ? params[k]->grad : NULL;
+    if (!g) continue;
+    float *x = em_data(g);
+    int64_t len = em_numel(g);
+    for (int64_t i = 0; i < len; i++) {
+      float v = x[i];
+      x[i] = v > hi ? hi : (v < lo ? lo : v);
+    }
+  }
+  return 0;
+}
