@@ -1,0 +1,354 @@
+-- repl_spec.lua - the Lua side of the REPL (lua/ember/repl.lua): completion candidates, how values
+-- print, help texts from the doc comments and the C docs table, :commands, errors, time and plot.
+local ember = require "ember"
+local repl = require "ember.repl"
+
+-- runs fn with io.write going to a temporary file; returns what was written
+local function capture(fn, ...)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  local old = io.output()
+  io.output(f)
+  local ok, err = pcall(fn, ...)
+  io.output(old)
+  f:close()
+  local g = assert(io.open(path, "r"))
+  local text = g:read("a")
+  g:close()
+  os.remove(path)
+  if not ok then error(err, 0) end
+  return text
+end
+
+-- the session has ember as a global; so must the names the tests resolve
+rawset(_G, "ember", ember)
+
+local function set(list)
+  local s = {}
+  for _, v in ipairs(list) do s[v] = true end
+  return s
+end
+
+describe("repl.complete", function()
+  before_each(function()
+    rawset(_G, "rt_x", ember.zeros(2, 3))
+    rawset(_G, "rt_obj", {alpha = 1, apply = function() end, _hidden = 2, sub = {deep = true}})
+    rawset(_G, "rt_s", "text")
+  end)
+  after_each(function()
+    rawset(_G, "rt_x", nil); rawset(_G, "rt_obj", nil); rawset(_G, "rt_s", nil)
+  end)
+
+  it("completes tensor methods after a colon, from the method table of the metatable's __index", function()
+    local c, start, kind = repl.complete("y = rt_x:resh")
+    assert.same({"rt_x:reshape"}, c)
+    assert.equal(5, start)      -- "y = " is 4 characters
+    assert.equal("name", kind)
+    local all = set((repl.complete("rt_x:s")))
+    for _, m in ipairs{"rt_x:sum", "rt_x:sqrt", "rt_x:softmax", "rt_x:shape", "rt_x:squeeze"} do
+      assert.is_true(all[m], m)
+    end
+    assert.is_nil(all["rt_x:grad"])   -- a field, not a method
+  end)
+
+  it("completes tensor fields after a dot", function()
+    local c = set((repl.complete("rt_x.gra")))
+    assert.is_true(c["rt_x.grad"])
+    assert.is_true(c["rt_x.grad_fn"])
+  end)
+
+  it("completes fields of ember, including modules not loaded yet", function()
+    local c, start = repl.complete("ember.zer")
+    assert.same({"ember.zeros", "ember.zeros_like"}, c)
+    assert.equal(1, start)
+    local mods = set((repl.complete("ember.sch")))
+    assert.is_true(mods["ember.schedule"])
+    assert.same({"ember.schedule.cosine", "ember.schedule.cosine_restarts"}, (repl.complete("ember.schedule.cos")))
+  end)
+
+  it("offers only callable fields after a colon and hides _names unless typed", function()
+    assert.same({"rt_obj:apply"}, (repl.complete("rt_obj:")))
+    assert.same({"rt_obj.alpha", "rt_obj.apply", "rt_obj.sub"}, (repl.complete("rt_obj.")))
+    assert.same({"rt_obj._hidden"}, (repl.complete("rt_obj._")))
+    assert.same({"rt_obj.sub.deep"}, (repl.complete("rt_obj.sub.d")))
+  end)
+
+  it("completes globals and keywords", function()
+    local c = set((repl.complete("wh")))
+    assert.is_true(c["while"])
+    assert.same({"rt_obj"}, (repl.complete("print(rt_o")))
+    assert.same({"rt_s:upper"}, (repl.complete("rt_s:upp")))   -- string methods
+  end)
+
+  it("offers nothing where no name can be resolved", function()
+    assert.same({}, (repl.complete("nosuchthing_xyz.a")))
+    assert.same({}, (repl.complete("f():a")))
+    assert.same({}, (repl.complete("x = 1.")))
+    assert.same({}, (repl.complete("-- a comment ember.ze")))
+    assert.same({}, (repl.complete("rt_obj..a")))
+  end)
+
+  it("completes file names inside a string, directories with a slash", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p '" .. dir .. "/sub' && touch '" .. dir .. "/alpha.lua' '" .. dir ..
+                      "/beta.txt' '" .. dir .. "/.hidden'"))
+    local line = 'dofile("' .. dir .. "/"
+    local c, start, kind = repl.complete(line)
+    assert.same({dir .. "/alpha.lua", dir .. "/beta.txt", dir .. "/sub/"}, c)
+    assert.equal(9, start)   -- just after the quote of dofile("
+    assert.equal("file", kind)
+    assert.same({dir .. "/alpha.lua"}, (repl.complete("x = '" .. dir .. "/al")))
+    assert.same({dir .. "/.hidden"}, (repl.complete('f"' .. dir .. "/.h")))
+    assert.same({}, (repl.complete('"' .. dir .. "/zzz")))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("does not take a closed string for an open one", function()
+    local c = repl.complete('print("a", "b") ember.zer')
+    assert.same({"ember.zeros", "ember.zeros_like"}, c)
+    assert.same({"ember.zeros", "ember.zeros_like"}, (repl.complete([[x = "say \"hi\"" .. ember.zer]])))
+  end)
+end)
+
+describe("repl.show", function()
+  it("prints strings as they are and numbers as Lua does", function()
+    assert.equal("hello", repl.show("hello"))
+    assert.equal("3", repl.show(3))
+    assert.equal("0.5", repl.show(0.5))
+    assert.equal("nil", repl.show(nil))
+  end)
+
+  it("prints tables one level deep: array part, then sorted keys", function()
+    assert.equal("{1, 2, 3}", repl.show({1, 2, 3}))
+    assert.equal('{1, "two", a = 3, b = {...}, c = {}}', repl.show({1, "two", b = {1}, a = 3, c = {}}))
+    assert.equal('{["end"] = 1, ["x y"] = 2}', repl.show({["end"] = 1, ["x y"] = 2}))
+    assert.equal("{}", repl.show({}))
+  end)
+
+  it("shows tensors inside tables by shape, and 0-d ones by value", function()
+    assert.equal("{w = tensor[2 x 3], s = tensor(1.5)}",
+                 repl.show({w = ember.zeros(2, 3), s = ember.tensor(1.5)}):gsub("s = (.-), w = (.-)}", "w = %2, s = %1}"))
+  end)
+
+  it("prints a tensor with its own tostring", function()
+    local x = ember.tensor{{1, 2}, {3, 4}}
+    assert.equal(tostring(x), repl.show(x))
+    assert.truthy(repl.show(x):find("shape [2 x 2]", 1, true))
+  end)
+
+  it("uses __tostring when the table has one", function()
+    local obj = setmetatable({}, {__tostring = function() return "Linear(3 -> 2)" end})
+    assert.equal("Linear(3 -> 2)", repl.show(obj))
+    assert.equal("{Linear(3 -> 2)}", repl.show({obj}))
+  end)
+
+  it("breaks long tables over lines and cuts very long ones", function()
+    local t = {}
+    for i = 1, 250 do t[i] = i end
+    local s = repl.show(t)
+    assert.truthy(s:find("^{\n  1, 2, 3,"))
+    assert.truthy(s:find("\n  %.%.%. %(50 more%)\n}$"))
+    assert.falsy(s:find("201", 1, true))
+  end)
+
+  it("names functions it knows and shows the parameters of Lua functions", function()
+    assert.equal("function: ember.zeros", repl.show(ember.zeros))
+    assert.equal("function: ember.plot.dumb_curve(src, metric, width, height, opts)",
+                 repl.show(require("ember.plot").dumb_curve))
+    assert.equal("{f = function(a, b)}", repl.show({f = function(a, b) return a + b end}))
+  end)
+
+  it("prints several values on one line, tab separated, or one per line when one is long", function()
+    assert.equal("1\tx\t{1}\n", capture(repl.print, 1, "x", {1}))
+    local x = ember.zeros(2, 2)
+    assert.equal("1\n" .. tostring(x) .. "\n", capture(repl.print, 1, x))
+    assert.equal("nil\t2\n", capture(repl.print, nil, 2))
+  end)
+end)
+
+describe("repl.help_text", function()
+  it("shows the C docs of ember functions and tensor methods", function()
+    assert.truthy(repl.help_text(ember.zeros):find("^ember.zeros%(d1, d2, ...%)"))
+    assert.truthy(repl.help_text("ember.zeros"):find("^ember.zeros%("))
+    local reshape = repl.help_text("reshape")
+    assert.truthy(reshape:find("^x:reshape%(d1, d2, ...%)"))
+    assert.equal(reshape, repl.help_text("Tensor:reshape"))
+    rawset(_G, "rt_t", ember.ones(3))
+    assert.equal(reshape, repl.help_text("rt_t:reshape"))
+    rawset(_G, "rt_t", nil)
+  end)
+
+  it("documents every tensor method that existed when the REPL was written", function()
+    for _, m in ipairs{"sum", "mean", "max", "matmul", "reshape", "view", "t", "narrow", "softmax", "backward",
+                       "detach", "requires_grad", "item", "shape", "fill", "copy", "add_", "index_select"} do
+      assert.is_string(repl.docs["Tensor:" .. m], m)
+      assert.is_function(repl._tensor_methods()[m], m)
+    end
+  end)
+
+  it("reads the doc comment above a Lua module function", function()
+    local text = repl.help_text(require("ember.plot").dumb_curve)
+    assert.truthy(text:find("^plot%.dumb_curve%(src, metric, width, height %[, opts%]%): a text preview"))
+    assert.truthy(text:find("never raises", 1, true))
+    assert.equal(text, repl.help_text("ember.plot.dumb_curve"))
+    assert.equal(text, repl.help_text("plot.dumb_curve"))   -- as the docs spell it
+  end)
+
+  it("finds a bare name in the ember modules", function()
+    assert.truthy(repl.help_text("cosine"):find("^schedule%.cosine{optimizer, t_max"))
+  end)
+
+  it("describes a module: its leading comment and its functions", function()
+    local text = repl.help_text(require("ember.plot"))
+    assert.truthy(text:find("^ember%.plot: loss curves"))
+    assert.truthy(text:find("\nfunctions:\n", 1, true))
+    assert.truthy(text:find("\n  plot.dumb_curve(src, metric", 1, true))
+    assert.falsy(text:find("_shell_quote", 1, true))   -- private names stay out
+  end)
+
+  it("reads doc comments from a script file, and says when there is none", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("local M = {}\n-- add(a, b): the sum of a and b.\n-- Returns a number.\nfunction M.add(a, b) return a + b end\n",
+            "\nfunction M.bare(x, ...) return x end\nreturn M\n")
+    f:close()
+    local mod = dofile(path)
+    local add, bare = repl.help_text(mod.add), repl.help_text(mod.bare)
+    os.remove(path)
+    assert.equal("add(a, b): the sum of a and b.\nReturns a number.", add)
+    assert.truthy(bare:find("^function%(x, ...%)\n%(no doc comment; defined at "))
+  end)
+
+  it("describes tensors, Lua's own functions, unknown names and nil", function()
+    local t = repl.help_text(ember.zeros(2, 5))
+    assert.truthy(t:find("^tensor of shape %[2 x 5%]"))
+    assert.truthy(t:find(" reshape ", 1, true))
+    assert.truthy(repl.help_text(print):find("^print: a Lua standard function; see https://www.lua.org/manual/5.4/manual.html#pdf%-print"))
+    assert.truthy(repl.help_text(string.format):find("#pdf%-string%.format$"))
+    assert.equal("help: nothing named 'no_such_name_q' (try ?ember for the list of functions)",
+                 repl.help_text("no_such_name_q"))
+    assert.truthy(repl.help_text(nil):find("^help: the value is nil"))
+    assert.truthy(repl.help_text():find("?NAME", 1, true))
+  end)
+
+  it("lists the methods of an object from its class", function()
+    local Cls = {}
+    Cls.__index = Cls
+    -- obj:go(n): goes n steps.
+    function Cls:go(n) return n end
+    local text = repl.help_text(setmetatable({}, Cls))
+    assert.truthy(text:find("methods:\n  obj:go(n): goes n steps.", 1, true))
+  end)
+
+  it("help() prints the text", function()
+    assert.equal(repl.help_text("ember.ones") .. "\n", capture(repl.help, "ember.ones"))
+  end)
+end)
+
+describe("repl.translate", function()
+  it("turns ?NAME into help(\"NAME\") and ?EXPR into help((EXPR))", function()
+    assert.equal('help("x:reshape")', repl.translate("?x:reshape"))
+    assert.equal('help("ember.zeros")', repl.translate("? ember.zeros "))
+    assert.equal("help()", repl.translate("?"))
+    assert.equal("help((ember.zeros(2)\n))", repl.translate("?ember.zeros(2)"))
+  end)
+
+  it("turns :time into a call of time(), expression or statement", function()
+    assert.equal("return time(function() return x:sum()\nend)", repl.translate(":time x:sum()"))
+    assert.equal("return time(function() for i = 1, 3 do end\nend)", repl.translate(":time for i = 1, 3 do end"))
+    local code, err = repl.translate(":time")
+    assert.is_nil(code)
+    assert.truthy(err:find(":time needs", 1, true))
+  end)
+
+  it("knows :help and :quit, and names the commands when one is unknown", function()
+    assert.equal('help("nn")', repl.translate(":help nn"))
+    assert.equal("os.exit(0, true)", repl.translate(":quit"))
+    local code, err = repl.translate(":frobnicate now")
+    assert.is_nil(code)
+    assert.equal("unknown command ':frobnicate' (commands: :time EXPR, :help [NAME], :quit; ?NAME for help)", err)
+  end)
+end)
+
+describe("repl.format_error", function()
+  it("drops the traceback of an error in the typed line", function()
+    assert.equal("stdin:1: boom", repl.format_error(
+      "stdin:1: boom\nstack traceback:\n\t[C]: in function 'error'\n\tstdin:1: in main chunk\n\t[C]: in ?"))
+  end)
+
+  it("keeps the frames that say where, without the C glue", function()
+    assert.equal("m.lua:3: bad\nstack traceback:\n\tm.lua:3: in function 'f'\n\tstdin:1: in main chunk",
+      repl.format_error("m.lua:3: bad\nstack traceback:\n\t[C]: in function 'error'\n\tm.lua:3: in function 'f'" ..
+                        "\n\tstdin:1: in main chunk\n\t[C]: in ?"))
+  end)
+
+  it("cuts long tracebacks to 8 frames", function()
+    local frames = {}
+    for i = 1, 12 do frames[i] = ("\tm.lua:%d: in function 'f%d'"):format(i, i) end
+    local out = repl.format_error("m.lua:1: deep\nstack traceback:\n" .. table.concat(frames, "\n"))
+    local tail = "\tm.lua:8: in function 'f8'\n\t... (4 more)"
+    assert.equal(tail, out:sub(-#tail))
+    assert.falsy(out:find("f9", 1, true))
+  end)
+
+  it("passes a message without traceback through", function()
+    assert.equal("plain", repl.format_error("plain"))
+  end)
+end)
+
+describe("repl.time", function()
+  it("returns the function's results and prints the time taken", function()
+    local a, b, c
+    local out = capture(function() a, b, c = repl.time(function(x) return x, nil, 3 end, 7) end)
+    assert.equal(7, a); assert.is_nil(b); assert.equal(3, c)
+    assert.truthy(out:match("^time: [%d.]+ [um]?s\n$"), out)
+  end)
+
+  it("formats durations in sensible units", function()
+    assert.equal("2.5 us", repl._duration(2.5e-6))
+    assert.equal("12.00 ms", repl._duration(0.012))
+    assert.equal("1.500 s", repl._duration(1.5))
+    assert.equal("2m 5.0s", repl._duration(125))
+  end)
+
+  it("refuses what it cannot call", function()
+    assert.has_error(function() repl.time(42) end,
+                     "time: expected a function (got number); at the prompt, :time EXPR times an expression")
+  end)
+end)
+
+describe("repl.plot", function()
+  local has_gnuplot = require("ember.plot").find_gnuplot() ~= nil
+
+  it("refuses what it cannot draw", function()
+    assert.has_error(function() repl.plot(42) end,
+                     "plot: expected a run directory, a run, a list of numbers or a table of named lists (got number)")
+    assert.has_error(function() repl.plot({a = "x"}) end)
+  end)
+
+  it("draws a list of numbers against step, and named lists against epoch", function()
+    if not has_gnuplot then pending("gnuplot is not installed") return end
+    local out = capture(repl.plot, {4, 3, 2, 1}, nil, {width = 50, height = 12})
+    assert.truthy(out:find("loss", 1, true))
+    assert.truthy(out:find("step", 1, true))
+    out = capture(repl.plot, {train_loss = {3, 2, 1}, valid_loss = {3.5, 2.5, 2}}, nil, {width = 60, height = 14})
+    assert.truthy(out:find("epoch", 1, true))
+    assert.truthy(out:find("valid_loss", 1, true))
+  end)
+end)
+
+describe("repl.install", function()
+  it("sets the session's globals and resolves ember's modules lazily", function()
+    local env = {}
+    repl.install(env)
+    assert.equal(ember, rawget(env, "ember"))
+    assert.equal(repl.help, env.help)
+    assert.equal(repl.plot, env.plot)
+    assert.equal(repl.time, env.time)
+    assert.is_nil(rawget(env, "loss"))
+    assert.equal(ember.loss, env.loss)
+    assert.equal(ember.loss, rawget(env, "loss"))   -- cached after the first use
+    assert.is_nil(env.not_lazy)
+  end)
+end)
