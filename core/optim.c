@@ -20,6 +20,12 @@
 #include <string.h>
 #include "optim.h"
 
+#if defined(__GNUC__)
+#define EM_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define EM_ALWAYS_INLINE static inline
+#endif
+
 /* ---- argument checks shared by the steps ---- */
 
 static int check_buf(const char *fn, const char *what, const em_tensor *p, const em_tensor *t) {
@@ -106,22 +112,23 @@ int em_sgd_step(em_tensor *p, const em_tensor *grad, em_tensor *buf, int first, 
 
 /* ---- Adam / AdamW ---- */
 
-/* p, g, m, v, vmax are (n,); vmax NULL unless amsgrad */
-static void adam_kernel(float *restrict p, float *restrict m, float *restrict v, float *restrict vmax,
-                        const float *restrict g, int64_t n, const em_adam_cfg *c, int64_t step) {
+/* p, g, m, v, vmax are (n,); vmax is used only when ams. wd_mode: 0 none, 1 coupled, 2 decoupled.
+   The flags are compile-time constants at every call below, so each combination becomes its own
+   branch-free loop that the compiler vectorises (a loop with the tests inside would not be). */
+EM_ALWAYS_INLINE void adam_loop(float *restrict p, float *restrict m, float *restrict v,
+                                float *restrict vmax, const float *restrict g, int64_t n,
+                                const em_adam_cfg *c, int64_t step, const int wd_mode, const int ams) {
   const double bc1 = 1.0 - pow(c->beta1, (double)step), bc2 = 1.0 - pow(c->beta2, (double)step);
   const float neg_step = (float)(-(c->lr / bc1)), bc2_sqrt = (float)sqrt(bc2);
   const float b1 = (float)c->beta1, b2 = (float)c->beta2;
   const float ob1 = (float)(1.0 - c->beta1), ob2 = (float)(1.0 - c->beta2), eps = (float)c->eps;
   const float wd = (float)c->weight_decay, shrink = (float)(1.0 - c->lr * c->weight_decay);
-  const int coupled = c->weight_decay != 0.0 && !c->decoupled;
-  const int decoupled = c->weight_decay != 0.0 && c->decoupled;
-  const int maximize = c->maximize, ams = vmax != NULL;
+  const float sign = c->maximize ? -1.0f : 1.0f;     /* exact: -g and g * -1 are the same float */
   for (int64_t i = 0; i < n; i++) {
-    float d = maximize ? -g[i] : g[i];
+    float d = g[i] * sign;
     float w = p[i];
-    if (decoupled) w = w * shrink;
-    if (coupled) d = d + wd * w;
+    if (wd_mode == 2) w = w * shrink;
+    if (wd_mode == 1) d = d + wd * w;
     float mi = m[i] * b1 + ob1 * d;
     float vi = v[i] * b2 + ob2 * d * d;
     m[i] = mi;
@@ -134,6 +141,20 @@ static void adam_kernel(float *restrict p, float *restrict m, float *restrict v,
     }
     float den = sqrtf(vi) / bc2_sqrt + eps;
     p[i] = w + neg_step * mi / den;
+  }
+}
+
+static void adam_kernel(float *restrict p, float *restrict m, float *restrict v, float *restrict vmax,
+                        const float *restrict g, int64_t n, const em_adam_cfg *c, int64_t step) {
+  int mode = c->weight_decay == 0.0 ? 0 : c->decoupled ? 2 : 1;
+  if (vmax) {
+    if (mode == 0) adam_loop(p, m, v, vmax, g, n, c, step, 0, 1);
+    else if (mode == 1) adam_loop(p, m, v, vmax, g, n, c, step, 1, 1);
+    else adam_loop(p, m, v, vmax, g, n, c, step, 2, 1);
+  } else {
+    if (mode == 0) adam_loop(p, m, v, NULL, g, n, c, step, 0, 0);
+    else if (mode == 1) adam_loop(p, m, v, NULL, g, n, c, step, 1, 0);
+    else adam_loop(p, m, v, NULL, g, n, c, step, 2, 0);
   }
 }
 
@@ -156,15 +177,17 @@ int em_adam_step(em_tensor *p, const em_tensor *grad, em_tensor *m, em_tensor *v
 
 /* ---- RMSprop ---- */
 
-/* p, g, sq, gavg, buf are (n,); gavg NULL unless centered, buf NULL unless momentum > 0 */
-static void rmsprop_kernel(float *restrict p, float *restrict sq, float *restrict gavg, float *restrict buf,
-                           const float *restrict g, int64_t n, const em_rmsprop_cfg *c) {
+/* p, g, sq, gavg, buf are (n,); gavg is used only when centered, buf only when use_mom. Specialised
+   on its flags like adam_loop. */
+EM_ALWAYS_INLINE void rmsprop_loop(float *restrict p, float *restrict sq, float *restrict gavg,
+                                   float *restrict buf, const float *restrict g, int64_t n,
+                                   const em_rmsprop_cfg *c, const int use_wd, const int centered,
+                                   const int use_mom) {
   const float a = (float)c->alpha, oa = (float)(1.0 - c->alpha), eps = (float)c->eps;
   const float wd = (float)c->weight_decay, mom = (float)c->momentum, neglr = (float)(-c->lr);
-  const int use_wd = c->weight_decay != 0.0, maximize = c->maximize;
-  const int centered = gavg != NULL, use_mom = buf != NULL;
+  const float sign = c->maximize ? -1.0f : 1.0f;
   for (int64_t i = 0; i < n; i++) {
-    float d = maximize ? -g[i] : g[i];
+    float d = g[i] * sign;
     if (use_wd) d = d + wd * p[i];
     float s = sq[i] * a + oa * d * d;
     sq[i] = s;
@@ -184,6 +207,17 @@ static void rmsprop_kernel(float *restrict p, float *restrict sq, float *restric
     } else {
       p[i] = p[i] + neglr * d / avg;
     }
+  }
+}
+
+#define RMSPROP_CASE(wd, cen, mom) \
+  case (wd) * 4 + (cen) * 2 + (mom): rmsprop_loop(p, sq, gavg, buf, g, n, c, wd, cen, mom); break;
+
+static void rmsprop_kernel(float *restrict p, float *restrict sq, float *restrict gavg, float *restrict buf,
+                           const float *restrict g, int64_t n, const em_rmsprop_cfg *c) {
+  switch ((c->weight_decay != 0.0) * 4 + (gavg != NULL) * 2 + (buf != NULL)) {
+    RMSPROP_CASE(0, 0, 0) RMSPROP_CASE(0, 0, 1) RMSPROP_CASE(0, 1, 0) RMSPROP_CASE(0, 1, 1)
+    RMSPROP_CASE(1, 0, 0) RMSPROP_CASE(1, 0, 1) RMSPROP_CASE(1, 1, 0) RMSPROP_CASE(1, 1, 1)
   }
 }
 
