@@ -442,7 +442,7 @@ function Optimizer:load_state_dict(s)
   if #s.param_groups ~= #groups then
     fail(where, nil, "the state has %d param groups but the optimizer has %d", #s.param_groups, #groups)
   end
-  local spec, known = kinds[self.kind], known_options(self.kind)
+  local spec = kinds[self.kind]
   local by_index, new_groups = {}, {}
   for gi, sg in ipairs(s.param_groups) do
     if type(sg) ~= "table" or type(sg.params) ~= "table" then
@@ -452,12 +452,10 @@ function Optimizer:load_state_dict(s)
     if #sg.params ~= #g.params then
       fail(where, gi, "the state has %d parameters but the optimizer's group has %d", #sg.params, #g.params)
     end
+    -- options are checked; other keys (initial_lr from a schedule, a name, ...) come back as they were
     local ng = {}
     for k, v in pairs(sg) do
-      if k ~= "params" then
-        if not known[k] and not extra_keys[k] then unknown_option(where, gi, self.kind, k) end
-        ng[k] = copy_value(v)
-      end
+      if k ~= "params" then ng[k] = copy_value(v) end
     end
     spec.check(where, gi, ng)
     new_groups[gi] = ng
