@@ -179,6 +179,7 @@ function M.run(args)
   local old_arg = rawget(_G, "arg")
   rawset(_G, "arg", argt)
   runmod._seeded = nil
+  runmod._capture(true)
   local ok, e = xpcall(chunk, function(m)
     local msg = type(m) == "string" and m or tostring(m)
     -- messages that say all there is to say: no traceback
@@ -210,6 +211,7 @@ function M.run(args)
       status = 1
     end
   end
+  runmod._capture(false)
   io.stdout:flush()
   rawset(ember, "_cli", nil)
   rawset(_G, "arg", old_arg)

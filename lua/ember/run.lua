@@ -233,7 +233,8 @@ end
 
 local function tee_emit(text)
   local top = tee.stack[#tee.stack]
-  if top then top:_log_text(text) end
+  if top then top:_log_text(text)
+  elseif tee.pending then tee.pending[#tee.pending + 1] = text end
 end
 
 local function tee_install()
@@ -255,11 +256,24 @@ local function tee_remove(run)
   for i = #tee.stack, 1, -1 do
     if tee.stack[i] == run then table.remove(tee.stack, i) end
   end
-  if #tee.stack == 0 and tee.print then
+  if #tee.stack == 0 and not tee.pending and tee.print then
     -- put back the originals unless someone replaced our wrappers meanwhile
     if _G.print == tee.my_print then _G.print = tee.print end
     if io.write == tee.my_write then io.write = tee.write end
     tee.print, tee.write = nil, nil
+  end
+end
+
+--- run._capture(on): `ember run` calls it with true before the script starts, so what the script prints
+-- before its first ember.run{} is kept and written at the top of that run's stdout.log, and with false
+-- when the script has ended.
+function M._capture(on)
+  if on then
+    tee.pending = {}
+    tee_install()
+  else
+    tee.pending = nil
+    tee_remove(nil)
   end
 end
 
@@ -453,8 +467,12 @@ function Run:_open()
   self._log = io.open(self.dir .. "/stdout.log", "ab")
   if self._log and self.resumed then
     self._log:write(("--- resumed %s ---\n"):format(meta.resume_time))
-    self._log:flush()
   end
+  if self._log and tee.pending and #tee.pending > 0 then
+    self._log:write(table.concat(tee.pending))   -- printed by the script before this run began
+    tee.pending = {}
+  end
+  if self._log then self._log:flush() end
   tee_install()
   tee.stack[#tee.stack + 1] = self
 end
