@@ -54,6 +54,7 @@ end
 
 local function fmt_duration(s)
   if s ~= s or s == huge then return "?" end
+  if s < 10 then return ("%.2fs"):format(s) end
   s = math.floor(s + 0.5)
   if s < 60 then return ("%ds"):format(s) end
   if s < 3600 then return ("%dm%02ds"):format(s // 60, s % 60) end
@@ -214,15 +215,10 @@ end
 function Out:curve(history, monitor)
   if not self.live or #history == 0 then return end
   local cols, rows = ember.terminal_size(1)
-  local height = math.max(8, math.min(20, rows // 2))
-  local metrics = {}
-  for _, m in ipairs{"train_loss", "valid_loss"} do
-    if history[#history][m] ~= nil then metrics[#metrics + 1] = m end
-  end
-  if monitor and history[#history][monitor] ~= nil and monitor ~= "train_loss" and monitor ~= "valid_loss" then
-    metrics[#metrics + 1] = monitor
-  end
-  local text, err = require("ember.plot").dumb_curve(history, metrics, math.min(cols, 100), height)
+  -- one panel, the monitored metric, as tall as the terminal allows below the epoch lines
+  local height = math.max(10, math.min(24, rows - 4))
+  local metric = history[#history][monitor] ~= nil and monitor or "train_loss"
+  local text, err = require("ember.plot").dumb_curve(history, metric, math.min(cols, 100), height)
   if not text then
     if not self.live_warned then
       io.stderr:write("ember: --live: no curve (" .. tostring(err):match("^[^\n]*") .. ")\n")

@@ -339,7 +339,9 @@ end
 --- ember.run{name, config, runs = "runs", seed} -> a run (creates its directory; see the module comment).
 -- name: default the script's file name without .lua (`--name` wins); config: default the table the last
 -- ember.config call returned; runs: the root folder (`--runs` wins); seed: default --seed, else
--- config.seed, else 0 (ember's RNG is seeded with it). With `ember run --resume DIR` the run reopens DIR.
+-- config.seed, else 0: ember's RNG is seeded with it, unless ember.config already seeded it with the same
+-- seed (so call ember.manual_seed after ember.run{}, or pass seed, to draw from another seed).
+-- With `ember run --resume DIR` the run reopens DIR.
 function M.new(args)
   if args == nil then args = {} end
   if type(args) ~= "table" then fail("ember.run: expected a table such as {name = \"mlp\", config = cfg} (got %s)", show(args)) end

@@ -254,6 +254,18 @@ describe("ember.run", function()
       errmsg(ember.run, {name = "x", runs = root .. "/file"}))
   end)
 
+  it("says which file it cannot write when the disk is full, and keeps the rows written before", function()
+    local run = ember.run{name = "full", runs = root .. "/runs"}
+    run:log{a = 1, time = 0}
+    local real = run._mf
+    run._mf = assert(io.open("/dev/full", "ab"))
+    local e = errmsg(run.log, run, {a = 2, time = 1})
+    assert.matches("^run:log: cannot write '" .. run.dir:gsub("%p", "%%%0") .. "/metrics.tsv': No space left on device", e)
+    run._mf:close()
+    run._mf = real
+    assert.equal("a\ttime\n1\t0\n", read(run.dir .. "/metrics.tsv"))
+  end)
+
   it("copies what print and io.write send to stdout into stdout.log while it is open", function()
     local p0, w0 = print, io.write
     local run = ember.run{name = "p", runs = root .. "/runs"}
