@@ -589,7 +589,6 @@ function M.fit(o)
         run:set_status("stopped-early", {best_epoch = b_epoch, stop_epoch = epoch, monitor = monitor,
                                          stop_reason = stop_reason})
       end
-      history.best_epoch_rule = b_epoch
       out:line(("stopped early at epoch %d (%s)%s"):format(epoch, stop_reason,
         b_epoch and (", best epoch %d"):format(b_epoch) or ""))
       break
