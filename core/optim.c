@@ -11,14 +11,16 @@
    code does (the SGD box applies it at the end, which would make decay grow the weights).
    The L1 step is the proximal operator of lr * l1 * |w| (soft thresholding, ISTA).
 
-   Each kernel is one loop over flat float arrays, outputs first; the options are loop-invariant, so the
-   compiler unswitches and vectorises them. Arithmetic follows PyTorch's evaluation order in float32
+   Each kernel is one loop over flat float arrays, outputs first, specialised on its options so that it
+   vectorises. A step walks the parameter in L1-sized blocks (update, then the L1 step, per block: one
+   pass over memory) and splits large parameters over ember's threads (parallel.h). Arithmetic follows PyTorch's evaluation order in float32
    (x.mul_(a).add_(g, alpha=b) is x*a + b*g; addcmul is x + (v*t1)*t2; addcdiv is x + (v*t1)/t2) with
    the scalars rounded to float, so results match torch.optim's single-tensor path to the last bit or
    two (its vector units may fuse multiply-adds where we do not). */
 #include <math.h>
 #include <string.h>
 #include "optim.h"
+#include "parallel.h"
 
 #if defined(__GNUC__)
 #define EM_ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -70,11 +72,44 @@ static inline float prox_l1(float w, float thr) {
   return a <= 0.0f ? 0.0f : copysignf(a, w);
 }
 
-static void prox_l1_all(float *restrict p, int64_t n, double lr, double l1) {
-  if (l1 == 0.0) return;
-  float thr = (float)(lr * l1);
+static void prox_l1_block(float *restrict p, int64_t n, float thr) {
   for (int64_t i = 0; i < n; i++) p[i] = prox_l1(p[i], thr);
 }
+
+/* One step's arguments, shared by the chunks of em_parallel_for. Elementwise updates give the same
+   bits whatever the thread count, so a resumed run matches an uninterrupted one on any machine. */
+typedef struct step_job {
+  float *p, *s0, *s1, *s2;          /* parameter and up to three state buffers */
+  const float *g;
+  const void *cfg;
+  int64_t step;
+  int first;
+  float thr;                        /* lr * l1 of the proximal step; 0: none */
+  void (*kernel)(const struct step_job *j, int64_t b, int64_t e);
+} step_job;
+
+/* Walks [b, e) in blocks small enough to stay in L1, applying the update and then the L1 step to
+   each block, so the L1 step costs no second pass over memory. */
+#define EM_OPTIM_BLOCK 2048
+static void step_range(void *ctx, int64_t b, int64_t e, int worker) {
+  const step_job *j = ctx;
+  (void)worker;
+  for (int64_t i = b; i < e; i += EM_OPTIM_BLOCK) {
+    int64_t k = e - i < EM_OPTIM_BLOCK ? e - i : EM_OPTIM_BLOCK;
+    j->kernel(j, i, i + k);
+    if (j->thr > 0.0f) prox_l1_block(j->p + i, k, j->thr);
+  }
+}
+
+/* A step is memory-bound: a second thread pays only on large parameters (half a million elements and
+   up); smaller ones run on the calling thread and never wake the pool. */
+#define EM_OPTIM_GRAIN (1 << 18)
+static void run_step(step_job *j, int64_t n, double lr, double l1) {
+  j->thr = l1 != 0.0 ? (float)(lr * l1) : 0.0f;
+  em_parallel_for(n, EM_OPTIM_GRAIN, step_range, j);
+}
+
+#define OFF(ptr, b) ((ptr) ? (ptr) + (b) : NULL)
 
 /* ---- SGD ---- */
 
@@ -97,6 +132,10 @@ static void sgd_kernel(float *restrict p, float *restrict buf, const float *rest
   }
 }
 
+static void sgd_range(const step_job *j, int64_t b, int64_t e) {
+  sgd_kernel(j->p + b, OFF(j->s0, b), j->g + b, e - b, j->cfg, j->first);
+}
+
 int em_sgd_step(em_tensor *p, const em_tensor *grad, em_tensor *buf, int first, const em_sgd_cfg *c) {
   const char *fn = "optim.sgd";
   if (check_param(fn, p, grad)) return -1;
@@ -104,9 +143,9 @@ int em_sgd_step(em_tensor *p, const em_tensor *grad, em_tensor *buf, int first, 
   if (use_mom && check_buf(fn, "momentum buffer", p, buf)) return -1;
   em_tensor *ts[3] = {p, (em_tensor *)grad, use_mom ? buf : NULL};
   if (check_distinct(fn, ts, 3)) return -1;
-  int64_t n = em_numel(p);
-  sgd_kernel(em_data(p), use_mom ? em_data(buf) : NULL, em_data(grad), n, c, first);
-  prox_l1_all(em_data(p), n, c->lr, c->l1);
+  step_job j = {.p = em_data(p), .s0 = use_mom ? em_data(buf) : NULL, .g = em_data(grad), .cfg = c,
+                .first = first, .kernel = sgd_range};
+  run_step(&j, em_numel(p), c->lr, c->l1);
   return 0;
 }
 
@@ -158,6 +197,10 @@ static void adam_kernel(float *restrict p, float *restrict m, float *restrict v,
   }
 }
 
+static void adam_range(const step_job *j, int64_t b, int64_t e) {
+  adam_kernel(j->p + b, j->s0 + b, j->s1 + b, OFF(j->s2, b), j->g + b, e - b, j->cfg, j->step);
+}
+
 int em_adam_step(em_tensor *p, const em_tensor *grad, em_tensor *m, em_tensor *v, em_tensor *vmax,
                  int64_t step, const em_adam_cfg *c) {
   const char *fn = c->decoupled ? "optim.adamw" : "optim.adam";
@@ -168,10 +211,9 @@ int em_adam_step(em_tensor *p, const em_tensor *grad, em_tensor *m, em_tensor *v
   if (step < 1) return em_fail("%s: step count must be >= 1 (got %lld)", fn, (long long)step);
   em_tensor *ts[5] = {p, (em_tensor *)grad, m, v, c->amsgrad ? vmax : NULL};
   if (check_distinct(fn, ts, 5)) return -1;
-  int64_t n = em_numel(p);
-  adam_kernel(em_data(p), em_data(m), em_data(v), c->amsgrad ? em_data(vmax) : NULL, em_data(grad), n, c,
-              step);
-  prox_l1_all(em_data(p), n, c->lr, c->l1);
+  step_job j = {.p = em_data(p), .s0 = em_data(m), .s1 = em_data(v), .s2 = c->amsgrad ? em_data(vmax) : NULL,
+                .g = em_data(grad), .cfg = c, .step = step, .kernel = adam_range};
+  run_step(&j, em_numel(p), c->lr, c->l1);
   return 0;
 }
 
@@ -221,6 +263,10 @@ static void rmsprop_kernel(float *restrict p, float *restrict sq, float *restric
   }
 }
 
+static void rmsprop_range(const step_job *j, int64_t b, int64_t e) {
+  rmsprop_kernel(j->p + b, j->s0 + b, OFF(j->s1, b), OFF(j->s2, b), j->g + b, e - b, j->cfg);
+}
+
 int em_rmsprop_step(em_tensor *p, const em_tensor *grad, em_tensor *sq, em_tensor *gavg, em_tensor *buf,
                     const em_rmsprop_cfg *c) {
   const char *fn = "optim.rmsprop";
@@ -230,10 +276,10 @@ int em_rmsprop_step(em_tensor *p, const em_tensor *grad, em_tensor *sq, em_tenso
   if (c->momentum > 0 && check_buf(fn, "momentum buffer", p, buf)) return -1;
   em_tensor *ts[5] = {p, (em_tensor *)grad, sq, c->centered ? gavg : NULL, c->momentum > 0 ? buf : NULL};
   if (check_distinct(fn, ts, 5)) return -1;
-  int64_t n = em_numel(p);
-  rmsprop_kernel(em_data(p), em_data(sq), c->centered ? em_data(gavg) : NULL,
-                 c->momentum > 0 ? em_data(buf) : NULL, em_data(grad), n, c);
-  prox_l1_all(em_data(p), n, c->lr, c->l1);
+  step_job j = {.p = em_data(p), .s0 = em_data(sq), .s1 = c->centered ? em_data(gavg) : NULL,
+                .s2 = c->momentum > 0 ? em_data(buf) : NULL, .g = em_data(grad), .cfg = c,
+                .kernel = rmsprop_range};
+  run_step(&j, em_numel(p), c->lr, c->l1);
   return 0;
 }
 
@@ -255,6 +301,10 @@ static void adagrad_kernel(float *restrict p, float *restrict sum, const float *
   }
 }
 
+static void adagrad_range(const step_job *j, int64_t b, int64_t e) {
+  adagrad_kernel(j->p + b, j->s0 + b, j->g + b, e - b, j->cfg, j->step);
+}
+
 int em_adagrad_step(em_tensor *p, const em_tensor *grad, em_tensor *sum, int64_t step,
                     const em_adagrad_cfg *c) {
   const char *fn = "optim.adagrad";
@@ -263,10 +313,10 @@ int em_adagrad_step(em_tensor *p, const em_tensor *grad, em_tensor *sum, int64_t
   if (step < 1) return em_fail("%s: step count must be >= 1 (got %lld)", fn, (long long)step);
   em_tensor *ts[3] = {p, (em_tensor *)grad, sum};
   if (check_distinct(fn, ts, 3)) return -1;
-  int64_t n = em_numel(p);
-  adagrad_kernel(em_data(p), em_data(sum), em_data(grad), n, c, step);
+  step_job j = {.p = em_data(p), .s0 = em_data(sum), .g = em_data(grad), .cfg = c, .step = step,
+                .kernel = adagrad_range};
   /* the proximal step uses the decayed lr the update used */
-  prox_l1_all(em_data(p), n, c->lr / (1.0 + (double)(step - 1) * c->lr_decay), c->l1);
+  run_step(&j, em_numel(p), c->lr / (1.0 + (double)(step - 1) * c->lr_decay), c->l1);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include "check.h"
 #include "optim.h"
+#include "blas.h"
 
 /* a 1-d tensor holding n given values */
 static em_tensor *vec(int n, ...) {
@@ -281,6 +282,43 @@ static void test_clip(void) {
   em_tensor_release(a); em_tensor_release(b); em_tensor_release(c);
 }
 
+/* a parameter large enough to be split into blocks and over threads (and not a multiple of either)
+   gets, element for element, the same bits as the same update done one element at a time */
+static void test_large(void) {
+  const int64_t n = (1 << 20) + 37;
+  int64_t shape[1] = {n};
+  em_tensor *p = em_tensor_new(1, shape), *g = em_tensor_new(1, shape);
+  em_tensor *m = em_tensor_zeros(1, shape), *v = em_tensor_zeros(1, shape), *vm = em_tensor_zeros(1, shape);
+  for (int64_t i = 0; i < n; i++) {
+    em_data(p)[i] = (float)((double)(i % 1000) * 1e-3 - 0.5);
+    em_data(g)[i] = (float)sin((double)i);
+  }
+  em_tensor *p0 = em_tensor_clone(p);
+  em_adam_cfg c = {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1,
+                   .amsgrad = 1, .decoupled = 1, .l1 = 0.5};
+  int threads = em_get_num_threads();
+  em_set_num_threads(2);
+  CHECK(em_adam_step(p, g, m, v, vm, 1, &c) == 0);
+  CHECK(em_adam_step(p, g, m, v, vm, 2, &c) == 0);
+  em_set_num_threads(threads);
+  int64_t bad = 0, nzero = 0;
+  em_tensor *q = vec(1, 0.0), *gq = vec(1, 0.0), *mq = zeros(1), *vq = zeros(1), *wq = zeros(1);
+  for (int64_t i = 0; i < n; i++) {
+    em_data(q)[0] = em_data(p0)[i];
+    em_data(gq)[0] = em_data(g)[i];
+    em_data(mq)[0] = em_data(vq)[0] = em_data(wq)[0] = 0.0f;
+    em_adam_step(q, gq, mq, vq, wq, 1, &c);
+    em_adam_step(q, gq, mq, vq, wq, 2, &c);
+    if (memcmp(em_data(q), em_data(p) + i, sizeof(float)) || memcmp(em_data(wq), em_data(vm) + i, sizeof(float)))
+      bad++;
+    nzero += em_data(p)[i] == 0.0f;
+  }
+  CHECK(bad == 0);
+  CHECK(nzero > 0);          /* the L1 step (threshold 0.005) zeroed the weights near 0 */
+  em_tensor *list[] = {p, g, m, v, vm, p0, q, gq, mq, vq, wq};
+  for (size_t i = 0; i < sizeof list / sizeof *list; i++) em_tensor_release(list[i]);
+}
+
 int main(void) {
   test_sgd();
   test_adam();
@@ -289,5 +327,6 @@ int main(void) {
   test_l1();
   test_errors();
   test_clip();
+  test_large();
   return CHECK_DONE();
 }
