@@ -302,13 +302,16 @@ function Optimizer:_make_group(where, gi, src)
   end
   kinds[self.kind].check(where, gi, g)
   g.params = param_list(where, gi, src.params)
-  -- a parameter in two groups would be stepped twice
+  -- a parameter in two groups would be stepped twice; check them all before marking any, so a
+  -- refused add_param_group leaves the optimizer as it was
+  local seen = {}
   for _, p in ipairs(g.params) do
-    if self._owner[p] then
+    if self._owner[p] or seen[p] then
       fail(where, gi, "a parameter %s appears in more than one param group (or twice in a list)", shape_str(p))
     end
-    self._owner[p] = true
+    seen[p] = true
   end
+  for p in pairs(seen) do self._owner[p] = true end
   return g
 end
 

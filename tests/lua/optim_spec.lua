@@ -312,8 +312,12 @@ describe("optim param groups", function()
     opt:add_param_group{params = {b}, betas = {0.5, 0.5}}
     assert.are.equal(0.5, opt.param_groups[2].lr)
     assert.are.equal(0.5, opt.param_groups[2].betas[1])
+    local c = ember.tensor{0}:requires_grad()
     errors_with("optim.adam:add_param_group: param group 3: a parameter [1] appears in more than one param group",
-                opt.add_param_group, opt, {params = {w}})
+                opt.add_param_group, opt, {params = {c, w}})
+    assert.are.equal(2, #opt.param_groups)
+    opt:add_param_group{params = {c}}                -- the refused call did not claim c
+    assert.are.equal(3, #opt.param_groups)
   end)
 
   it("skips parameters whose grad is nil", function()
