@@ -1,0 +1,352 @@
+-- run.lua - the driver behind `make bench` (bench/run.sh): runs each ember benchmark and its PyTorch twin
+-- alternately, several times, in separate processes; takes the medians of the figures they time inside
+-- themselves; prints a table of ratios (PyTorch time / ember time) against the targets of issue 10 and
+-- writes every figure to bench/results.tsv. Ends with a per-op profile of one LeNet step in ember.
+--
+-- Usage: build/ember bench/run.lua [BUILD_DIR]     (BUILD_DIR holds the ember executable; default build)
+-- Environment: BENCH_QUICK=1 (smoke run: one repetition, data subsets), BENCH_REPS=N, BENCH_ONLY=a,b
+-- (benchmark ids), BENCH_PYTHON (default /usr/bin/python3), BENCH_PERF=0 (skip perf in the profile).
+
+local BUILD = arg[1] or "build"
+local DIR = arg[0]:match("^(.*)/") or "."
+local QUICK = os.getenv("BENCH_QUICK") == "1"
+local REPS = math.tointeger(tonumber(os.getenv("BENCH_REPS") or "")) or (QUICK and 1 or 3)
+local PYTHON = os.getenv("BENCH_PYTHON") or "/usr/bin/python3"
+local RESULTS = DIR .. "/results.tsv"
+
+-- ember runs as a user gets it: no variable that would pick its BLAS kernel or threads from outside
+local EMBER_ENV = "env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS -u EMBER_NUM_THREADS"
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function clock()
+  return require("ember").clock()
+end
+
+------------------------------------------------------------------------------------------------------
+-- running one benchmark process
+
+-- run(cmd) -> results (key -> string), ok, message: runs a shell command, collects its
+-- "result<TAB>key<TAB>value" lines; other stdout lines are dropped, stderr is kept for the message
+local function run(cmd)
+  local errfile = os.tmpname()
+  local p = io.popen(cmd .. " 2>" .. sh_quote(errfile), "r")
+  local res = {}
+  for line in p:lines() do
+    local k, v = line:match("^result\t([^\t]+)\t(.*)$")
+    if k then res[k] = v end
+  end
+  local ok, _, code = p:close()
+  local f = io.open(errfile, "r")
+  local err = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(errfile)
+  if not ok then
+    local first = err:match("([^\n]*%S[^\n]*)") or ("exit status " .. tostring(code))
+    return res, false, first
+  end
+  return res, true
+end
+
+local function ember_cmd(script, threads, extra)
+  return string.format("%s %s --threads %d %s %s", EMBER_ENV, sh_quote(BUILD .. "/ember"), threads,
+                       sh_quote(DIR .. "/" .. script .. ".lua"), extra or "")
+end
+
+-- PyTorch in its best configuration: --threads sets its intra-op pool; its own OpenBLAS pool is held
+-- to one thread, since two pools on two cores fight (measured: bench/README.md), and OpenBLAS gets a
+-- fast kernel if it would fall back to its generic one (TORCH_ENV, decided by probe_torch)
+local TORCH_ENV = "OPENBLAS_NUM_THREADS=1"
+
+local function torch_cmd(script, threads, extra)
+  return string.format("env %s %s %s --threads %d %s", TORCH_ENV, sh_quote(PYTHON),
+                       sh_quote(DIR .. "/" .. script .. "_torch.py"), threads, extra or "")
+end
+
+-- probe_torch() -> version, blas kernel (or nil and the reason PyTorch cannot be used)
+local function probe_torch()
+  local res, ok, msg = run(string.format("%s %s", sh_quote(PYTHON), sh_quote(DIR .. "/probe_torch.py")))
+  if not ok then return nil, msg end
+  return res.version, res.kernel
+end
+
+------------------------------------------------------------------------------------------------------
+-- the benchmarks and their targets (issue 10)
+
+-- ratio: "time" figures give PyTorch / ember; "rate" figures (ops/s) give ember / PyTorch: both read
+-- as "how many times faster ember is"
+local BENCHES = {
+  {id = "overhead", script = "overhead", threads = {1}, metric = "ops_per_s", kind = "rate",
+   title = "small-tensor add (1-element), ops/s", target = 5},
+  {id = "sgemm", script = "sgemm", threads = {1}, metric = "gflops", kind = "rate",
+   title = "sgemm 1024x1024, GFLOP/s", ember_min = 120},
+  {id = "linear", script = "linear", threads = {1}, metric = "steps_per_s", kind = "rate",
+   title = "Linear(10,1) diabetes, SGD steps/s", target = 20},
+  {id = "mlp", script = "mlp", threads = {2, 1}, metric = "epoch_s", kind = "time",
+   title = "MLP 784-256-10 Adam b128, s/epoch", target = 1.5},
+  {id = "lenet", script = "lenet", threads = {2, 1}, metric = "epoch_s", kind = "time",
+   title = "LeNet SGD-momentum b64, s/epoch", target = 3},
+}
+
+local function selected(id)
+  local only = os.getenv("BENCH_ONLY")
+  if not only or only == "" then return true end
+  for name in only:gmatch("[^,%s]+") do
+    if name == id then return true end
+  end
+  return false
+end
+
+------------------------------------------------------------------------------------------------------
+-- statistics and formatting
+
+local function median(list)
+  local s = {}
+  for _, v in ipairs(list) do s[#s + 1] = v end
+  if #s == 0 then return nil end
+  table.sort(s)
+  local n = #s
+  if n % 2 == 1 then return s[(n + 1) // 2] end
+  return (s[n // 2] + s[n // 2 + 1]) / 2
+end
+
+-- a number in 4 significant figures with k/M suffixes for large rates
+local function fmt(v, kind)
+  if v == nil then return "-" end
+  if kind == "rate" and v >= 1e6 then return string.format("%.2f M", v / 1e6) end
+  if kind == "rate" and v >= 1e4 then return string.format("%.1f k", v / 1e3) end
+  if v >= 100 then return string.format("%.0f", v) end
+  if v >= 10 then return string.format("%.1f", v) end
+  if v >= 1 then return string.format("%.2f", v) end
+  return string.format("%.3f", v)
+end
+
+local function values_str(list)
+  local t = {}
+  for i, v in ipairs(list) do t[i] = string.format("%.6g", v) end
+  return table.concat(t, ",")
+end
+
+local function loadavg()
+  local f = io.open("/proc/loadavg", "r")
+  if not f then return "?" end
+  local s = f:read("l")
+  f:close()
+  return s:match("^(%S+ %S+ %S+)") or "?"
+end
+
+------------------------------------------------------------------------------------------------------
+-- main
+
+local ember = require "ember"
+local torch_version, torch_kernel = probe_torch()
+local have_torch = torch_version ~= nil
+if not have_torch then
+  io.write("bench: PyTorch is not available to ", PYTHON, " (", tostring(torch_kernel), ").\n",
+           "bench: to compare against it, install Debian's package:  sudo apt-get install python3-torch\n",
+           "bench: (nothing is installed by this command.) Printing ember's own figures only.\n\n")
+elseif torch_kernel == "Prescott" then
+  -- OpenBLAS's generic fallback: give PyTorch the fast kernel ember picks for itself
+  TORCH_ENV = TORCH_ENV .. " OPENBLAS_CORETYPE=" .. (ember.blas().kernel or "Haswell")
+end
+
+io.write(string.format("ember bench: %s%d alternating repetition%s, medians; ember %s, BLAS kernel %s\n",
+                       QUICK and "QUICK smoke run (data subsets), " or "", REPS, REPS == 1 and "" or "s",
+                       BUILD .. "/ember", tostring(ember.blas().kernel)))
+if have_torch then
+  io.write(string.format("PyTorch %s via %s (OpenBLAS kernel %s; env %s)\n", torch_version, PYTHON,
+                         tostring(torch_kernel), TORCH_ENV))
+end
+io.write("load average at start: ", loadavg(), " (other processes on the 2 cores distort figures)\n\n")
+
+-- figures[id][threads][side] = {results table per repetition}
+local figures, failures = {}, {}
+local t_start = clock()
+for rep = 1, REPS do
+  for _, b in ipairs(BENCHES) do
+    if selected(b.id) then
+      figures[b.id] = figures[b.id] or {}
+      for _, th in ipairs(b.threads) do
+        local slot = figures[b.id][th] or {ember = {}, torch = {}}
+        figures[b.id][th] = slot
+        -- alternate which side goes first, so slow drifts in machine load hit both alike
+        local order = rep % 2 == 1 and {"ember", "torch"} or {"torch", "ember"}
+        for _, side in ipairs(order) do
+          if side == "ember" or have_torch then
+            local cmd = side == "ember" and ember_cmd(b.script, th) or torch_cmd(b.script, th)
+            io.write(string.format("  [%d/%d] %-8s %-6s %d thread%s ... ", rep, REPS, b.id, side, th,
+                                   th == 1 and " " or "s"))
+            io.flush()
+            local res, ok, msg = run(cmd)
+            if ok and tonumber(res[b.metric]) then
+              slot[side][#slot[side] + 1] = res
+              io.write(string.format("%s %s\n", fmt(tonumber(res[b.metric]), b.kind), b.metric))
+            else
+              local why = ok and ("no " .. b.metric .. " in its output") or msg
+              failures[#failures + 1] = string.format("%s (%s, %d threads): %s", b.id, side, th, why)
+              io.write("FAILED: ", why, "\n")
+            end
+          end
+        end
+      end
+    end
+  end
+end
+
+-- medians of a key over the repetitions of one side
+local function med(list, key)
+  local v = {}
+  for _, res in ipairs(list) do
+    local x = tonumber(res[key])
+    if x then v[#v + 1] = x end
+  end
+  return median(v), v
+end
+
+local rows = {}       -- for results.tsv
+local function add_row(bench, metric, threads, unit, e, t, ratio, target, met, eruns, truns)
+  rows[#rows + 1] = {bench, metric, threads, unit, e and string.format("%.6g", e) or "",
+                     t and string.format("%.6g", t) or "", ratio and string.format("%.4g", ratio) or "",
+                     target or "", met or "", eruns or "", truns or ""}
+end
+
+local line = string.rep("-", 102)
+io.write("\n", line, "\n")
+io.write(string.format("%-44s %3s %10s %10s %8s %10s  %s\n", "benchmark", "thr", "ember", "PyTorch",
+                       "ratio", "target", "status"))
+io.write(line, "\n")
+local notes = {}
+for _, b in ipairs(BENCHES) do
+  for _, th in ipairs(b.threads) do
+    local slot = figures[b.id] and figures[b.id][th]
+    if slot then
+      local e, ev = med(slot.ember, b.metric)
+      local t, tv = med(slot.torch, b.metric)
+      local ratio
+      if e and t then ratio = b.kind == "time" and t / e or e / t end
+      local target, met
+      if b.target then
+        target = string.format(">= %gx", b.target)
+        met = ratio and (ratio >= b.target and "met" or string.format("MISSED (%.0f%% of target)",
+                                                                         100 * ratio / b.target)) or "-"
+      elseif b.ember_min then
+        target = string.format("ember>=%g", b.ember_min)
+        met = e and (e >= b.ember_min and "met" or string.format("MISSED (%.0f%% of target)",
+                                                                    100 * e / b.ember_min)) or "-"
+      end
+      io.write(string.format("%-44s %3d %10s %10s %8s %10s  %s\n", b.title, th, fmt(e, b.kind),
+                             fmt(t, b.kind), ratio and string.format("%.2fx", ratio) or "-",
+                             target or "", met or ""))
+      add_row(b.id, b.metric, th, b.kind == "time" and "s" or b.metric, e, t, ratio, target, met,
+              values_str(ev), values_str(tv))
+    end
+  end
+end
+io.write(line, "\n")
+
+-- the figures beside the ratios: memory, accuracy, kernels, floors
+local function side_row(bench, key, th, unit, scale, label, lower_is_better)
+  local slot = figures[bench] and figures[bench][th]
+  if not slot then return end
+  local e, ev = med(slot.ember, key)
+  local t, tv = med(slot.torch, key)
+  if e == nil and t == nil then return end
+  e, t = e and e * scale, t and t * scale
+  for i = 1, #ev do ev[i] = ev[i] * scale end
+  for i = 1, #tv do tv[i] = tv[i] * scale end
+  local ratio = (e and t and lower_is_better and e > 0) and t / e or nil
+  local target = lower_is_better and "ember less" or ""
+  local met = ratio and (ratio > 1 and "met" or "MISSED") or ""
+  io.write(string.format("%-44s %3d %10s %10s %8s %10s  %s\n", label, th, e and string.format("%.4g", e) or "-",
+                         t and string.format("%.4g", t) or "-", ratio and string.format("%.2fx", ratio) or "",
+                         target, met))
+  add_row(bench, key, th, unit, e, t, ratio, target, met, values_str(ev), values_str(tv))
+end
+
+side_row("overhead", "rss_before_kb", 1, "MB", 1 / 1024, "  add loop: RSS before, MB")
+side_row("overhead", "rss_max_kb", 1, "MB", 1 / 1024, "  add loop: RSS max during, MB")
+side_row("overhead", "rss_after_kb", 1, "MB", 1 / 1024, "  add loop: RSS after, MB")
+side_row("linear", "final_loss", 1, "mse", 1, "  Linear: final mse (same init, same path)")
+for _, th in ipairs{2, 1} do
+  side_row("mlp", "test_acc", th, "fraction", 1, "  MLP: test accuracy after 1 epoch")
+end
+for _, th in ipairs{2, 1} do
+  side_row("lenet", "test_acc", th, "fraction", 1, "  LeNet: test accuracy after 1 epoch")
+  side_row("lenet", "peak_rss_kb", th, "MB", 1 / 1024, "  LeNet: peak RSS of the process, MB", true)
+  side_row("lenet", "train_peak_rss_kb", th, "MB", 1 / 1024, "  LeNet: peak RSS by the end of training, MB", true)
+  side_row("lenet", "train_gflops", th, "GFLOP/s", 1, "  LeNet: effective GFLOP/s (2.5 MFLOP/img)")
+end
+side_row("mlp", "peak_rss_kb", 2, "MB", 1 / 1024, "  MLP: peak RSS of the process, MB", true)
+io.write(line, "\n")
+
+local sg = figures.sgemm and figures.sgemm[1]
+if sg and sg.ember[1] then
+  io.write("ember BLAS: ", sg.ember[1].blas or "?", "\n")
+end
+local le = figures.lenet and figures.lenet[2]
+if le and not QUICK then
+  local e = med(le.ember, "epoch_s")
+  if e then
+    io.write(string.format("LeNet floor: 151 GFLOP at 336 GFLOP/s = 0.45 s/epoch on 2 cores; ember is at " ..
+                           "%.2f s, %.0f%% of peak\n", e, 100 * 0.45 / e))
+  end
+end
+if QUICK then io.write("QUICK run: epochs use ", os.getenv("BENCH_TRAIN_N") or "6000",
+                       " training images, so accuracies and per-epoch times are not comparable to targets\n") end
+for _, f in ipairs(failures) do io.write("failed: ", f, "\n") end
+io.write(string.format("load average at end: %s; benchmarks took %.0f s\n", loadavg(), clock() - t_start))
+
+------------------------------------------------------------------------------------------------------
+-- profile of one LeNet step (ember only)
+
+if selected("profile") then
+  for _, th in ipairs{2, 1} do
+    io.write(string.format("\nPer-op profile of LeNet training steps in ember (bench/lenet_profile.lua, %d thread%s):\n",
+                           th, th == 1 and "" or "s"))
+    io.flush()
+    -- the profile prints its own table; its result lines go to results.tsv
+    local p = io.popen(ember_cmd("lenet_profile", th) .. " 2>&1", "r")
+    for l in p:lines() do
+      local k, v = l:match("^result\t([^\t]+)\t(.*)$")
+      if k then rows[#rows + 1] = {"profile", k, tostring(th), "ms", v, "", "", "", "", "", ""}
+      else io.write("  ", l, "\n") end
+    end
+    if not p:close() then failures[#failures + 1] = "profile: lenet_profile.lua failed" end
+  end
+  -- where the C time goes: perf's software clock samples of plain training steps (no hardware
+  -- counters needed, so it works in a VM)
+  local perf_ok = os.getenv("BENCH_PERF") ~= "0" and os.execute("command -v perf >/dev/null 2>&1")
+  if perf_ok then
+    local data = os.tmpname()
+    local steps = QUICK and 50 or 300
+    local ok = os.execute(string.format("perf record -q -e cpu-clock -F 4000 -o %s -- %s --plain %d >/dev/null 2>&1",
+                                        sh_quote(data), ember_cmd("lenet_profile", 2), steps))
+    if ok then
+      io.write(string.format("\nperf (cpu-clock samples, %d plain LeNet steps at 2 threads, batch 64): top symbols\n", steps))
+      local p = io.popen(string.format("perf report -i %s --stdio --no-children --sort dso,sym 2>/dev/null",
+                                       sh_quote(data)), "r")
+      local shown = 0
+      for l in p:lines() do
+        if shown < 25 and l:match("^%s+%d+%.%d+%%") then
+          io.write("  ", l, "\n")
+          shown = shown + 1
+          local pct, dso, sym = l:match("^%s+(%d+%.%d+)%%%s+(%S+)%s+%[.%]%s+(.-)%s*$")
+          if pct then rows[#rows + 1] = {"perf", sym, "2", "%", pct, "", "", "", dso, "", ""} end
+        end
+      end
+      p:close()
+    else
+      io.write("\n(perf record did not work here; skipped. BENCH_PERF=0 skips it silently.)\n")
+    end
+    os.remove(data)
+  end
+end
+
+local f = assert(io.open(RESULTS, "w"))
+f:write("benchmark\tmetric\tthreads\tunit\tember\tpytorch\tratio\ttarget\tstatus\tember_runs\tpytorch_runs\n")
+for _, r in ipairs(rows) do f:write(table.concat(r, "\t"), "\n") end
+f:close()
+io.write("\nwrote ", RESULTS, "\n")
+os.exit(#failures == 0 and 0 or 1)
