@@ -51,8 +51,10 @@ $(B)/embedded.o: $(B)/embedded.c
 $(B)/ember.so: $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a
 	$(CC) $(CFLAGS) -shared -o $@ $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a $(CORE_LIBS)
 
-$(B)/ember: lua/main.c $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a $(BIND_HDR)
-	$(CC) $(CFLAGS) $(EM_CFLAGS) -Ilua/bind -o $@ lua/main.c $(BIND_OBJ) $(B)/embedded.o \
+MAIN_SRC := lua/main.c $(wildcard lua/repl.c)
+
+$(B)/ember: $(MAIN_SRC) lua/repl.h $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a $(BIND_HDR)
+	$(CC) $(CFLAGS) $(EM_CFLAGS) -Ilua/bind -Ilua -o $@ $(MAIN_SRC) $(BIND_OBJ) $(B)/embedded.o \
 	  $(B)/libembercore.a $(LUA_LIBS) -lreadline $(CORE_LIBS) -Wl,-E
 
 $(B)/tests/%: tests/c/%.c tests/c/check.h $(B)/libembercore.a

@@ -20,7 +20,7 @@ static const char usage[] =
   "  ember                      interactive session (REPL)\n"
   "  ember SCRIPT.lua [args]    run a script (arg table as in lua)\n"
   "  ember -e 'CODE'            run a string\n"
-  "  ember run SCRIPT [--set k=v]... [--name N] [--runs DIR] [--seed S] [--resume RUNDIR] [--quiet]\n"
+  "  ember run SCRIPT [--set k=v]... [--name N] [--runs DIR] [--seed S] [--threads T] [--resume RUNDIR] [--quiet] [--live]\n"
   "  ember plot PATH... [--metric M] [--x epoch|step|time] [--out FILE] [--term png|svg|pdf|dumb] [--by P]\n"
   "  ember runs [DIR] [--tsv]    table of runs\n"
   "  ember sweep SCRIPT --grid k=v1,v2 [--jobs N] [--engine local|parallel|slurm]\n"

@@ -1,0 +1,134 @@
+/* parallel.c - a small fork-join pool on pthreads. The caller runs chunk 0 itself; helpers spin briefly
+   for the next job (LeNet-sized layers come back-to-back within microseconds) and then sleep on a
+   condition variable, so an idle pool costs no CPU (two spinning pools on 2 cores slowed training
+   3-6x: performance-baseline.md). */
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include "parallel.h"
+#include "blas.h"
+
+#define SPINS 4000     /* pause-spins before yielding, then as many yields before sleeping */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER, done_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t *threads;
+static int nthreads;          /* helper threads (the caller is the extra one) */
+static unsigned job_gen;      /* bumped for each job; helpers watch it */
+static int pending;           /* helpers still working on the current job */
+static int sleepers;          /* helpers asleep on `wake` */
+static int caller_waiting;    /* the caller asleep on `done_cv` */
+static int quitting;
+static em_range_fn job_fn;
+static void *job_ctx;
+static int64_t job_n, job_chunk;
+static __thread int in_region;
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
+
+/* spin with pause first; then yield, so a pool larger than the free cores does not starve the thread
+   it is waiting for */
+static inline void cpu_relax(int spins) {
+  if (spins > SPINS / 2) { sched_yield(); return; }
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static void run_chunk(int k) {
+  int64_t b = (int64_t)k * job_chunk, e = b + job_chunk;
+  if (e > job_n) e = job_n;
+  if (b < e) job_fn(job_ctx, b, e, k);
+}
+
+/* The fast path takes no lock: jobs are announced by bumping job_gen and finished by counting pending
+   down. A side that gives up spinning announces it (sleepers, caller_waiting) before re-checking under
+   the mutex; the other side checks the announcement after its own store, so no wake-up is lost. */
+static void *helper(void *arg) {
+  int k = (int)(intptr_t)arg;
+  unsigned seen = 0;
+  in_region = 1;
+  for (;;) {
+    for (int spins = 0; LOAD(job_gen) == seen && !LOAD(quitting) && spins < SPINS; spins++) cpu_relax(spins);
+    if (LOAD(job_gen) == seen && !LOAD(quitting)) {
+      pthread_mutex_lock(&mu);
+      __atomic_add_fetch(&sleepers, 1, __ATOMIC_SEQ_CST);
+      while (LOAD(job_gen) == seen && !LOAD(quitting)) pthread_cond_wait(&wake, &mu);
+      __atomic_sub_fetch(&sleepers, 1, __ATOMIC_SEQ_CST);
+      pthread_mutex_unlock(&mu);
+    }
+    if (LOAD(quitting)) return NULL;
+    seen = LOAD(job_gen);
+    run_chunk(k);
+    if (__atomic_sub_fetch(&pending, 1, __ATOMIC_SEQ_CST) == 0 && LOAD(caller_waiting)) {
+      pthread_mutex_lock(&mu);
+      pthread_cond_signal(&done_cv);
+      pthread_mutex_unlock(&mu);
+    }
+  }
+}
+
+static void stop_pool(void) {
+  if (!nthreads) return;
+  pthread_mutex_lock(&mu);
+  STORE(quitting, 1);
+  pthread_cond_broadcast(&wake);
+  pthread_mutex_unlock(&mu);
+  for (int i = 0; i < nthreads; i++) pthread_join(threads[i], NULL);
+  free(threads);
+  threads = NULL;
+  nthreads = 0;
+  STORE(quitting, 0);
+}
+
+/* (re)starts the pool when the thread setting changed; returns the helper count */
+static int ensure_pool(void) {
+  int want = em_get_num_threads() - 1;
+  if (want == nthreads) return nthreads;
+  stop_pool();
+  if (want <= 0) return 0;
+  threads = malloc((size_t)want * sizeof *threads);
+  if (!threads) return 0;
+  unsigned gen = LOAD(job_gen);
+  (void)gen;
+  for (int i = 0; i < want; i++) {
+    if (pthread_create(&threads[i], NULL, helper, (void *)(intptr_t)(i + 1)) != 0) { want = i; break; }
+  }
+  nthreads = want;
+  return nthreads;
+}
+
+int em_parallel_workers(void) { int n = em_get_num_threads(); return n > 0 ? n : 1; }
+
+void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int helpers = in_region ? 0 : ensure_pool();
+  int parts = helpers + 1;
+  if (n < 2 * grain || parts == 1) { fn(ctx, 0, n, 0); return; }
+  if ((int64_t)parts > n / grain) parts = (int)(n / grain);
+  job_fn = fn;
+  job_ctx = ctx;
+  job_n = n;
+  job_chunk = (n + parts - 1) / parts;
+  STORE(pending, helpers);
+  __atomic_add_fetch(&job_gen, 1, __ATOMIC_SEQ_CST);
+  if (LOAD(sleepers) > 0) {
+    pthread_mutex_lock(&mu);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&mu);
+  }
+  in_region = 1;
+  run_chunk(0);
+  in_region = 0;
+  /* helpers past `parts` find an empty chunk and only check in */
+  for (int spins = 0; LOAD(pending) > 0 && spins < SPINS; spins++) cpu_relax(spins);
+  if (LOAD(pending) > 0) {
+    pthread_mutex_lock(&mu);
+    STORE(caller_waiting, 1);
+    while (LOAD(pending) > 0) pthread_cond_wait(&done_cv, &mu);
+    STORE(caller_waiting, 0);
+    pthread_mutex_unlock(&mu);
+  }
+}
