@@ -191,10 +191,12 @@ static int conv2d_backward(em_node *nd, em_tensor *gout) {
   }
   em_conv2d_backward(dx ? em_data(dx) : NULL, dw ? em_data(dw) : NULL, db ? em_data(db) : NULL, em_data(gc),
                      em_data(nd->saved[0]), em_data(nd->saved[1]), &g, col);
-  rc = 0;
-  if (dx && em_node_accum(nd, 0, dx)) rc = -1;
-  if (!rc && dw && em_node_accum(nd, 1, dw)) rc = -1;
-  if (!rc && db && em_node_accum(nd, 2, db)) rc = -1;
+  free(col);
+  em_tensor_release(gc);
+  rc = em_nn_accum(nd, 0, dx);
+  rc |= em_nn_accum(nd, 1, dw);
+  rc |= em_nn_accum(nd, 2, db);
+  return rc ? -1 : 0;
 out:
   free(col);
   em_tensor_release(dx);

@@ -60,10 +60,11 @@ static int batch_norm_backward(em_node *nd, em_tensor *gout) {
       }
     }
   }
-  rc = 0;
-  if (dx && em_node_accum(nd, 0, dx)) rc = -1;
-  if (!rc && dw && em_node_accum(nd, 1, dw)) rc = -1;
-  if (!rc && db && em_node_accum(nd, 2, db)) rc = -1;
+  em_tensor_release(gc);
+  rc = em_nn_accum(nd, 0, dx);
+  rc |= em_nn_accum(nd, 1, dw);
+  rc |= em_nn_accum(nd, 2, db);
+  return rc ? -1 : 0;
 out:
   em_tensor_release(dx);
   em_tensor_release(dw);
