@@ -192,6 +192,47 @@ static void test_cross_entropy_stability(void) {
   em_tensor_release(x);
 }
 
+/* the fused kernel (its own vectorised exp) against log-softmax and softmax in double, on many rows */
+static void test_cross_entropy_accuracy(void) {
+  enum { N = 64, C = 37 };
+  int64_t s[2] = {N, C};
+  em_tensor *x = em_tensor_new(2, s);
+  int64_t sn[1] = {N};
+  em_tensor *t = em_tensor_new(1, sn);
+  unsigned seed = 12345;
+  for (int i = 0; i < N * C; i++) {
+    seed = seed * 1103515245u + 12345u;
+    em_data(x)[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 40.0f;   /* logits in [-20, 20] */
+  }
+  for (int i = 0; i < N; i++) em_data(t)[i] = (float)(1 + (i * 7) % C);
+  em_class_opts o = EM_CLASS_OPTS_DEFAULT;
+  o.reduction = EM_REDUCE_NONE;
+  x->requires_grad = 1;
+  em_tensor *l = em_loss_cross_entropy(x, t, &o);
+  em_tensor *sum = em_sum(l, EM_ALL, 0);
+  CHECK(em_backward(sum, NULL, 0) == 0);
+  double worst_l = 0, worst_g = 0;
+  for (int n = 0; n < N; n++) {
+    const float *xr = em_data(x) + n * C;
+    double m = xr[0], z = 0;
+    for (int k = 1; k < C; k++) m = fmax(m, xr[k]);
+    for (int k = 0; k < C; k++) z += exp(xr[k] - m);
+    int y = (int)em_data(t)[n] - 1;
+    double ref = log(z) + m - xr[y];
+    worst_l = fmax(worst_l, fabs(em_data(l)[n] - ref) / fmax(1.0, fabs(ref)));
+    for (int k = 0; k < C; k++) {
+      double g = exp(xr[k] - m) / z - (k == y);
+      worst_g = fmax(worst_g, fabs(em_data(x->grad)[n * C + k] - g));
+    }
+  }
+  CHECK(worst_l < 1e-6);
+  CHECK(worst_g < 1e-6);
+  em_tensor_release(sum);
+  em_tensor_release(l);
+  em_tensor_release(t);
+  em_tensor_release(x);
+}
+
 typedef struct { em_tensor *t; em_class_opts o; int fused; } cls_ctx;
 static em_tensor *cls_loss(em_tensor *x, void *ctx) {
   cls_ctx *c = ctx;
@@ -355,6 +396,7 @@ int main(void) {
   test_cross_entropy_values();
   test_strided_input();
   test_cross_entropy_stability();
+  test_cross_entropy_accuracy();
   test_class_gradients();
   test_binary();
   test_errors();
