@@ -22,7 +22,9 @@
 -- layers are fields 1, 2, ...). Order is stable: a module's own parameters in the order they were first
 -- assigned, then each child's, recursively, in the order the children were first assigned (PyTorch's).
 -- Reassigning a field keeps its place; setting it to nil removes it. Tensors that do not require grad
--- (constants, cached activations) are plain fields unless registered with self:buffer.
+-- (constants, cached activations) are plain fields unless registered with self:buffer. Lua only sees
+-- the first assignment of a field, so a field first set to a plain value (false, a number) and later
+-- to a module is not registered: use self:add / self:param for it.
 local ember = require "ember"
 
 local M = {}
