@@ -10,6 +10,41 @@
 /* layout: x is (N, C, S) with S the product of the trailing dims; channel c of sample n is the
    contiguous block x + (n C + c) S. */
 
+/* Sums over one channel block in 4 independent double partial sums: a single running sum is a chain of
+   dependent additions, 4 cycles each, and double keeps large blocks accurate. */
+static double block_sum(const float *x, int64_t n) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) { a0 += x[k]; a1 += x[k + 1]; a2 += x[k + 2]; a3 += x[k + 3]; }
+  for (; k < n; k++) a0 += x[k];
+  return (a0 + a1) + (a2 + a3);
+}
+
+/* sum (x - m)^2 */
+static double block_sqdev(const float *x, int64_t n, double m) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    double d0 = x[k] - m, d1 = x[k + 1] - m, d2 = x[k + 2] - m, d3 = x[k + 3] - m;
+    a0 += d0 * d0; a1 += d1 * d1; a2 += d2 * d2; a3 += d3 * d3;
+  }
+  for (; k < n; k++) { double d = x[k] - m; a0 += d * d; }
+  return (a0 + a1) + (a2 + a3);
+}
+
+/* sum g and sum g (x - m), added to *sg and *sgx */
+static void block_gsums(const float *g, const float *x, int64_t n, float m, double *sg, double *sgx) {
+  double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+  int64_t k = 0;
+  for (; k + 2 <= n; k += 2) {
+    a0 += g[k]; a1 += g[k + 1];
+    b0 += (double)g[k] * (x[k] - m); b1 += (double)g[k + 1] * (x[k + 1] - m);
+  }
+  for (; k < n; k++) { a0 += g[k]; b0 += (double)g[k] * (x[k] - m); }
+  *sg += a0 + a1;
+  *sgx += b0 + b1;
+}
+
 /* Backward, with xhat = (x - mean) invstd, y = gamma xhat + beta and M = N S values per channel:
      dbeta = sum g,  dgamma = sum g xhat
      training: dx = gamma invstd (g - dbeta / M - xhat dgamma / M)   (the batch stats depend on x)
@@ -31,13 +66,7 @@ static int batch_norm_backward(em_node *nd, em_tensor *gout) {
   for (int64_t c = 0; c < C; c++) {
     const float mean = stats[c], invstd = stats[C + c];
     double sg = 0.0, sgx = 0.0;   /* sum g, sum g (x - mean) */
-    for (int64_t n = 0; n < N; n++) {
-      const float *xp = xs + (n * C + c) * S, *gp = g + (n * C + c) * S;
-      float a = 0.0f, bsum = 0.0f;
-      for (int64_t k = 0; k < S; k++) { a += gp[k]; bsum += gp[k] * (xp[k] - mean); }
-      sg += a;
-      sgx += bsum;
-    }
+    for (int64_t n = 0; n < N; n++) block_gsums(g + (n * C + c) * S, xs + (n * C + c) * S, S, mean, &sg, &sgx);
     const float dgamma = (float)(sgx * invstd);
     if (dw) em_data(dw)[c] = dgamma;
     if (db) em_data(db)[c] = (float)sg;
@@ -128,18 +157,12 @@ em_tensor *em_batch_norm(em_tensor *x, em_tensor *weight, em_tensor *bias, em_te
   for (int64_t c = 0; c < C; c++) {
     float mean, invstd;
     if (training) {
-      /* two passes (mean, then squared deviations) in double: no cancellation as in E[x^2] - E[x]^2 */
+      /* two passes (mean, then squared deviations): no cancellation as in E[x^2] - E[x]^2 */
       double s = 0.0;
-      for (int64_t n = 0; n < N; n++) {
-        const float *xp = xs + (n * C + c) * S;
-        for (int64_t k = 0; k < S; k++) s += xp[k];
-      }
+      for (int64_t n = 0; n < N; n++) s += block_sum(xs + (n * C + c) * S, S);
       const double mu = s / (double)M;
       double v = 0.0;
-      for (int64_t n = 0; n < N; n++) {
-        const float *xp = xs + (n * C + c) * S;
-        for (int64_t k = 0; k < S; k++) { double d = xp[k] - mu; v += d * d; }
-      }
+      for (int64_t n = 0; n < N; n++) v += block_sqdev(xs + (n * C + c) * S, S, mu);
       const double var = v / (double)M;
       mean = (float)mu;
       invstd = (float)(1.0 / sqrt(var + eps));
