@@ -139,7 +139,8 @@ function M.reduce(loss, reduction)
   fail("loss.reduce", 'reduction must be "mean", "sum" or "none" (got %s)', describe_value(reduction))
 end
 
---- Mean squared error, mean((input - target)^2) (PyTorch MSELoss).
+--- Mean squared error, mean((input - target)^2) (PyTorch MSELoss,
+-- https://pytorch.org/docs/stable/generated/torch.nn.MSELoss.html).
 -- input: tensor; target: tensor or table, same shape; opts.reduction. Returns a tensor.
 function M.mse(input, target, opts)
   local o = options("mse", opts, {})
@@ -155,7 +156,8 @@ function M.rmse(input, target, opts)
   return ember._rmse(check_input("rmse", input), target, o.reduction, eps)
 end
 
---- Mean absolute error, mean(|input - target|) (PyTorch L1Loss); the gradient at zero error is 0.
+--- Mean absolute error, mean(|input - target|) (PyTorch L1Loss,
+-- https://pytorch.org/docs/stable/generated/torch.nn.L1Loss.html); the gradient at zero error is 0.
 -- opts.reduction. Returns a tensor.
 function M.mae(input, target, opts)
   local o = options("mae", opts, {})
@@ -163,7 +165,8 @@ function M.mae(input, target, opts)
 end
 M.l1 = M.mae
 
---- Huber loss (PyTorch HuberLoss): 0.5 d^2 where |d| < delta, else delta * (|d| - 0.5 delta).
+--- Huber loss (PyTorch HuberLoss, https://pytorch.org/docs/stable/generated/torch.nn.HuberLoss.html):
+-- 0.5 d^2 where |d| < delta, else delta * (|d| - 0.5 delta).
 -- opts.delta (default 1.0, > 0), opts.reduction. Returns a tensor.
 function M.huber(input, target, opts)
   local o = options("huber", opts, {delta = true})
@@ -171,7 +174,8 @@ function M.huber(input, target, opts)
   return ember._huber(check_input("huber", input), target, o.reduction, delta)
 end
 
---- Smooth L1 loss (PyTorch SmoothL1Loss): 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta.
+--- Smooth L1 loss (PyTorch SmoothL1Loss, https://pytorch.org/docs/stable/generated/torch.nn.SmoothL1Loss.html):
+-- 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta.
 -- opts.beta (default 1.0, >= 0; 0 is mae), opts.reduction. Returns a tensor.
 function M.smooth_l1(input, target, opts)
   local o = options("smooth_l1", opts, {beta = true})
@@ -179,7 +183,9 @@ function M.smooth_l1(input, target, opts)
   return ember._smooth_l1(check_input("smooth_l1", input), target, o.reduction, beta)
 end
 
---- Cross entropy of logits (PyTorch CrossEntropyLoss), log-softmax fused in: stable for any logits.
+--- Cross entropy of logits (PyTorch CrossEntropyLoss,
+-- https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html), log-softmax fused in: stable for
+-- any logits.
 -- input: (N, C), (N, C, d...) or (C); target: class labels 1..C shaped (N) / (N, d...) / a number, as a
 -- tensor or a Lua table of integers, or class probabilities shaped like input.
 -- opts.weight (C) per-class weights (tensor or table), opts.ignore_index (default -100), opts.label_smoothing
@@ -191,7 +197,8 @@ function M.cross_entropy(input, target, opts)
   return ember._cross_entropy(check_input("cross_entropy", input), target, o.reduction, o.weight, ii, ls)
 end
 
---- Negative log likelihood of log-probabilities (PyTorch NLLLoss): -weight[y] * input[y] per sample.
+--- Negative log likelihood of log-probabilities (PyTorch NLLLoss,
+-- https://pytorch.org/docs/stable/generated/torch.nn.NLLLoss.html): -weight[y] * input[y] per sample.
 -- input: log-probabilities shaped as for cross_entropy; target: class labels 1..C.
 -- opts.weight, opts.ignore_index (default -100), opts.reduction. Returns a tensor.
 function M.nll(input, target, opts)
@@ -200,7 +207,8 @@ function M.nll(input, target, opts)
   return ember._nll(check_input("nll", input), target, o.reduction, o.weight, ii)
 end
 
---- Binary cross entropy of probabilities (PyTorch BCELoss); each log is clamped at -100, so
+--- Binary cross entropy of probabilities (PyTorch BCELoss,
+-- https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html); each log is clamped at -100, so
 -- probabilities 0 and 1 give finite losses. input in [0, 1] (else an error); target same shape.
 -- opts.weight (broadcastable to input), opts.reduction. Returns a tensor.
 function M.bce(input, target, opts)
@@ -208,7 +216,8 @@ function M.bce(input, target, opts)
   return ember._bce(check_input("bce", input), target, o.reduction, o.weight)
 end
 
---- Binary cross entropy of logits (PyTorch BCEWithLogitsLoss), computed stably as
+--- Binary cross entropy of logits (PyTorch BCEWithLogitsLoss,
+-- https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html), computed stably as
 -- max(x, 0) - x y + log(1 + exp(-|x|)) (with pos_weight: (1 - y) x + (1 + (pw - 1) y) softplus(-x)).
 -- opts.weight, opts.pos_weight (broadcastable to input, e.g. one per class), opts.reduction.
 function M.bce_with_logits(input, target, opts)
@@ -216,7 +225,8 @@ function M.bce_with_logits(input, target, opts)
   return ember._bce_with_logits(check_input("bce_with_logits", input), target, o.reduction, o.weight, o.pos_weight)
 end
 
---- Kullback-Leibler divergence (PyTorch KLDivLoss): target * (log(target) - input), 0 where target = 0.
+--- Kullback-Leibler divergence (PyTorch KLDivLoss, https://pytorch.org/docs/stable/generated/torch.nn.KLDivLoss.html):
+-- target * (log(target) - input), 0 where target = 0.
 -- input: log-probabilities; target: probabilities (log-probabilities with opts.log_target = true).
 -- opts.reduction: "mean" (over all elements, PyTorch's default), "batchmean" (sum / batch size: the KL
 -- divergence), "sum", "none". Returns a tensor.
@@ -249,7 +259,9 @@ local function sign_target(fn, target, input)
   return target:detach()
 end
 
---- Hinge embedding loss (PyTorch HingeEmbeddingLoss): x where y = 1, max(0, margin - x) where y = -1.
+--- Hinge embedding loss (PyTorch HingeEmbeddingLoss,
+-- https://pytorch.org/docs/stable/generated/torch.nn.HingeEmbeddingLoss.html): x where y = 1,
+-- max(0, margin - x) where y = -1.
 -- input: tensor (e.g. distances); target: 1 or -1, same shape; opts.margin (default 1.0), opts.reduction.
 function M.hinge_embedding(input, target, opts)
   local o = options("hinge_embedding", opts, {margin = true})
@@ -260,7 +272,8 @@ function M.hinge_embedding(input, target, opts)
   return M.reduce(l, o.reduction)
 end
 
---- Margin ranking loss (PyTorch MarginRankingLoss): max(0, -y (x1 - x2) + margin).
+--- Margin ranking loss (PyTorch MarginRankingLoss,
+-- https://pytorch.org/docs/stable/generated/torch.nn.MarginRankingLoss.html): max(0, -y (x1 - x2) + margin).
 -- input1, input2: tensors of the same shape; target: 1 where x1 should rank higher, -1 where x2 should;
 -- opts.margin (default 0), opts.reduction. Returns a tensor.
 function M.margin_ranking(input1, input2, target, opts)

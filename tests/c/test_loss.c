@@ -225,8 +225,8 @@ static void test_cross_entropy_accuracy(void) {
       worst_g = fmax(worst_g, fabs(em_data(x->grad)[n * C + k] - g));
     }
   }
-  CHECK(worst_l < 1e-6);
-  CHECK(worst_g < 1e-6);
+  CHECK(worst_l < 3e-7);   /* measured 1.0e-7: float32 rounding, nothing more */
+  CHECK(worst_g < 5e-7);   /* measured 1.9e-7 */
   em_tensor_release(sum);
   em_tensor_release(l);
   em_tensor_release(t);
