@@ -68,15 +68,26 @@ static void im2col_tap(float *restrict row, const float *restrict plane, const e
   }
 }
 
-/* taps outermost so their ranges (divisions) are computed once per image, not once per channel */
-void em_im2col(float *col, const float *img, const em_conv2d_geom *g) {
+/* the ranges of all kh kw taps (NULL when out of memory: callers then compute them as they go) */
+static tap_range *taps_new(const em_conv2d_geom *g) {
+  tap_range *t = malloc((size_t)g->kh * g->kw * sizeof *t);
+  if (t)
+    for (int i = 0; i < g->kh; i++)
+      for (int j = 0; j < g->kw; j++) t[i * g->kw + j] = tap_of(g, i, j);
+  return t;
+}
+
+/* taps outermost, so a tap's range is found once per image (or once per call with a table) */
+static void im2col_taps(float *col, const float *img, const em_conv2d_geom *g, const tap_range *taps) {
   const int64_t P = (int64_t)g->oh * g->ow, plane = (int64_t)g->h * g->w, K1 = (int64_t)g->kh * g->kw;
   for (int i = 0; i < g->kh; i++)
     for (int j = 0; j < g->kw; j++) {
-      tap_range t = tap_of(g, i, j);
+      tap_range t = taps ? taps[i * g->kw + j] : tap_of(g, i, j);
       for (int c = 0; c < g->cin; c++) im2col_tap(col + (c * K1 + i * g->kw + j) * P, img + c * plane, g, &t);
     }
 }
+
+void em_im2col(float *col, const float *img, const em_conv2d_geom *g) { im2col_taps(col, img, g, NULL); }
 
 /* the adjoint of im2col_tap: plane[...] += row[oh * OW + ow] over the taps inside the image */
 static void col2im_tap(float *restrict plane, const float *restrict row, const em_conv2d_geom *g, const tap_range *t) {
@@ -90,14 +101,16 @@ static void col2im_tap(float *restrict plane, const float *restrict row, const e
   }
 }
 
-void em_col2im(float *img, const float *col, const em_conv2d_geom *g) {
+static void col2im_taps(float *img, const float *col, const em_conv2d_geom *g, const tap_range *taps) {
   const int64_t P = (int64_t)g->oh * g->ow, plane = (int64_t)g->h * g->w, K1 = (int64_t)g->kh * g->kw;
   for (int i = 0; i < g->kh; i++)
     for (int j = 0; j < g->kw; j++) {
-      tap_range t = tap_of(g, i, j);
+      tap_range t = taps ? taps[i * g->kw + j] : tap_of(g, i, j);
       for (int c = 0; c < g->cin; c++) col2im_tap(img + c * plane, col + (c * K1 + i * g->kw + j) * P, g, &t);
     }
 }
+
+void em_col2im(float *img, const float *col, const em_conv2d_geom *g) { col2im_taps(img, col, g, NULL); }
 
 /* sum of n floats in 8 independent partial sums: a single running sum is one long chain of dependent
    additions (4 cycles each), which made the bias gradient cost as much as a GEMM */
@@ -122,11 +135,12 @@ void em_conv2d_forward(float *out, const float *inp, const float *w, const float
   const int K = g->cin * g->kh * g->kw, P = g->oh * g->ow;
   const int64_t in_sz = (int64_t)g->cin * g->h * g->w, out_sz = (int64_t)g->cout * P;
   const int pointwise = is_pointwise(g);
+  tap_range *taps = pointwise ? NULL : taps_new(g);
   for (int n = 0; n < g->n; n++) {
     const float *x = inp + n * in_sz;
     float *y = out + n * out_sz;
     const float *c = x;
-    if (!pointwise) { em_im2col(col, x, g); c = col; }
+    if (!pointwise) { im2col_taps(col, x, g, taps); c = col; }
     if (b)
       for (int co = 0; co < g->cout; co++) {
         float v = b[co], *yr = y + (int64_t)co * P;
@@ -134,6 +148,7 @@ void em_conv2d_forward(float *out, const float *inp, const float *w, const float
       }
     em_sgemm(0, 0, g->cout, P, K, 1.0f, w, K, c, P, b ? 1.0f : 0.0f, y, P);
   }
+  free(taps);
 }
 
 /* per image (g_n = dout_n, (Cout, P)):
@@ -144,13 +159,14 @@ void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
   const int64_t in_sz = (int64_t)g->cin * g->h * g->w, out_sz = (int64_t)g->cout * P;
   const int pointwise = is_pointwise(g);
   float *dcol = dw ? col + (int64_t)K * P : col;
+  tap_range *taps = pointwise ? NULL : taps_new(g);
   for (int n = 0; n < g->n; n++) {
     const float *go = dout + n * out_sz;
     if (db)
       for (int co = 0; co < g->cout; co++) db[co] += sum_row(go + (int64_t)co * P, P);
     if (dw) {
       const float *c = inp + n * in_sz;
-      if (!pointwise) { em_im2col(col, c, g); c = col; }
+      if (!pointwise) { im2col_taps(col, c, g, taps); c = col; }
       em_sgemm(0, 1, g->cout, K, P, 1.0f, go, P, c, P, 1.0f, dw, K);
     }
     if (dinp) {
@@ -158,10 +174,11 @@ void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
       if (pointwise) em_sgemm(1, 0, K, P, g->cout, 1.0f, w, K, go, P, 1.0f, dx, P);
       else {
         em_sgemm(1, 0, K, P, g->cout, 1.0f, w, K, go, P, 0.0f, dcol, P);
-        em_col2im(dx, dcol, g);
+        col2im_taps(dx, dcol, g, taps);
       }
     }
   }
+  free(taps);
 }
 
 /* ---- the differentiable op ---- */
