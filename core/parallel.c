@@ -23,6 +23,7 @@ static em_range_fn job_fn;
 static void *job_ctx;
 static int64_t job_n, job_chunk;
 static __thread int in_region;
+static unsigned start_gen;    /* job_gen when the pool was (re)built: new helpers wait for the next job */
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
@@ -47,7 +48,7 @@ static void run_chunk(int k) {
    the mutex; the other side checks the announcement after its own store, so no wake-up is lost. */
 static void *helper(void *arg) {
   int k = (int)(intptr_t)arg;
-  unsigned seen = 0;
+  unsigned seen = start_gen;
   in_region = 1;
   for (;;) {
     for (int spins = 0; LOAD(job_gen) == seen && !LOAD(quitting) && spins < SPINS; spins++) cpu_relax(spins);
@@ -90,8 +91,7 @@ static int ensure_pool(void) {
   if (want <= 0) return 0;
   threads = malloc((size_t)want * sizeof *threads);
   if (!threads) return 0;
-  unsigned gen = LOAD(job_gen);
-  (void)gen;
+  start_gen = LOAD(job_gen);
   for (int i = 0; i < want; i++) {
     if (pthread_create(&threads[i], NULL, helper, (void *)(intptr_t)(i + 1)) != 0) { want = i; break; }
   }
