@@ -82,6 +82,7 @@ static int read_line(const char *prompt, char **out) {
   got_int = got_term = got_winch = 0;
   fflush(stdout);
   fflush(stderr);
+  if (rl_instream) rl_reset_screen_size();   /* the terminal may have been resized while a chunk ran */
   take_signals(&old);
   sigemptyset(&block);
   sigaddset(&block, SIGINT);
@@ -311,6 +312,14 @@ static char **complete(const char *text, int start, int end) {
   }
   lua_settop(L, top);
   if (nmatches == 0) { free_matches(); return NULL; }
+  /* a single file name (not a folder) closes its string, as shells close a quoted file name */
+  char q = tok > 0 ? rl_line_buffer[tok - 1] : '\0';
+  size_t len = strlen(matches[0]);
+  if (completing_files && nmatches == 1 && (q == '"' || q == '\'') && len > 0 && matches[0][len - 1] != '/'
+      && rl_line_buffer[end] != q) {
+    char *m = realloc(matches[0], len + 2);
+    if (m) { m[len] = q; m[len + 1] = '\0'; matches[0] = m; }
+  }
   return rl_completion_matches(text, next_match);
 }
 
@@ -318,11 +327,14 @@ static char **complete(const char *text, int start, int end) {
    the loop, after lua.c: try `return LINE` so an expression prints, else read more lines while the
    syntax error is at <eof> */
 
+/* the prompt: the global _PROMPT / _PROMPT2 when set (as in lua.c), else "> " / ">> " */
 static const char *get_prompt(lua_State *L, int first) {
+  static char buf[256];
   lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2");
   const char *p = lua_tostring(L, -1);
-  lua_pop(L, 1);   /* the global keeps the string alive until the next read */
-  return p ? p : (first ? PROMPT1 : PROMPT2);
+  snprintf(buf, sizeof buf, "%s", p ? p : (first ? PROMPT1 : PROMPT2));
+  lua_pop(L, 1);
+  return buf;
 }
 
 static int incomplete(lua_State *L, int status) {
@@ -451,6 +463,8 @@ int ember_repl(lua_State *L) {
   /* words break where Lua tokens do, but not at . and : (fields and methods complete whole) */
   rl_basic_word_break_characters = " \t\n\"'`@$><=;|&{(,+-*/%^#~)}[]";
   rl_completer_word_break_characters = rl_basic_word_break_characters;
+  /* readline would close the quote after any single match, folders included; complete() decides */
+  rl_basic_quote_characters = NULL;
   rl_catch_signals = 0;   /* read_line handles SIGINT, SIGTERM and SIGWINCH itself */
   rl_catch_sigwinch = 0;
   history_start();

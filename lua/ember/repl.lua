@@ -366,14 +366,49 @@ local function where_defined(f)
   return info.short_src .. ":" .. info.linedefined
 end
 
+-- The doc comment above a Lua function's definition, or nil.
+local function lua_doc(f)
+  if type(f) ~= "function" then return nil end
+  local info = debug.getinfo(f, "S")
+  if info.what ~= "Lua" then return nil end
+  local src = chunk_source(info.source)
+  return src and comment_above(split_lines(src), info.linedefined) or nil
+end
+
+-- The comment block of module MOD that documents MOD.key without sitting above its definition
+-- (classes made by a helper, as nn.ReLU): a comment line opening with "mod.key(" or "mod.key{", or
+-- with it after a ";". full is "ember.nn.ReLU"; returns the text or nil.
+local function mention_doc(full)
+  local mod, key = full:match("^(ember%.[%w_.]+)%.([%a_][%w_]*)$")
+  local src = mod and module_source(mod)
+  if not src then return nil end
+  local short = (mod:match("[^.]+$") .. "." .. key):gsub("%p", "%%%0")
+  local lines = split_lines(src)
+  for i, l in ipairs(lines) do
+    local text = l:match("^%s*%-%-%-?%s*(.*)$")
+    local at = text and (text:match("^" .. short .. "[%({]") and 1 or text:match(";%s+()" .. short .. "[%({]"))
+    if at then   -- the text from the mention to the end of its comment block
+      local block = {"-- " .. text:sub(at)}
+      for j = i + 1, #lines do
+        if not lines[j]:match("^%s*%-%-") then break end
+        block[#block + 1] = lines[j]
+      end
+      local doc = strip_comments(block)
+      return doc ~= "" and doc or nil
+    end
+  end
+end
+
 -- Doc text of function f, known by names (a list, may be empty).
 local function function_doc(f, names)
   names = names or {}
   if debug.getinfo(f, "S").what == "Lua" then
-    local info = debug.getinfo(f, "S")
-    local src = chunk_source(info.source)
-    local doc = src and comment_above(split_lines(src), info.linedefined)
+    local doc = lua_doc(f)
     if doc then return doc end
+    for _, n in ipairs(names) do
+      doc = mention_doc(n)
+      if doc then return doc end
+    end
     local name = names[1] or "function"
     return name .. params(f, name:find(":", 1, true)) .. "\n(no doc comment; defined at " .. where_defined(f) .. ")"
   end
@@ -387,6 +422,24 @@ local function function_doc(f, names)
   return "a built-in function (no documentation)"
 end
 
+-- A class (a callable table, as nn.Linear) is documented above its constructor (init, new or
+-- __call), else above its forward, else where its module mentions it (name: "ember.nn.ReLU").
+local function class_doc(cls, name)
+  for _, k in ipairs{"init", "new"} do
+    local d = lua_doc(rawget(cls, k))
+    if d then return d end
+  end
+  local mt = getmetatable(cls)
+  local d = lua_doc(type(mt) == "table" and rawget(mt, "__call") or nil) or lua_doc(rawget(cls, "forward"))
+  if d then return d end
+  return name and mention_doc(name) or nil
+end
+
+-- Classes set Cls.__index = Cls (STYLE.md); their instances have the class as metatable.
+local function is_class(v)
+  return type(v) == "table" and rawget(v, "__index") == v
+end
+
 -- The first line of a doc, prefixed by the name when the doc does not start with it.
 local function summary(name, doc)
   local first = doc:match("^[^\n]*")
@@ -395,13 +448,18 @@ local function summary(name, doc)
   return first
 end
 
--- Public functions of a table (and of its class, through __index tables), with their summaries.
-local function function_list(t, prefix, sep)
+local CONSTRUCTORS = {init = true, new = true, extend = true, super = true}
+
+-- Public functions of a table (and of its class, through __index tables), with their summaries;
+-- with classes, callable tables (classes of a module) count too. Constructors of a class stay out
+-- when listing methods (sep ":").
+local function function_list(t, prefix, sep, classes)
   local seen, names = {}, {}
   local cur, depth = t, 0
   while type(cur) == "table" and depth < 8 do
     for k, v in next, cur do
-      if is_ident(k) and not k:match("^_") and callable(v) and not seen[k] and not module_name(v) then
+      if is_ident(k) and not k:match("^_") and not seen[k] and not (sep == ":" and CONSTRUCTORS[k])
+         and (type(v) == "function" or (classes and callable(v) and not module_name(v))) then
         seen[k] = v
         names[#names + 1] = k
       end
@@ -422,7 +480,7 @@ local function function_list(t, prefix, sep)
       doc = function_doc(v, n)
       if doc:find("^[^\n]*%(no doc comment") or doc:find("\n%(no doc comment") then doc = full .. params(v, sep == ":") end
     else
-      doc = full
+      doc = class_doc(v, full) or full
     end
     out[#out + 1] = "  " .. summary(full, doc)
   end
@@ -462,7 +520,7 @@ local function module_help(name, mod)
   end
   if STD[name] then doc = ("%s: a Lua standard library; see https://www.lua.org/manual/5.4/manual.html#6"):format(name) end
   lines[1] = doc or ("module " .. name)
-  local fns = function_list(mod, name, ".")
+  local fns = function_list(mod, name, ".", true)
   if name == "ember" then
     local subs = {}
     for k in pairs(package.preload) do
@@ -507,16 +565,23 @@ function M.doc(v, name)
     local mname = module_name(v)
     if mname then return module_help(mname, v) end
     if v == _G then return "_G: the table of global variables" end
-    -- a class or an object: its doc is the comment above its constructor, when there is one
     local lines = {}
-    if names[1] then lines[1] = names[1] end
     local mt = getmetatable(v)
-    local call = type(mt) == "table" and rawget(mt, "__call")
-    if type(call) == "function" and debug.getinfo(call, "S").what == "Lua" then
-      local d = function_doc(call, {})
-      if not d:find("no doc comment", 1, true) then lines[#lines + 1] = d end
+    local cls = not is_class(v) and type(mt) == "table" and type(rawget(mt, "__index")) == "table" and mt or nil
+    local prefix = "obj"
+    if is_class(v) or (callable(v) and not cls) then
+      -- a class: the doc of its constructor, then its methods
+      lines[1] = class_doc(v, names[1]) or names[1]
+      prefix = names[1] and names[1]:match("[^.]+$") or "cls"
+    elseif cls then
+      -- an object: its class's doc, then the methods it inherits
+      local cname = idx[cls] and idx[cls][1]
+      local d = class_doc(cls, cname)
+      lines[1] = (cname and ("an object of class " .. cname) or "an object") .. (d and ":\n" .. d or "")
+    elseif names[1] then
+      lines[1] = names[1]
     end
-    local fns = function_list(v, names[1] or "obj", (names[1] and not mt) and "." or ":")
+    local fns = function_list(v, prefix, ":")
     if #fns > 0 then
       lines[#lines + 1] = "methods:"
       for _, l in ipairs(clip_lines(fns, terminal_width() - 1)) do lines[#lines + 1] = l end

@@ -241,6 +241,55 @@ describe("repl.help_text", function()
     assert.truthy(text:find("methods:\n  obj:go(n): goes n steps.", 1, true))
   end)
 
+  describe("classes and objects of a module", function()
+    local dir, fixt
+    setup(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p '" .. dir .. "/ember'"))
+      local f = assert(io.open(dir .. "/ember/fixt.lua", "w"))
+      f:write([=[
+-- ember.fixt: a module for the REPL's tests.
+local M = {}
+local Box = {}
+Box.__index = Box
+M.Box = setmetatable(Box, {__call = function(c, ...) return c.new(...) end})
+--- fixt.Box(n): a box holding n.
+function Box.new(n) return setmetatable({n = n}, Box) end
+--- box:get(): the n it holds.
+function Box:get() return self.n end
+local function make(name) return setmetatable({}, {__call = function() return name end}) end
+--- fixt.One(): the first;  fixt.Two(): the second
+M.One = make("one")
+M.Two = make("two")
+return M
+]=])
+      f:close()
+      package.path = dir .. "/?.lua;" .. package.path
+      fixt = require "ember.fixt"
+    end)
+    teardown(function()
+      package.loaded["ember.fixt"] = nil
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
+
+    it("documents a class from its constructor and lists its methods", function()
+      assert.equal("fixt.Box(n): a box holding n.\nmethods:\n  box:get(): the n it holds.", repl.help_text(fixt.Box))
+    end)
+
+    it("documents an object by its class", function()
+      assert.equal("an object of class ember.fixt.Box:\nfixt.Box(n): a box holding n.\nmethods:\n" ..
+                   "  box:get(): the n it holds.", repl.help_text(fixt.Box(3)))
+    end)
+
+    it("finds the doc of a class made by a helper where the module mentions it", function()
+      assert.equal("fixt.Two(): the second", repl.help_text(fixt.Two))
+      assert.equal("ember.fixt: a module for the REPL's tests.\nfunctions:\n  fixt.Box(n): a box holding n.\n" ..
+                   "  fixt.One(): the first;  fixt.Two(): the second\n  fixt.Two(): the second",
+                   repl.help_text(fixt))
+    end)
+  end)
+
   it("help() prints the text", function()
     assert.equal(repl.help_text("ember.ones") .. "\n", capture(repl.help, "ember.ones"))
   end)

@@ -1,0 +1,167 @@
+#!/bin/sh
+# test_repl.sh [BUILD_DIR] - drives the ember REPL in a real pseudo-terminal through tmux: expressions,
+# a multi-line function, an error then recovery with state intact, tensor printing, Tab completion,
+# Ctrl-C at the prompt and out of an endless loop, help, :time, Ctrl-D and the history file.
+# Prints "N passed, N failed"; exits non-zero on failure; skips (exit 0) without tmux.
+# The executable is $EMBER_REPL_BIN, else $EMBER_BIN, else BUILD_DIR/ember.
+B=${1:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+case $B in /*) ;; *) B=$ROOT/$B ;; esac
+BIN=${EMBER_REPL_BIN:-${EMBER_BIN:-$B/ember}}
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
+finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "# skip: tmux is not installed (apt-get install tmux), so the REPL cannot be driven in a terminal"
+  finish
+fi
+if [ ! -x "$BIN" ]; then not_ok "no executable at $BIN (run make)"; finish; fi
+
+# piped input runs as a script (no terminal, no tmux needed)
+out=$(printf 'print(6 * 7)\n' | "$BIN" 2>&1)
+if [ "$out" = "42" ]; then ok "piped stdin runs as a script"; else not_ok "piped stdin runs as a script (got '$out')"; fi
+
+if ! nm "$BIN" 2>/dev/null | grep -q ' T ember_repl$'; then
+  not_ok "$BIN has no REPL: lua/repl.c is not linked into it (Makefile)"
+  finish
+fi
+
+TMP=$(mktemp -d)
+SOCK=ember-repl-test-$$
+HIST=$TMP/history
+T() { tmux -L "$SOCK" -f /dev/null "$@"; }
+cleanup() { T kill-server >/dev/null 2>&1; rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+printf 'return 4000 + 321\n' >"$TMP/uniqfile_abc.lua"
+ENVS="HOME='$TMP' EMBER_HISTORY='$HIST' INPUTRC=/dev/null"
+[ -n "$EMBER_PATH" ] && ENVS="$ENVS EMBER_PATH='$EMBER_PATH'"
+
+# starts a session in a 100 x 50 terminal; its exit status goes to $TMP/status (tmux's own
+# #{pane_dead_status} is sometimes left empty when the exit races the pane's end)
+start() {
+  rm -f "$TMP/status"
+  T new-session -d -s repl -x 100 -y 50 "cd '$TMP' && env $ENVS '$BIN'; echo \$? >'$TMP/status'" \; \
+    set-option -t repl remain-on-exit on
+}
+screen() { T capture-pane -p -t repl -S -500 2>/dev/null; }
+# wait_for MODE PATTERN [SECONDS]: until the screen has a line matching (MODE F: fixed text, E: regex)
+wait_for() {
+  n=$(( ${3:-10} * 10 ))
+  while [ "$n" -gt 0 ]; do
+    if screen | grep -q"$1" -- "$2"; then return 0; fi
+    sleep 0.1
+    n=$((n - 1))
+  done
+  return 1
+}
+type_line() { T send-keys -t repl -l -- "$1"; T send-keys -t repl Enter; }
+check() {   # check NAME MODE PATTERN [SECONDS]
+  if wait_for "$2" "$3" "$4"; then ok "$1"; else not_ok "$1"; echo "# expected ($2) '$3' on the screen:"; screen | sed '/^$/d' | tail -n 15 | sed 's/^/#   /'; fi
+}
+
+start
+check "the banner and the prompt show" E '^ember .*help' 10
+
+type_line '1000 + 42'
+check "an expression prints its value" E '^1042$'
+
+type_line '"a" .. "b", 2 ^ 10, nil'
+check "several values print on one line" E '^ab +1024\.0 +nil$'
+
+type_line 'function sq(v)'
+check "an unfinished block asks for more with >>" E '^>>$'
+type_line 'return v * v + 0.5'
+type_line 'end'
+type_line 'sq(12)'
+check "a multi-line function is defined and called" E '^144\.5$'
+
+type_line 'kept = 77'
+type_line 'error("zap-" .. kept)'
+check "an error prints its message" F 'stdin:1: zap-77'
+type_line 'sq(nil)'
+check "an error inside a function shows a short traceback" F "in function 'sq'"
+type_line 'kept + 1'
+check "the session continues with its state after errors" E '^78$'
+
+type_line 'ember.tensor{{1, 2}, {3, 4}}'
+check "a tensor pretty-prints" F '[3, 4]], shape [2 x 2])'
+
+type_line 'x = ember.zeros(2, 3)'
+T send-keys -t repl -l 'x:resh'
+T send-keys -t repl Tab
+check "Tab completes a tensor method (x:resh -> x:reshape)" E '^> x:reshape$'
+T send-keys -t repl -l '(3, 2):size(1) + 300'
+T send-keys -t repl Enter
+check "the completed line runs" E '^303$'
+
+T send-keys -t repl -l 'ember.zeros_l'
+T send-keys -t repl Tab
+T send-keys -t repl -l '(x):numel() * 111'
+T send-keys -t repl Enter
+check "Tab completes a field of ember" E '^666$'
+
+T send-keys -t repl -l 'dofile("uniqf'
+T send-keys -t repl Tab
+check "Tab completes a file name inside a string and closes the string" F '> dofile("uniqfile_abc.lua"'
+T send-keys -t repl -l ')'
+T send-keys -t repl Enter
+check "the line with the completed file name runs" E '^4321$'
+
+# Ctrl-C raises SIGINT as soon as tmux writes it, before earlier keys are read: wait for them first
+T send-keys -t repl -l 'this is not lua'
+wait_for F '> this is not lua' 10
+T send-keys -t repl C-c
+type_line '1 + 1000000'
+if wait_for E '^1000001$'; then
+  if screen | grep -q "syntax error near 'is'"; then not_ok "Ctrl-C at the prompt drops the typed line"
+  else ok "Ctrl-C at the prompt drops the typed line"; fi
+else not_ok "Ctrl-C at the prompt drops the typed line (no prompt after it)"; fi
+
+type_line 'print("spinning") while true do end'
+wait_for E '^spinning$' 10
+sleep 0.2
+T send-keys -t repl C-c
+check "Ctrl-C interrupts an endless loop" F 'interrupted!'
+type_line 'kept * 2'
+check "the prompt is back after Ctrl-C, state intact" E '^154$'
+
+type_line '?ember.zeros'
+check "?NAME shows the doc of a C function" F 'ember.zeros(d1, d2, ...) or ember.zeros{d1, d2, ...}'
+type_line 'help(ember.plot.dumb_curve)'
+check "help(f) shows the doc comment of a Lua module function" F 'plot.dumb_curve(src, metric, width, height [, opts]): a text preview'
+
+type_line ':time sq(3)'
+check ":time reports the time and the value" E '^time: [0-9.]+ [mu]?s$'
+check ":time prints the value" E '^9\.5$'
+
+type_line '500 + 501'
+check "the last line before leaving runs" E '^1001$'
+T send-keys -t repl C-d
+n=100
+while [ "$n" -gt 0 ] && [ ! -s "$TMP/status" ]; do sleep 0.1; n=$((n - 1)); done
+st=$(cat "$TMP/status" 2>/dev/null)
+if [ "$st" = 0 ]; then ok "Ctrl-D leaves with status 0"; else not_ok "Ctrl-D leaves with status 0 (got '$st')"; fi
+
+if [ -f "$HIST" ] && grep -qx '1000 + 42' "$HIST" && grep -qx 'function sq(v)' "$HIST" \
+   && grep -qx 'return v \* v + 0.5' "$HIST" && grep -qx '500 + 501' "$HIST"; then
+  ok "the history is saved to EMBER_HISTORY"
+else
+  not_ok "the history is saved to EMBER_HISTORY"; sed 's/^/#   /' "$HIST" 2>/dev/null
+fi
+
+# a new session reads the history back: Up recalls the last line
+T kill-session -t repl
+start
+wait_for E '^ember .*help' 10
+T send-keys -t repl Up
+T send-keys -t repl Enter
+check "a new session recalls the history with Up" E '^1001$'
+T send-keys -t repl C-d
+
+finish
