@@ -272,7 +272,7 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- doc comments from the sources
 
-local source_cache = {}
+local embedded_cache = {}   -- files are read again each time: they may have been edited
 
 local function read_file(path)
   local f = io.open(path, "rb")
@@ -285,29 +285,24 @@ end
 -- The source text of module name ("ember.plot"): $EMBER_PATH first (as the loader does), then the
 -- copy embedded in the executable, then package.path (busted, plain lua5.4).
 local function module_source(name)
-  local key = "module:" .. name
-  if source_cache[key] ~= nil then return source_cache[key] or nil end
-  local src
   local dir, rest = os.getenv("EMBER_PATH"), name:match("^ember%.(.+)$")
+  local src
   if dir and dir ~= "" and rest then src = read_file(dir .. "/ember/" .. rest:gsub("%.", "/") .. ".lua") end
-  if not src and host.source then src = host.source(name) end
-  if not src then
-    local path = package.searchpath(name, package.path)
-    if path then src = read_file(path) end
+  if src then return src end
+  if embedded_cache[name] == nil then
+    embedded_cache[name] = host.source and host.source(name) or false
   end
-  source_cache[key] = src or false
-  return src
+  if embedded_cache[name] then return embedded_cache[name] end
+  local path = package.searchpath(name, package.path)
+  return path and read_file(path) or nil
 end
 
 -- The source text behind a chunk name from debug.getinfo: "@path" or "=[ember]/NAME.lua".
 local function chunk_source(chunk)
-  if source_cache[chunk] ~= nil then return source_cache[chunk] or nil end
-  local src
   local emb = chunk:match("^=%[ember%]/(.+)%.lua$")
-  if emb then src = module_source("ember." .. emb)
-  elseif chunk:sub(1, 1) == "@" then src = read_file(chunk:sub(2)) end
-  source_cache[chunk] = src or false
-  return src
+  if emb then return module_source("ember." .. emb) end
+  if chunk:sub(1, 1) == "@" then return read_file(chunk:sub(2)) end
+  return nil
 end
 
 local function split_lines(s)
@@ -908,7 +903,7 @@ function M.plot(src, metric, opts)
   local ok, cols, rows = pcall(ember.terminal_size)
   if not ok then cols, rows = 80, 24 end
   local width = opts.width or math.max(40, cols - 1)
-  local height = opts.height or math.max(10, math.min(rows - 3, 24))
+  local height = opts.height or math.max(12, math.min(rows - 4, 40))   -- train and valid take a panel each
   local text, err = require("ember.plot").dumb_curve(s, metric, width, height)
   if not text then
     err = tostring(err)
