@@ -159,7 +159,13 @@ if have_torch then
   io.write(string.format("PyTorch %s via %s (OpenBLAS kernel %s; env %s)\n", torch_version, PYTHON,
                          tostring(torch_kernel), TORCH_ENV))
 end
-io.write("load average at start: ", loadavg(), " (other processes on the 2 cores distort figures)\n\n")
+local load1 = tonumber(loadavg():match("^(%S+)"))
+io.write("load average at start: ", loadavg(), "\n")
+if load1 and load1 > 0.7 then
+  io.write("warning: the machine is busy (other processes share the 2 cores): expect noisy figures, and\n",
+           "         PyTorch's 2-thread runs suffer most (its OpenMP threads spin while waiting for a core)\n")
+end
+io.write("\n")
 
 -- figures[id][threads][side] = {results table per repetition}
 local figures, failures = {}, {}
@@ -293,7 +299,7 @@ if le and not QUICK then
                            "%.2f s, %.0f%% of peak\n", e, 100 * 0.45 / e))
   end
 end
-if QUICK then io.write("QUICK run: epochs use ", os.getenv("BENCH_TRAIN_N") or "6000",
+if QUICK and (figures.mlp or figures.lenet) then io.write("QUICK run: epochs use ", os.getenv("BENCH_TRAIN_N") or "6000",
                        " training images, so accuracies and per-epoch times are not comparable to targets\n") end
 for _, f in ipairs(failures) do io.write("failed: ", f, "\n") end
 io.write(string.format("load average at end: %s; benchmarks took %.0f s\n", loadavg(), clock() - t_start))
