@@ -73,10 +73,11 @@ def fashion_mnist(split, n=None):
         magic, count2 = struct.unpack(">II", f.read(8))
         assert magic == 2049 and count2 == count, "not a matching IDX label file"
         labels = np.frombuffer(f.read(), dtype=np.uint8)
-    if n is not None and n < count:
-        pixels, labels = pixels[:n], labels[:n]
     x = torch.from_numpy(pixels.copy()).float().div_(255.0)
     y = torch.from_numpy(labels.astype(np.int64))
+    if n is not None and n < count:
+        # views of the whole set, as ember's ds:subset(n): the same memory on both sides
+        x, y = x[:n], y[:n]
     return x, y
 
 
