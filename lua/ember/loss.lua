@@ -118,10 +118,9 @@ end
 
 local function check_integer(fn, name, v, default)
   if v == nil then return default end
-  if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v) and v == v) then
-    fail(fn, "%s must be an integer (got %s)", name, describe_value(v))
-  end
-  return math.tointeger(v)
+  local i = type(v) == "number" and math.tointeger(v)
+  if not i then fail(fn, "%s must be an integer (got %s)", name, describe_value(v)) end
+  return i
 end
 
 local function positive(v) return v > 0 end
