@@ -439,10 +439,10 @@ static inline float exp_le0(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t ti, e;
+  uint32_t ti, e;                                     /* unsigned: NaN's bits wrap instead of overflowing */
   float sc;
   memcpy(&ti, &t, sizeof ti);
-  e = (ti - 0x4b400000 + 127) * (1 << 23);            /* 2^n from n's bits in t */
+  e = (ti - 0x4b400000u + 127u) << 23;                /* 2^n from n's bits in t */
   memcpy(&sc, &e, sizeof sc);
   return x < lo ? 0.0f : p * sc;
 }
