@@ -116,6 +116,18 @@ int em_node_accum(em_node *n, int k, em_tensor *g) {
   return accumulate(&in->grad, g, in->ndim, in->shape);
 }
 
+int em_node_accum_owned(em_node *n, int k, em_tensor *g) {
+  if (!g) return 0;
+  em_tensor *in = n->inputs[k];
+  if (in && in->requires_grad && g->refs == 1 && !g->grad_fn && em_is_contiguous(g) && em_same_shape(g, in)) {
+    em_tensor **slot = in->grad_fn ? &in->grad_fn->gacc : &in->grad;
+    if (!*slot) { *slot = g; return 0; }
+  }
+  int rc = em_node_accum(n, k, g);
+  em_tensor_release(g);
+  return rc;
+}
+
 typedef struct { em_node **v; int n, cap; } node_vec;
 static int vec_push(node_vec *s, em_node *x) {
   if (s->n == s->cap) {

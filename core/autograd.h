@@ -48,6 +48,11 @@ void em_node_release(em_node *n);
    gradient. Takes no ownership of g. */
 int em_node_accum(em_node *n, int k, em_tensor *g);
 
+/* as em_node_accum, but takes over the caller's reference to g (NULL is fine: nothing to add). A fresh,
+   contiguous g shaped like the input and held by no one else is installed as the gradient without a
+   copy when the slot is empty, which saves a large allocation and a pass over memory per gradient. */
+int em_node_accum_owned(em_node *n, int k, em_tensor *g);
+
 /* runs the backward pass from root. grad may be NULL only for a tensor of one element.
    keep_graph != 0 keeps saved tensors so backward can run again through the same graph. */
 int em_backward(em_tensor *root, em_tensor *grad, int keep_graph);

@@ -217,9 +217,9 @@ static int conv2d_backward(em_node *nd, em_tensor *gout) {
                      em_data(nd->saved[0]), em_data(nd->saved[1]), &g, col);
   free(col);
   em_tensor_release(gc);
-  rc = em_nn_accum(nd, 0, dx);
-  rc |= em_nn_accum(nd, 1, dw);
-  rc |= em_nn_accum(nd, 2, db);
+  rc = em_node_accum_owned(nd, 0, dx);
+  rc |= em_node_accum_owned(nd, 1, dw);
+  rc |= em_node_accum_owned(nd, 2, db);
   return rc ? -1 : 0;
 out:
   free(col);

@@ -203,9 +203,9 @@ static int binary_backward(em_node *n, em_tensor *g) {
   default:
     return 0;   /* comparisons have no gradient */
   }
-  rc = 0;
-  if (ga && em_node_accum(n, 0, ga)) rc = -1;
-  if (!rc && gb && em_node_accum(n, 1, gb)) rc = -1;
+  rc = em_node_accum_owned(n, 0, ga);
+  rc |= em_node_accum_owned(n, 1, gb);
+  ga = gb = NULL;
 out:
   em_tensor_release(ga);
   em_tensor_release(gb);
@@ -298,7 +298,8 @@ static int unary_backward(em_node *n, em_tensor *g) {
   em_tensor *x = n->saved[0], *y = n->saved[1];
   if (!(dx = em_tensor_new_like(gc))) goto out;
   unary_grad_kernel(op, dx->storage->data, em_data(gc), x ? em_data(x) : NULL, y ? em_data(y) : NULL, em_numel(gc));
-  rc = em_node_accum(n, 0, dx);
+  rc = em_node_accum_owned(n, 0, dx);
+  dx = NULL;
 out:
   em_tensor_release(gc);
   em_tensor_release(dx);
@@ -337,7 +338,8 @@ static int clamp_backward(em_node *n, em_tensor *g) {
     float slope = (float)n->f[0];
     for (int64_t i = 0; i < m; i++) d[i] = x[i] > 0.0f ? gp[i] : slope * gp[i];
   }
-  rc = em_node_accum(n, 0, dx);
+  rc = em_node_accum_owned(n, 0, dx);
+  dx = NULL;
 out:
   em_tensor_release(gc);
   em_tensor_release(dx);

@@ -95,15 +95,13 @@ static int matmul_backward(em_node *n, em_tensor *g) {
   if (a->requires_grad) {
     em_tensor *bt = em_tensor_transpose_raw(b, b->ndim - 2, b->ndim - 1);
     em_tensor *ga = bt ? matmul_nd(g, bt) : NULL;
-    rc = ga ? em_node_accum(n, 0, ga) : -1;
-    em_tensor_release(ga);
+    rc = ga ? em_node_accum_owned(n, 0, ga) : -1;
     em_tensor_release(bt);
   }
   if (!rc && b->requires_grad) {
     em_tensor *at = em_tensor_transpose_raw(a, a->ndim - 2, a->ndim - 1);
     em_tensor *gb = at ? matmul_nd(at, g) : NULL;
-    rc = gb ? em_node_accum(n, 1, gb) : -1;
-    em_tensor_release(gb);
+    rc = gb ? em_node_accum_owned(n, 1, gb) : -1;
     em_tensor_release(at);
   }
   return rc;

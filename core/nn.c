@@ -6,19 +6,6 @@
 #include "autograd.h"
 #include "blas.h"
 
-int em_nn_accum(em_node *n, int k, em_tensor *g) {
-  if (!g) return 0;
-  em_tensor *in = n->inputs[k];
-  if (in && in->requires_grad && g->refs == 1 && !g->grad_fn && em_is_contiguous(g) && em_same_shape(g, in)) {
-    /* the slot autograd's accumulate fills: the producer's pending gradient, or a leaf's .grad */
-    em_tensor **slot = in->grad_fn ? &in->grad_fn->gacc : &in->grad;
-    if (!*slot) { *slot = g; return 0; }
-  }
-  int rc = em_node_accum(n, k, g);
-  em_tensor_release(g);
-  return rc;
-}
-
 /* y (R, out) = x (R, in) w^T + b; backward (torch.nn.functional.linear's gradients):
      dx = g w  (R, in),  dw = g^T x  (out, in),  db = column sums of g */
 static int linear_backward(em_node *nd, em_tensor *gout) {
@@ -51,9 +38,9 @@ static int linear_backward(em_node *nd, em_tensor *gout) {
     }
   }
   em_tensor_release(gc);
-  rc = em_nn_accum(nd, 0, dx);
-  rc |= em_nn_accum(nd, 1, dw);
-  rc |= em_nn_accum(nd, 2, db);
+  rc = em_node_accum_owned(nd, 0, dx);
+  rc |= em_node_accum_owned(nd, 1, dw);
+  rc |= em_node_accum_owned(nd, 2, db);
   return rc ? -1 : 0;
 out:
   em_tensor_release(dx);
@@ -124,7 +111,7 @@ static int dropout_backward(em_node *nd, em_tensor *gout) {
     const float *g = em_data(gc), *m = em_data(nd->saved[0]);
     float *d = em_data(dx);
     for (int64_t i = 0, n = em_numel(dx); i < n; i++) d[i] = g[i] * m[i];
-    rc = em_nn_accum(nd, 0, dx);
+    rc = em_node_accum_owned(nd, 0, dx);
     dx = NULL;
   }
   em_tensor_release(dx);

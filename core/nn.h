@@ -84,10 +84,4 @@ em_tensor *em_batch_norm(em_tensor *x, em_tensor *weight, em_tensor *bias, em_te
    1 / (1 - p), so eval needs no rescaling. The mask comes from r. p in [0, 1]. */
 em_tensor *em_dropout(em_tensor *x, float p, em_rng *r);
 
-/* for the backward functions above: gives input k of node n the gradient g, consuming the caller's
-   reference. When input k has no gradient yet and g fits it exactly, g itself becomes that gradient;
-   otherwise this is em_node_accum (which copies on first use). Saving that copy, and the fresh pages
-   behind it, cut a LeNet step's system time by three quarters. */
-struct em_node;
-int em_nn_accum(struct em_node *n, int k, em_tensor *g);
 #endif

@@ -90,9 +90,9 @@ static int batch_norm_backward(em_node *nd, em_tensor *gout) {
     }
   }
   em_tensor_release(gc);
-  rc = em_nn_accum(nd, 0, dx);
-  rc |= em_nn_accum(nd, 1, dw);
-  rc |= em_nn_accum(nd, 2, db);
+  rc = em_node_accum_owned(nd, 0, dx);
+  rc |= em_node_accum_owned(nd, 1, dw);
+  rc |= em_node_accum_owned(nd, 2, db);
   return rc ? -1 : 0;
 out:
   em_tensor_release(dx);

@@ -153,7 +153,7 @@ static int pool_backward(em_node *n, em_tensor *gout) {
   if (dx) {
     if (n->extra) em_maxpool2d_backward(em_data(dx), em_data(gc), n->extra, &g);
     else em_avgpool2d_backward(em_data(dx), em_data(gc), &g);
-    rc = em_nn_accum(n, 0, dx);
+    rc = em_node_accum_owned(n, 0, dx);
     dx = NULL;
   }
   em_tensor_release(dx);

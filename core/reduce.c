@@ -72,9 +72,7 @@ static em_tensor *expand_back(em_node *n, em_tensor *g, float scale) {
 static int sum_backward(em_node *n, em_tensor *g) {
   em_tensor *gi = expand_back(n, g, (float)n->f[0]);
   if (!gi) return -1;
-  int rc = em_node_accum(n, 0, gi);
-  em_tensor_release(gi);
-  return rc;
+  return em_node_accum_owned(n, 0, gi);
 }
 
 static em_tensor *sum_mean(em_tensor *a, int dim, int keepdim, int mean) {
@@ -130,10 +128,8 @@ static int select_backward(em_node *n, em_tensor *g) {
   for (int64_t o = 0; o < outer; o++)
     for (int64_t i = 0; i < inner; i++)
       gi->storage->data[(o * len + idx[o * inner + i]) * inner + i] += gp[o * inner + i];
-  int rc = em_node_accum(n, 0, gi);
-  em_tensor_release(gi);
   em_tensor_release(gc);
-  return rc;
+  return em_node_accum_owned(n, 0, gi);
 }
 
 /* kind: 0 max, 1 min, 2 argmax, 3 argmin. NaN wins (propagates), as in PyTorch. */
@@ -201,10 +197,8 @@ static int softmax_backward(em_node *n, em_tensor *g) {
         d[j] = logf_ ? gp[j] - expf(y[j]) * (float)s : y[j] * (gp[j] - (float)s);
       }
     }
-  int rc = em_node_accum(n, 0, dx);
-  em_tensor_release(dx);
   em_tensor_release(gc);
-  return rc;
+  return em_node_accum_owned(n, 0, dx);
 }
 
 static em_tensor *softmax_impl(em_tensor *a, int dim, int log_) {
