@@ -92,6 +92,14 @@ void em_set_num_threads(int n) {
   if (loaded > 0 && set_threads_p) set_threads_p(n);
 }
 
+void em_blas_enter_region(void) {
+  if (loaded > 0 && set_threads_p && nthreads > 1) set_threads_p(1);
+}
+
+void em_blas_leave_region(void) {
+  if (loaded > 0 && set_threads_p && nthreads > 1) set_threads_p(nthreads);
+}
+
 int em_get_num_threads(void) {
   if (!nthreads) nthreads = default_threads();
   return nthreads;

@@ -13,6 +13,12 @@ int em_blas_init(void);
 const char *em_blas_info(void);
 const char *em_blas_kernel(void);
 
+/* inside one of ember's parallel regions each worker's GEMMs must run on that worker alone: OpenBLAS
+   would otherwise thread a per-image GEMM (it does above 262,144 multiply-adds) over cores that are
+   already busy. em_parallel_for brackets its regions with these. */
+void em_blas_enter_region(void);
+void em_blas_leave_region(void);
+
 /* one thread count for OpenBLAS and ember's own kernels. Default: EMBER_NUM_THREADS or the cores. */
 void em_set_num_threads(int n);
 int em_get_num_threads(void);

@@ -8,6 +8,7 @@
 #include "ops.h"
 #include "autograd.h"
 #include "blas.h"
+#include "parallel.h"
 
 int64_t em_window_out(int64_t in, int k, int stride, int pad, int dil, int ceil_mode) {
   int64_t span = in + 2 * (int64_t)pad - (int64_t)dil * (k - 1) - 1;
@@ -181,6 +182,77 @@ void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
   free(taps);
 }
 
+/* ---- parallel drivers: images split over ember's workers ---- */
+
+typedef struct {
+  em_conv2d_geom g;
+  const float *inp, *w, *b, *dout;
+  float *out, *dinp, *dw, *db;
+  float *scratch, *dw_part, *db_part;   /* per worker: col scratch; partial dw, db for workers >= 1 */
+  int64_t scratch_per, dw_n, db_n;
+} conv_job;
+
+static void forward_range(void *p, int64_t b, int64_t e, int worker) {
+  conv_job *j = p;
+  em_conv2d_geom g = j->g;
+  const int64_t in_sz = (int64_t)g.cin * g.h * g.w, out_sz = (int64_t)g.cout * g.oh * g.ow;
+  g.n = (int)(e - b);
+  em_conv2d_forward(j->out + b * out_sz, j->inp + b * in_sz, j->w, j->b, &g, j->scratch + worker * j->scratch_per);
+}
+
+static void backward_range(void *p, int64_t b, int64_t e, int worker) {
+  conv_job *j = p;
+  em_conv2d_geom g = j->g;
+  const int64_t in_sz = (int64_t)g.cin * g.h * g.w, out_sz = (int64_t)g.cout * g.oh * g.ow;
+  g.n = (int)(e - b);
+  float *dw = !j->dw ? NULL : worker == 0 ? j->dw : j->dw_part + (worker - 1) * j->dw_n;
+  float *db = !j->db ? NULL : worker == 0 ? j->db : j->db_part + (worker - 1) * j->db_n;
+  em_conv2d_backward(j->dinp ? j->dinp + b * in_sz : NULL, dw, db, j->dout + b * out_sz, j->inp + b * in_sz, j->w,
+                     &g, j->scratch + worker * j->scratch_per);
+}
+
+/* a worker needs at least a couple of images to be worth waking */
+static int64_t image_grain(const em_conv2d_geom *g) {
+  int64_t work = (int64_t)g->cout * g->cin * g->kh * g->kw * g->oh * g->ow;
+  return work >= (1 << 18) ? 1 : work >= (1 << 14) ? 2 : 8;
+}
+
+static int conv_forward_parallel(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g) {
+  conv_job j = {.g = *g, .inp = inp, .w = w, .b = b, .out = out};
+  int workers = em_parallel_workers();
+  j.scratch_per = (int64_t)g->cin * g->kh * g->kw * g->oh * g->ow + 16;
+  j.scratch = malloc((size_t)(workers * j.scratch_per) * sizeof(float));
+  if (!j.scratch) return em_fail("conv2d: out of memory");
+  em_parallel_for(g->n, image_grain(g), forward_range, &j);
+  free(j.scratch);
+  return 0;
+}
+
+/* dw and db sum over images: worker 0 adds into them, the others into zeroed partials added at the end,
+   always in worker order, so a given thread count gives the same bits every run */
+static int conv_backward_parallel(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                  const float *w, const em_conv2d_geom *g) {
+  conv_job j = {.g = *g, .inp = inp, .w = w, .dout = dout, .dinp = dinp, .dw = dw, .db = db};
+  int workers = em_parallel_workers();
+  j.scratch_per = 2 * (int64_t)g->cin * g->kh * g->kw * g->oh * g->ow + 16;
+  j.dw_n = dw ? (int64_t)g->cout * g->cin * g->kh * g->kw : 0;
+  j.db_n = db ? g->cout : 0;
+  j.scratch = malloc((size_t)(workers * j.scratch_per) * sizeof(float));
+  j.dw_part = workers > 1 && dw ? calloc((size_t)((workers - 1) * j.dw_n), sizeof(float)) : NULL;
+  j.db_part = workers > 1 && db ? calloc((size_t)((workers - 1) * j.db_n), sizeof(float)) : NULL;
+  if (!j.scratch || (workers > 1 && ((dw && !j.dw_part) || (db && !j.db_part)))) {
+    free(j.scratch); free(j.dw_part); free(j.db_part);
+    return em_fail("conv2d backward: out of memory");
+  }
+  em_parallel_for(g->n, image_grain(g), backward_range, &j);
+  for (int k = 0; k + 1 < workers; k++) {
+    if (dw) for (int64_t i = 0; i < j.dw_n; i++) dw[i] += j.dw_part[k * j.dw_n + i];
+    if (db) for (int64_t i = 0; i < j.db_n; i++) db[i] += j.db_part[k * j.db_n + i];
+  }
+  free(j.scratch); free(j.dw_part); free(j.db_part);
+  return 0;
+}
+
 /* ---- the differentiable op ---- */
 
 static void geom_pack(em_node *n, const em_conv2d_geom *g) {
@@ -201,28 +273,21 @@ static int conv2d_backward(em_node *nd, em_tensor *gout) {
   em_tensor *x = nd->inputs[0], *w = nd->inputs[1], *b = nd->inputs[2];
   int want_x = x->requires_grad, want_w = w->requires_grad, want_b = b && b->requires_grad;
   em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
-  float *col = NULL;
   int rc = -1;
   if (!gc) return -1;
-  int64_t colsz = (int64_t)g.cin * g.kh * g.kw * g.oh * g.ow;
   if ((want_x && !(dx = em_tensor_zeros(x->ndim, x->shape))) ||
       (want_w && !(dw = em_tensor_zeros(w->ndim, w->shape))) ||
       (want_b && !(db = em_tensor_zeros(b->ndim, b->shape))))
     goto out;
-  if ((want_x || want_w) && !(col = malloc((size_t)(2 * colsz + 1) * sizeof(float)))) {
-    em_fail("conv2d backward: out of memory");
+  if (conv_backward_parallel(dx ? em_data(dx) : NULL, dw ? em_data(dw) : NULL, db ? em_data(db) : NULL,
+                             em_data(gc), em_data(nd->saved[0]), em_data(nd->saved[1]), &g))
     goto out;
-  }
-  em_conv2d_backward(dx ? em_data(dx) : NULL, dw ? em_data(dw) : NULL, db ? em_data(db) : NULL, em_data(gc),
-                     em_data(nd->saved[0]), em_data(nd->saved[1]), &g, col);
-  free(col);
   em_tensor_release(gc);
   rc = em_node_accum_owned(nd, 0, dx);
   rc |= em_node_accum_owned(nd, 1, dw);
   rc |= em_node_accum_owned(nd, 2, db);
   return rc ? -1 : 0;
 out:
-  free(col);
   em_tensor_release(dx);
   em_tensor_release(dw);
   em_tensor_release(db);
@@ -280,14 +345,12 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
   int64_t shape[4] = {g.n, g.cout, oh, ow};
   em_tensor *out = batched ? em_tensor_new(4, shape) : em_tensor_new(3, shape + 1);
   em_tensor *xc = em_tensor_contiguous(x), *wc = em_tensor_contiguous(w), *bc = b ? em_tensor_contiguous(b) : NULL;
-  float *col = malloc((size_t)((int64_t)g.cin * g.kh * g.kw * oh * ow + 1) * sizeof(float));
-  if (!out || !xc || !wc || (b && !bc) || !col) {
-    if (!col) em_fail("conv2d: out of memory");
+  if (!out || !xc || !wc || (b && !bc) ||
+      (em_numel(out) > 0 && conv_forward_parallel(em_data(out), em_data(xc), em_data(wc), bc ? em_data(bc) : NULL, &g))) {
     em_tensor_release(out);
     out = NULL;
     goto done;
   }
-  if (em_numel(out) > 0) em_conv2d_forward(em_data(out), em_data(xc), em_data(wc), bc ? em_data(bc) : NULL, &g, col);
   em_tensor *in[3] = {x, w, b};
   em_node *n = em_node_attach(out, "conv2d", conv2d_backward, 3, in);
   if (n) {
@@ -296,7 +359,6 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
     em_node_save(n, 1, wc);
   }
 done:
-  free(col);
   em_tensor_release(xc);
   em_tensor_release(wc);
   em_tensor_release(bc);

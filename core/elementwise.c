@@ -5,6 +5,7 @@
 #include <string.h>
 #include "ops.h"
 #include "autograd.h"
+#include "parallel.h"
 
 const char *const em_binop_names[EM_BIN_COUNT] = {
   "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"};
@@ -114,14 +115,28 @@ static void binary_row(void *ctx, float *out, const float *p[3], const int64_t s
   }
 }
 
+/* elementwise work on large tensors is split over ember's workers; below this many elements waking
+   them costs more than it saves */
+#define PAR_GRAIN 32768
+
+typedef struct { int op; float *y; const float *x, *g, *xs, *ys; } ew_job;
+
+static void binary_range(void *p, int64_t b, int64_t e, int worker) {
+  (void)worker;
+  ew_job *j = p;
+  em_binop op = (em_binop)j->op;
+  const float *ps[3] = {j->x + b, j->g + b, NULL};
+  const int64_t st[3] = {1, 1, 0};
+  binary_row(&op, j->y + b, ps, st, e - b);
+}
+
 /* forward without autograd; out shaped by broadcasting */
 static em_tensor *binary_raw(em_binop op, em_tensor *a, em_tensor *b) {
   if (em_same_shape(a, b) && em_is_contiguous(a) && em_is_contiguous(b)) {   /* the common case, no iterator */
     em_tensor *out = em_tensor_new(a->ndim, a->shape);
     if (!out) return NULL;
-    const float *p[3] = {em_data(a), em_data(b), NULL};
-    const int64_t s[3] = {1, 1, 0};
-    binary_row(&op, out->storage->data, p, s, em_numel(a));
+    ew_job j = {.op = op, .y = out->storage->data, .x = em_data(a), .g = em_data(b)};
+    em_parallel_for(em_numel(a), PAR_GRAIN, binary_range, &j);
     return out;
   }
   em_tensor *ts[2] = {a, b};
@@ -290,6 +305,18 @@ static void unary_grad_kernel(em_unop op, float *dx, const float *g, const float
   }
 }
 
+static void unary_range(void *p, int64_t b, int64_t e, int worker) {
+  (void)worker;
+  ew_job *j = p;
+  unary_kernel((em_unop)j->op, j->y + b, j->x + b, e - b);
+}
+
+static void unary_grad_range(void *p, int64_t b, int64_t e, int worker) {
+  (void)worker;
+  ew_job *j = p;
+  unary_grad_kernel((em_unop)j->op, j->y + b, j->g + b, j->xs ? j->xs + b : NULL, j->ys ? j->ys + b : NULL, e - b);
+}
+
 static int unary_backward(em_node *n, em_tensor *g) {
   em_unop op = (em_unop)n->i[0];
   em_tensor *gc = em_tensor_contiguous(g), *dx = NULL;
@@ -297,7 +324,8 @@ static int unary_backward(em_node *n, em_tensor *g) {
   if (!gc) return -1;
   em_tensor *x = n->saved[0], *y = n->saved[1];
   if (!(dx = em_tensor_new_like(gc))) goto out;
-  unary_grad_kernel(op, dx->storage->data, em_data(gc), x ? em_data(x) : NULL, y ? em_data(y) : NULL, em_numel(gc));
+  ew_job j = {.op = op, .y = dx->storage->data, .g = em_data(gc), .xs = x ? em_data(x) : NULL, .ys = y ? em_data(y) : NULL};
+  em_parallel_for(em_numel(gc), PAR_GRAIN, unary_grad_range, &j);
   rc = em_node_accum_owned(n, 0, dx);
   dx = NULL;
 out:
@@ -311,7 +339,8 @@ em_tensor *em_unary(em_unop op, em_tensor *a) {
   if (!ac) return NULL;
   em_tensor *out = em_tensor_new(a->ndim, a->shape);
   if (!out) { em_tensor_release(ac); return NULL; }
-  unary_kernel(op, out->storage->data, em_data(ac), em_numel(a));
+  ew_job j = {.op = op, .y = out->storage->data, .x = em_data(ac)};
+  em_parallel_for(em_numel(a), PAR_GRAIN, unary_range, &j);
   em_node *n = em_node_attach(out, em_unop_names[op], unary_backward, 1, &a);
   if (n) {
     n->i[0] = op;

@@ -108,6 +108,7 @@ void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
   int parts = helpers + 1;
   if (n < 2 * grain || parts == 1) { fn(ctx, 0, n, 0); return; }
   if ((int64_t)parts > n / grain) parts = (int)(n / grain);
+  em_blas_enter_region();
   job_fn = fn;
   job_ctx = ctx;
   job_n = n;
@@ -131,4 +132,5 @@ void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
     STORE(caller_waiting, 0);
     pthread_mutex_unlock(&mu);
   }
+  em_blas_leave_region();
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "nn.h"
 #include "autograd.h"
+#include "parallel.h"
 
 /* the common LeNet case (2x2 window, stride 2, no padding): four loads and three compares per output */
 static void maxpool_2x2(float *out, int32_t *idx, const float *x, int W, int OH, int OW) {
@@ -143,6 +144,30 @@ static void geom_unpack(const em_node *n, em_pool2d_geom *g) {
   for (int k = 0; k < 14; k++) *v[k] = (int)n->i[k];
 }
 
+/* planes are independent (indices are plane-local): ranges of them go to ember's workers */
+typedef struct { em_pool2d_geom g; float *out; int32_t *idx; const float *in; int is_max, backward; } pool_job;
+
+static void pool_range(void *p, int64_t b, int64_t e, int worker) {
+  (void)worker;
+  pool_job *j = p;
+  em_pool2d_geom g = j->g;
+  const int64_t in_sz = (int64_t)g.h * g.w, out_sz = (int64_t)g.oh * g.ow;
+  g.planes = (int)(e - b);
+  if (!j->backward) {
+    if (j->is_max) em_maxpool2d_forward(j->out + b * out_sz, j->idx + b * out_sz, j->in + b * in_sz, &g);
+    else em_avgpool2d_forward(j->out + b * out_sz, j->in + b * in_sz, &g);
+  } else {   /* out is dinp, in is dout */
+    if (j->is_max) em_maxpool2d_backward(j->out + b * in_sz, j->in + b * out_sz, j->idx + b * out_sz, &g);
+    else em_avgpool2d_backward(j->out + b * in_sz, j->in + b * out_sz, &g);
+  }
+}
+
+static void pool_parallel(pool_job *j) {
+  int64_t per_plane = (int64_t)j->g.h * j->g.w + (int64_t)j->g.oh * j->g.ow;
+  int64_t grain = per_plane >= 4096 ? 4 : (16384 + per_plane - 1) / per_plane;
+  em_parallel_for(j->g.planes, grain, pool_range, j);
+}
+
 static int pool_backward(em_node *n, em_tensor *gout) {
   em_pool2d_geom g;
   geom_unpack(n, &g);
@@ -151,8 +176,9 @@ static int pool_backward(em_node *n, em_tensor *gout) {
   em_tensor *dx = gc ? em_tensor_zeros(x->ndim, x->shape) : NULL;
   int rc = -1;
   if (dx) {
-    if (n->extra) em_maxpool2d_backward(em_data(dx), em_data(gc), n->extra, &g);
-    else em_avgpool2d_backward(em_data(dx), em_data(gc), &g);
+    pool_job j = {.g = g, .out = em_data(dx), .idx = n->extra, .in = em_data(gc), .is_max = n->extra != NULL,
+                  .backward = 1};
+    pool_parallel(&j);
     rc = em_node_accum_owned(n, 0, dx);
     dx = NULL;
   }
@@ -215,10 +241,9 @@ static em_tensor *pool(const char *fn, int is_max, em_tensor *x, const em_pool2d
   if (is_max) {
     idx = malloc((size_t)(em_numel(out) + 1) * sizeof *idx);
     if (!idx) { em_fail("%s: out of memory", fn); em_tensor_release(xc); em_tensor_release(out); return NULL; }
-    em_maxpool2d_forward(em_data(out), idx, em_data(xc), &g);
-  } else {
-    em_avgpool2d_forward(em_data(out), em_data(xc), &g);
   }
+  pool_job j = {.g = g, .out = em_data(out), .idx = idx, .in = em_data(xc), .is_max = is_max};
+  pool_parallel(&j);
   em_tensor_release(xc);
   em_node *n = em_node_attach(out, fn, pool_backward, 1, &x);
   if (n) {
