@@ -1,0 +1,173 @@
+#!/bin/sh
+# test_local.sh [BUILD_DIR] - `ember sweep` end to end with the real executable: a 2x2 grid over a tiny
+# experiment written here (a linear model, a few epochs, well under a second per run) in which one
+# combination fails at epoch 2 while a flag file exists. The local engine: run directories, names,
+# sweep.tsv, the failure reported with its log, then the same sweep again resumes only the failed run
+# (in its own directory) and leaves the others untouched; --dry-run, bad usage, params that disagree
+# with an earlier run, Ctrl-C (runs stop and save, exit 130, then resume), `ember runs` on the folder.
+# The same grid through GNU parallel when it is installed.
+# Prints "N passed, N failed"; exits non-zero on failure. The executable is $EMBER_BIN, else BUILD_DIR/ember.
+B=${1:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+case $B in /*) ;; *) B=$ROOT/$B ;; esac
+BIN=${EMBER_BIN:-$B/ember}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+export EMBER_PATH="${EMBER_PATH:-$ROOT/lua}"
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
+check() { if [ "$1" = 0 ]; then ok "$2"; else not_ok "$2"; fi; }   # check STATUS DESCRIPTION
+finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+
+if [ ! -x "$BIN" ]; then not_ok "no executable at $BIN (run make)"; finish; fi
+
+W=$(mktemp -d)
+trap '[ -n "$KEEP" ] || rm -rf "$W"' EXIT
+trap 'exit 1' INT TERM
+cd "$W" || exit 1
+FLAG=$W/fail-flag
+
+# lr=0.1,opt=adam fails at the end of epoch 2 while $FLAG exists; SLOW=1 makes every epoch take 0.3 s
+cat >exp.lua <<EOF
+local ember = require "ember"
+local cfg = ember.config{lr = 0.05, opt = "sgd", epochs = 4}
+local w = ember.zeros(3, 1):requires_grad()
+local x = ember.randn(48, 3)
+local y = x:matmul(ember.tensor{{1}, {-2}, {0.5}})
+local tr, va = ember.data.tensor_dataset(x, y):split(0.75)
+local model = setmetatable({}, {__call = function(_, a) return a:matmul(w) end})
+function model:parameters() return {w} end
+function model:state_dict() return {w = w} end
+function model:load_state_dict(s) ember.no_grad(function() w:copy(s.w) end) end
+local opt = ember.optim[cfg.opt](model:parameters(), {lr = cfg.lr})
+local run = ember.run{config = cfg}
+local function flagged()
+  local f = io.open("$FLAG")
+  if f then f:close() end
+  return f ~= nil
+end
+ember.fit{model = model, loss = ember.loss.mse, optimizer = opt, train = tr, valid = va, epochs = cfg.epochs,
+  batch = 12, run = run, on_epoch = function(c)
+    if os.getenv("SLOW") then os.execute("sleep 0.3") end
+    if c.epoch == 2 and cfg.opt == "adam" and cfg.lr == 0.1 and flagged() then error("planned failure") end
+  end}
+EOF
+
+sweep() { timeout 120 "$BIN" sweep exp.lua "$@"; }
+field() {   # field FILE NAME COLUMN: the value of COLUMN in the sweep.tsv line of run NAME
+  awk -F '\t' -v n="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $1 == n { print $col[c] }' "$1"
+}
+meta() { grep "^$2	" "$1/meta.tsv" | cut -f2; }   # meta RUNDIR KEY
+rundir() { ls -d "$1"/*/ 2>/dev/null | head -n 1 | sed 's:/$::'; }   # the run directory below a run name
+NAMES="lr=0.05,opt=sgd lr=0.05,opt=adam lr=0.1,opt=sgd lr=0.1,opt=adam"
+
+# --- the local engine: one run fails --------------------------------------------------------------------------
+touch "$FLAG"
+sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --jobs 2 >out1 2>err1
+st=$?
+[ "$st" = 1 ]; check $? "a sweep with a failed run exits 1 (got $st)"
+S=runs/exp
+n=0
+for name in $NAMES; do [ -f "$(rundir "$S/$name")/meta.tsv" ] && n=$((n + 1)); done
+[ "$n" = 4 ]; check $? "one run directory per combination, named by the params (got $n of 4)"
+[ "$(ls -d "$S"/*=*/*/ | wc -l)" = 4 ]; check $? "exactly four run directories"
+head -n 1 "$S/sweep.tsv" | grep -q "^name	lr	opt	status	metric	best	epochs	exit	dir	log$"
+check $? "sweep.tsv header names the params and the columns"
+[ "$(wc -l <"$S/sweep.tsv")" = 5 ]; check $? "sweep.tsv has one line per run"
+[ "$(field "$S/sweep.tsv" lr=0.1,opt=adam status)" = failed ] && [ "$(field "$S/sweep.tsv" lr=0.1,opt=adam exit)" = 1 ]
+check $? "sweep.tsv: the failed run has status failed and exit 1"
+[ "$(field "$S/sweep.tsv" lr=0.05,opt=sgd status)" = finished ] && [ "$(field "$S/sweep.tsv" lr=0.1,opt=sgd epochs)" = 4 ] \
+  && [ "$(field "$S/sweep.tsv" lr=0.05,opt=adam metric)" = valid_loss ] && [ -n "$(field "$S/sweep.tsv" lr=0.05,opt=adam best)" ]
+check $? "sweep.tsv: the others finished 4 epochs, with their metric and best value"
+d=$(field "$S/sweep.tsv" lr=0.1,opt=sgd dir)
+[ "$S/$d" = "$(rundir "$S/lr=0.1,opt=sgd")" ]; check $? "sweep.tsv: the run directory, relative to the sweep folder ($d)"
+grep -q "FAILED lr=0.1,opt=adam: failed (exit 1): ember: .*planned failure" out1 && grep -q "log: runs/exp/logs/lr=0.1,opt=adam.log" out1
+check $? "the failed run is reported with its error and its log path"
+grep -q "planned failure" "$S/logs/lr=0.1,opt=adam.log"; check $? "its log holds the error"
+F=$(rundir "$S/lr=0.1,opt=adam")
+[ "$(meta "$F" status)" = failed ]; check $? "its meta.tsv says failed"
+grep -q "^lr	0.1$" "$F/params.tsv" && grep -q "^opt	adam$" "$F/params.tsv"; check $? "the run got the grid values (params.tsv)"
+[ "$(meta "$(rundir "$S/lr=0.05,opt=sgd")" threads)" = 1 ]; check $? "two jobs at a time: one thread per run"
+grep -q "^sweep exp: 3/4 done, 0 running, 1 failed, 0 pending" out1; check $? "the closing summary counts the runs"
+
+# --- the same sweep again: only the failed run, resumed in its own directory ---------------------------------
+rm -f "$FLAG"
+for name in lr=0.05,opt=sgd lr=0.05,opt=adam lr=0.1,opt=sgd; do cksum "$(rundir "$S/$name")/meta.tsv"; done >sums.before
+sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --jobs 2 >out2 2>err2
+st=$?
+[ "$st" = 0 ]; check $? "the second sweep exits 0 (got $st)"
+grep -q "1 to resume, 3 done" out2; check $? "it resumes one run and skips three"
+[ "$(grep -c '^start ' out2)" = 1 ] && grep -q "^start  lr=0.1,opt=adam (resume)" out2; check $? "only the failed run starts"
+for name in lr=0.05,opt=sgd lr=0.05,opt=adam lr=0.1,opt=sgd; do cksum "$(rundir "$S/$name")/meta.tsv"; done >sums.after
+cmp -s sums.before sums.after; check $? "the finished runs are untouched"
+[ "$(ls -d "$S"/*=*/*/ | wc -l)" = 4 ] && [ "$(rundir "$S/lr=0.1,opt=adam")" = "$F" ]; check $? "no new run directory: the failed one continued"
+[ "$(meta "$F" status)" = finished ] && [ "$(meta "$F" resumes)" = 1 ]; check $? "it finished as a resumed run (resumes 1)"
+[ "$(grep -c '^2	' "$F/metrics.tsv")" = 1 ] && [ "$(grep -c '^4	' "$F/metrics.tsv")" = 1 ]; check $? "its metrics.tsv has each epoch once"
+[ "$(grep -c '^== ' "$S/logs/lr=0.1,opt=adam.log")" = 2 ] && grep -q "'--resume'" "$S/logs/lr=0.1,opt=adam.log"
+check $? "its log keeps both attempts, the second an ember run --resume"
+[ "$(cut -f4 "$S/sweep.tsv" | grep -c '^finished$')" = 4 ]; check $? "sweep.tsv: all four finished"
+
+# --- nothing left: dry run, status; bad usage; a different sweep under the same name ----------------------------
+cksum "$S/sweep.tsv" >tsv.before
+sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --dry-run >out3 2>&1
+st=$?
+[ "$st" = 0 ] && grep -q "nothing to run" out3 && [ "$(grep -c '^  skip ' out3)" = 4 ]; check $? "--dry-run: four runs done, nothing to run"
+cksum "$S/sweep.tsv" | cmp -s - tsv.before; check $? "--dry-run writes nothing"
+sweep --grid lr=0.05,0.1,0.2 --grid opt=sgd,adam --runs runs --dry-run >out4 2>&1
+grep -q "2 new, 0 to resume, 4 done" out4 && grep -q "'--name' 'lr=0.2,opt=adam' '--set' 'lr=0.2' '--set' 'opt=adam'" out4
+check $? "--dry-run with a new grid value lists the two new runs and their commands"
+sweep --grid lr --runs runs >out5 2>&1
+[ $? = 2 ] && grep -q "ember sweep: --grid needs KEY=V1,V2" out5; check $? "a bad --grid is bad usage (exit 2)"
+sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --set epochs=9 --runs runs >out6 2>&1
+[ $? = 2 ] && grep -q "was started with epochs=4, but this sweep passes epochs=9" out6; check $? "params that disagree with a run directory: exit 2"
+timeout 60 "$BIN" runs "$S" >out7 2>&1
+[ $? = 0 ] && [ "$(grep -c finished out7)" = 4 ]; check $? "ember runs SWEEPDIR lists the four runs"
+if command -v gnuplot >/dev/null 2>&1; then
+  timeout 60 "$BIN" plot "$S" --by lr --out "$W/by-lr.png" >out8 2>&1 && [ -s "$W/by-lr.png" ]
+  check $? "ember plot SWEEPDIR --by lr draws the sweep"
+fi
+
+# --- Ctrl-C: the runs stop after their step and save, exit 130; the same sweep resumes them ------------------
+# --foreground: timeout passes the signal to the sweep alone (else it also signals its process group,
+# and a second signal means "stop at once")
+SLOW=1 timeout --foreground 120 "$BIN" sweep exp.lua --grid lr=0.05,0.1 --runs runs --name slow --jobs 2 >out9 2>&1 &
+sp=$!
+i=0
+until [ "$(cat runs/slow/*/*/metrics.tsv 2>/dev/null | grep -c '^1	')" -ge 2 ] || [ $i -ge 200 ]; do sleep 0.1; i=$((i + 1)); done
+kill -INT $sp
+wait $sp
+st=$?
+[ "$st" = 130 ]; check $? "Ctrl-C stops the sweep with exit 130 (got $st)"
+[ "$(cut -f3 runs/slow/sweep.tsv | grep -c '^interrupted$')" = 2 ] \
+  && [ "$(meta "$(rundir runs/slow/lr=0.05)" status)" = interrupted ]; check $? "both runs are interrupted, in sweep.tsv and meta.tsv"
+grep -q "Continue with: ember run" "runs/slow/logs/lr=0.1.log"; check $? "the run saved its state before it stopped"
+sweep --grid lr=0.05,0.1 --runs runs --name slow >out10 2>&1
+st=$?
+[ "$st" = 0 ] && grep -q "2 to resume" out10 && [ "$(meta "$(rundir runs/slow/lr=0.1)" status)" = finished ]
+check $? "the same sweep resumes the interrupted runs to the end (exit $st)"
+
+# --- GNU parallel -----------------------------------------------------------------------------------------------
+if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep -q "GNU parallel"; then
+  touch "$FLAG"
+  sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --name par --engine parallel --jobs 2 >out11 2>&1
+  st=$?
+  P=runs/par
+  [ "$st" = 1 ] && grep -q "FAILED lr=0.1,opt=adam" out11; check $? "parallel: the failed run is reported, exit 1 (got $st)"
+  [ -f "$P/parallel/parallel.sh" ] && [ "$(wc -l <"$P/parallel/jobs.txt")" = 4 ]; check $? "parallel: parallel.sh and one job line per run"
+  [ "$(tail -n +2 "$P/parallel/joblog" | wc -l)" = 4 ] && [ "$(tail -n +2 "$P/parallel/joblog" | awk -F '\t' '$7 != 0' | wc -l)" = 1 ]
+  check $? "parallel: the joblog has four jobs, one failed"
+  [ "$(cut -f4 "$P/sweep.tsv" | grep -c '^finished$')" = 3 ]; check $? "parallel: sweep.tsv has three finished"
+  rm -f "$FLAG"
+  sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --name par --engine parallel --jobs 2 >out12 2>&1
+  st=$?
+  [ "$st" = 0 ] && grep -q "1 to resume, 3 done" out12 && [ "$(wc -l <"$P/parallel/jobs.txt")" = 1 ] \
+    && [ "$(meta "$(rundir "$P/lr=0.1,opt=adam")" resumes)" = 1 ]
+  check $? "parallel: the second sweep resumes only the failed run (exit $st)"
+else
+  echo "# skip: GNU parallel is not installed (apt-get install parallel): the parallel engine is not tested"
+fi
+
+finish
