@@ -30,12 +30,15 @@ void em_im2col(float *col, const float *img, const em_conv2d_geom *g);
 /* the adjoint of im2col: img[...] += every col entry that was read from it */
 void em_col2im(float *img, const float *col, const em_conv2d_geom *g);
 
+/* floats of scratch the kernels below need for one image (backward != 0: for em_conv2d_backward) */
+int64_t em_conv2d_scratch(const em_conv2d_geom *g, int backward);
+
 /* out (N, Cout, oh, ow) = conv(inp (N, Cin, H, W), w (Cout, Cin, kh, kw)) + b (Cout) (b may be NULL).
-   col is scratch of Cin * kh * kw * oh * ow floats. */
+   col is scratch of em_conv2d_scratch(g, 0) floats. */
 void em_conv2d_forward(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g,
                        float *col);
 /* accumulates dinp (N, Cin, H, W), dw (Cout, Cin, kh, kw), db (Cout); any of them may be NULL.
-   col is scratch of Cin * kh * kw * oh * ow floats (twice that when dinp and dw are both wanted). */
+   col is scratch of em_conv2d_scratch(g, 1) floats. */
 void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                         const em_conv2d_geom *g, float *col);
 

@@ -625,3 +625,45 @@ describe("LeNet (DESIGN.md)", function()
     assert(loss():item() < l0:item(), "loss did not decrease")
   end)
 end)
+
+-- The stride-1 unpadded convolutions of LeNet take the "wide" im2col path in core/conv.c; pin it
+-- against the definition written with slices (out[co] = b[co] + sum over c, i, j of w[co][c][i][j] *
+-- x[:, c, i:i+OH, j:j+OW]), forward and gradients, at 1 and 2 threads (images split over workers).
+describe("Conv2d wide path", function()
+  local ember = require "ember"
+  local function by_slices(x, w, b)
+    local N, C, H, W = table.unpack(x:shape())
+    local CO, _, KH, KW = table.unpack(w:shape())
+    local OH, OW = H - KH + 1, W - KW + 1
+    local out = b:reshape(1, CO, 1, 1)
+    for c = 1, C do for i = 1, KH do for j = 1, KW do
+      local patch = x:narrow(2, c, 1):narrow(3, i, OH):narrow(4, j, OW)          -- N x 1 x OH x OW
+      local wij = w:narrow(2, c, 1):narrow(3, i, 1):narrow(4, j, 1):reshape(1, CO, 1, 1)
+      out = out + patch * wij
+    end end end
+    return out
+  end
+  for _, threads in ipairs{1, 2} do
+    it("matches the definition with " .. threads .. " thread(s)", function()
+      ember.set_num_threads(threads)
+      ember.manual_seed(21)
+      local conv = ember.nn.Conv2d(3, 4, 3)
+      local x = ember.randn(20, 3, 9, 7):requires_grad()     -- OW/W = 5/7 >= 2/3: wide
+      local g = ember.randn(20, 4, 7, 5)
+      local y = conv(x)
+      y:backward(g)
+      local gx, gw, gb = x.grad:clone(), conv.weight.grad:clone(), conv.bias.grad:clone()
+      x.grad = nil
+      local w = conv.weight:detach():requires_grad()
+      local b = conv.bias:detach():requires_grad()
+      local ref = by_slices(x, w, b)
+      ref:backward(g)
+      local function maxdiff(a, c) return (a - c):abs():max():item() end
+      assert.is_true(maxdiff(y, ref) < 1e-4)
+      assert.is_true(maxdiff(gx, x.grad) < 1e-4)
+      assert.is_true(maxdiff(gw, w.grad) < 1e-3)
+      assert.is_true(maxdiff(gb, b.grad) < 1e-3)
+      ember.set_num_threads(2)
+    end)
+  end
+end)
