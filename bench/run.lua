@@ -6,7 +6,8 @@
 -- Usage: build/ember bench/run.lua [BUILD_DIR]     (BUILD_DIR holds the ember executable; default build)
 -- Environment: BENCH_QUICK=1 (smoke run: one repetition, data subsets), BENCH_REPS=N, BENCH_ONLY=a,b
 -- (benchmark ids), BENCH_EPOCHS=N (MLP and LeNet train N epochs: the accuracy check after 3; the time
--- figure stays the first epoch's), BENCH_PYTHON (default /usr/bin/python3), BENCH_PERF=0 (skip perf).
+-- figure stays the first epoch's), BENCH_PYTHON (default /usr/bin/python3), BENCH_PERF=0 (skip perf),
+-- BENCH_TORCH_ENV="VAR=value ..." (more environment for the PyTorch runs, e.g. OMP_WAIT_POLICY=ACTIVE).
 
 local BUILD = arg[1] or "build"
 local DIR = arg[0]:match("^(.*)/") or "."
@@ -61,6 +62,7 @@ end
 -- to one thread, since two pools on two cores fight (measured: bench/README.md), and OpenBLAS gets a
 -- fast kernel if it would fall back to its generic one (TORCH_ENV, decided by probe_torch)
 local TORCH_ENV = "OPENBLAS_NUM_THREADS=1"
+if os.getenv("BENCH_TORCH_ENV") then TORCH_ENV = TORCH_ENV .. " " .. os.getenv("BENCH_TORCH_ENV") end
 
 local function torch_cmd(script, threads, extra)
   return string.format("env %s %s %s --threads %d %s", TORCH_ENV, sh_quote(PYTHON),
