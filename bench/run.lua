@@ -156,6 +156,17 @@ elseif torch_kernel == "Prescott" then
   TORCH_ENV = TORCH_ENV .. " OPENBLAS_CORETYPE=" .. (ember.blas().kernel or "Haswell")
 end
 
+-- this core's FMA peak (bench/peak.c), to read sgemm and the LeNet epoch against the hardware
+local function probe_peak()
+  local exe = os.tmpname()
+  local ok = os.execute(string.format("${CC:-cc} -O2 -march=native %s -o %s >/dev/null 2>&1",
+                                      sh_quote(DIR .. "/peak.c"), sh_quote(exe)))
+  local res = ok and run(sh_quote(exe)) or {}
+  os.remove(exe)
+  return tonumber(res.peak_gflops), res.lanes
+end
+local PEAK, LANES = probe_peak()
+
 io.write(string.format("ember bench: %s%d alternating repetition%s, medians; ember %s, BLAS kernel %s\n",
                        QUICK and "QUICK smoke run (data subsets), " or "", REPS, REPS == 1 and "" or "s",
                        BUILD .. "/ember", tostring(ember.blas().kernel)))
@@ -164,6 +175,10 @@ if have_torch then
                          tostring(torch_kernel), TORCH_ENV))
 end
 local load1 = tonumber(loadavg():match("^(%S+)"))
+if PEAK then
+  io.write(string.format("FMA peak of one core (bench/peak.c, %s-float vectors): %.0f GFLOP/s; 2 cores: %.0f\n",
+                         LANES, PEAK, 2 * PEAK))
+end
 io.write("load average at start: ", loadavg(), "\n")
 if load1 and load1 > 0.7 then
   io.write("warning: the machine is busy (other processes share the 2 cores): expect noisy figures, and\n",
@@ -302,12 +317,22 @@ local sg = figures.sgemm and figures.sgemm[1]
 if sg and sg.ember[1] then
   io.write("ember BLAS: ", sg.ember[1].blas or "?", "\n")
 end
+if sg and PEAK then
+  local e = med(sg.ember, "gflops")
+  if e then
+    io.write(string.format("sgemm: ember at %.0f%% of this core's FMA peak (%.0f GFLOP/s)%s\n", 100 * e / PEAK, PEAK,
+                           PEAK < 120 and "; the 120 GFLOP/s target is above this core's peak" or ""))
+  end
+  add_row("machine", "fma_peak_1core", 1, "GFLOP/s", PEAK, nil, nil, "", "", "", "")
+end
 local le = figures.lenet and figures.lenet[2]
 if le and not QUICK then
   local e = med(le.ember, "epoch_s")
+  local peak2 = PEAK and 2 * PEAK or 336
   if e then
-    io.write(string.format("LeNet floor: 151 GFLOP at 336 GFLOP/s = 0.45 s/epoch on 2 cores; ember is at " ..
-                           "%.2f s, %.0f%% of peak\n", e, 100 * 0.45 / e))
+    io.write(string.format("LeNet floor: 151 GFLOP per epoch at %.0f GFLOP/s (2 cores%s) = %.2f s; ember at %.2f s " ..
+                           "is %.0f%% of peak\n", peak2, PEAK and ", measured" or ", issue 10's figure",
+                           151 / peak2, e, 100 * (151 / peak2) / e))
   end
 end
 if QUICK and (figures.mlp or figures.lenet) then io.write("QUICK run: epochs use ", os.getenv("BENCH_TRAIN_N") or "6000",
