@@ -853,10 +853,14 @@ function Reporter:counts_text()
     c.interrupted > 0 and (", %d interrupted"):format(c.interrupted) or "", c.pending)
 end
 
+-- the live line, cut to the terminal's width so that "\r" redraws it in place
 function Reporter:line()
   local secs = math.floor(ember.clock() - self.t0)
   local t = secs < 60 and ("%ds"):format(secs) or ("%dm%02ds"):format(secs // 60, secs % 60)
-  return ("[sweep %s] %s  %s"):format(self.name, self:counts_text(), t)
+  local text = ("[sweep %s] %s  %s"):format(self.name, self:counts_text(), t)
+  local cols = ember.terminal_size and ember.terminal_size(1) or 80
+  if #text > cols - 1 then text = text:sub(1, math.max(cols - 1, 10)) end
+  return text
 end
 
 -- a line of its own (above the live line on a terminal)
@@ -977,7 +981,10 @@ local function run_local(todo, entries, ctx, rep)
         remove_exit(e, ctx)
         e.state = "running"
         M.refresh(e, ctx)
-        local started = os.execute(M.job_shell(e, ctx, "local", nextq))
+        -- popen, not os.execute, whose system() would drop a Ctrl-C arriving meanwhile
+        local sp = io.popen(M.job_shell(e, ctx, "local", nextq), "r")
+        local started = sp ~= nil
+        if sp then sp:read("a"); started = sp:close() == true end
         if started then
           running = running + 1
           rep:started(e)
@@ -1098,11 +1105,12 @@ local function run_parallel(todo, entries, ctx, rep)
   end
   p:close()
   if ember._interrupts() > 0 then interrupted = true end
+  -- started runs whose end line parallel did not print (it stops printing once interrupted); runs it
+  -- never started stay pending
   for _, e in ipairs(todo) do
-    if not e.reported then
+    if not e.reported and e.state == "running" then
       e.state = "done"
       M.refresh(e, ctx)
-      if e.status == "pending" or e.status == "new" then e.status = "interrupted" end
       rep:ended(e)
     end
   end
@@ -1143,9 +1151,12 @@ local function squeue_active(ids)
   return active
 end
 
+-- Through popen, not os.execute: system() ignores SIGINT while it waits, so a Ctrl-C sent to this
+-- process alone would be lost. Returns false when a signal came (ember counts them in graceful mode).
 local function sleep(seconds)
-  local ok, how = os.execute(("sleep %s"):format(seconds))
-  return ok or how ~= "signal"   -- false: the sleep was interrupted by a signal (Ctrl-C)
+  local p = io.popen(("sleep %s"):format(seconds), "r")
+  if p then p:read("a"); p:close() end
+  return ember._interrupts() == 0
 end
 
 -- slurm: one array job per MaxArraySize runs; with ctx.wait, follows the queue and the run directories
@@ -1184,21 +1195,29 @@ local function run_slurm(todo, entries, ctx, rep)
   local old_graceful = ember._graceful(true)
   ember._reset_interrupts()
   local errors = 0
+  -- cheap per poll: a stat of each exit file, and meta.tsv only for runs not yet started; a run is read
+  -- in full once, when its exit status appears
   local function scan()
     for _, e in ipairs(todo) do
       if not e.reported then
-        local before = e.state
-        M.refresh(e, ctx)
-        if e.exit ~= nil then
+        local _, exitf = log_paths(e, ctx)
+        if mode(exitf) then
           e.state = "done"
           M.refresh(e, ctx)
           rep:ended(e)
-        elseif before == "queued" and e.state == "running" then
-          rep:started(e)
+        elseif e.state == "queued" then
+          local dir = M.latest_run(ctx.sweepdir .. "/" .. e.name)
+          local meta = dir and read_kv(dir .. "/meta.tsv") or {}
+          if meta.status == "running" then
+            e.state, e.status, e.dir = "running", "running", dir
+            rep:started(e)
+          end
         end
       end
     end
   end
+  -- a poll a second, slower for big sweeps (every poll stats each run's files on a shared file system)
+  local every = math.max(M.POLL_SECONDS, math.min(30, #todo // 100))
   local ok, err = pcall(function()
     while true do
       local active, why = squeue_active(ids)
@@ -1212,7 +1231,7 @@ local function run_slurm(todo, entries, ctx, rep)
       else
         errors = 0
       end
-      if not sleep(M.POLL_SECONDS) or ember._interrupts() > 0 then error("interrupted!", 0) end
+      if not sleep(every) or ember._interrupts() > 0 then error("interrupted!", 0) end
     end
   end)
   ember._graceful(old_graceful)
@@ -1412,13 +1431,19 @@ local function main(o, env)
   end
   rep:close()
   if status == "submitted" then return 0 end
+  -- runs an interrupted sweep never started are new again for the next one
+  local left = false
+  for _, e in ipairs(todo) do
+    if e.state == "pending" then e.state = nil; M.refresh(e, ctx); left = true end
+  end
+  if left then write_tsv(entries, ctx) end
   local failed = {}
   for _, e in ipairs(todo) do
     if not DONE[e.status] then failed[#failed + 1] = e end
   end
   out:write(("sweep %s: %s; %s\n"):format(ctx.name, rep:counts_text(), shown(ctx.sweepdir .. "/sweep.tsv", ctx.cwd)))
   for _, e in ipairs(failed) do
-    if e.status == "pending" then
+    if e.status == "new" then
       out:write(("  not started: %s\n"):format(e.name))
     else
       out:write(("  %s %s: log %s\n"):format(e.status, e.name, shown((log_paths(e, ctx)), ctx.cwd)))
