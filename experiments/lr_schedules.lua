@@ -62,8 +62,8 @@ local SCHEDULES = {
   onecycle = function(opt)                           -- per batch: lr/25 -> lr (30%) -> lr/25e4
     return schedule.onecycle{optimizer = opt, max_lr = cfg.lr, total_steps = E * steps_per_epoch}
   end,
-  plateau = function(opt)                            -- x0.1 when valid_loss stalls for 3 epochs
-    return schedule.plateau{optimizer = opt, factor = 0.1, patience = 3}
+  plateau = function(opt)                            -- x0.1 when valid_loss has not improved for 5 epochs
+    return schedule.plateau{optimizer = opt, factor = 0.1, patience = 5}
   end,
   diverge = function() return nil end,               -- constant, at diverge_lr
 }

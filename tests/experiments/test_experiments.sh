@@ -122,6 +122,10 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || [ -n "
     expect_runs classify_fashion 1
     check_run classify_fashion smoothing 0.1 finished 1 valid_nll
   fi
+  if run_exp optimizers_fashion optimizers.lua --set data=fashion --set epochs=1 --set subset=500 --set opt=adam; then
+    expect_runs optimizers_fashion 1
+    check_run optimizers_fashion opt adam finished 1 valid_accuracy
+  fi
 else
   echo "# skip: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"
 fi
