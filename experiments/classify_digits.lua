@@ -2,8 +2,8 @@
 -- The subject's LeNet on Fashion-MNIST (data=fashion), or a smaller CNN of the same shape on the shipped
 -- 8x8 handwritten digits (data=digits, the default, so it is fast). One run per smoothing value.
 --
---   ember run experiments/classify_digits.lua                                  # digits, ~15 s
---   ember run experiments/classify_digits.lua --set data=fashion               # LeNet, ~2 min
+--   ember run experiments/classify_digits.lua                                  # digits, ~3 s on 2 cores
+--   ember run experiments/classify_digits.lua --set data=fashion               # LeNet, 1-3 min
 --                                                          (runs in runs/classify_fashion/)
 --   ember run experiments/classify_digits.lua --set smoothing=0,0.05,0.2
 --   ember plot runs/classify_digits --by smoothing --metric valid_nll,valid_accuracy

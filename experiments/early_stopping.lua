@@ -3,7 +3,7 @@
 -- restore_best. One run per rule, same initial weights and batches; a stopped run has status
 -- stopped-early and its best_epoch / stop_epoch in meta.tsv, which `ember plot` marks on the curves.
 --
---   ember run experiments/early_stopping.lua                             # all five rules, ~15 s
+--   ember run experiments/early_stopping.lua                             # all five rules, ~5 s on 2 cores
 --   ember run experiments/early_stopping.lua --set stop=none,restore_best
 --   ember plot runs/early_stopping --by stop --metric valid_loss
 --   ember runs runs/early_stopping                                       # status, best and last values

@@ -3,7 +3,7 @@
 -- learning rate that is too large, which diverges: that run is marked `diverged` (its loss became
 -- infinite) and the script goes on with the next one.
 --
---   ember run experiments/lr_schedules.lua                              # all seven, ~5 s
+--   ember run experiments/lr_schedules.lua                              # all seven, ~1 s on 2 cores
 --   ember run experiments/lr_schedules.lua --set schedule=constant,cosine --set lr=0.05
 --   ember plot runs/lr_schedules --by schedule --metric train_loss,lr --log-y
 --   ember runs runs/lr_schedules                                        # the diverged run is listed as such

@@ -2,7 +2,7 @@
 -- diabetes data and on synthetic data whose training set holds outliers; one run per (data, loss).
 -- Every run reports the same yardsticks on held-out data: test MAE and test MSE in the target's units.
 --
---   ember run experiments/regression_losses.lua                         # 2 data sets x 4 losses, ~10 s
+--   ember run experiments/regression_losses.lua                         # 2 data sets x 4 losses, ~1 s on 2 cores
 --   ember run experiments/regression_losses.lua --set loss=huber --set data=diabetes
 --   ember run experiments/regression_losses.lua --set outliers=0.3      # more outliers
 --   ember plot runs/regression_synthetic --by loss --metric test_mse --log-y

@@ -4,7 +4,7 @@
 -- initial weights and batches; every epoch logs the fraction of weights that are exactly zero (`zeros`)
 -- and the weights' L2 norm (`wnorm`).
 --
---   ember run experiments/regularization.lua                         # all four, ~20 s
+--   ember run experiments/regularization.lua                         # all four, ~6 s on 2 cores
 --   ember run experiments/regularization.lua --set reg=none,l1 --set l1=3e-3
 --   ember run experiments/regularization.lua --set train_size=1000    # more data, less overfitting
 --   ember plot runs/regularization --by reg --metric valid_loss,zeros
