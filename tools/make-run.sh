@@ -17,9 +17,9 @@ trap 'rm -f "$before"' EXIT
 ls -d "$RUNS/$EXP"/*/ 2>/dev/null | sort >"$before"
 
 echo "== $EMBER run experiments/$EXP.lua   (SGD, momentum, Nesterov, Adam, AdamW, RMSprop on 8x8 digits)"
-t0=$(date +%s)
+t0=$(date +%s.%N)
 "$EMBER" run "experiments/$EXP.lua" --runs "$RUNS" --quiet || { echo "make run: the experiment failed" >&2; exit 1; }
-secs=$(($(date +%s) - t0))
+secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 new=$(ls -d "$RUNS/$EXP"/*/ 2>/dev/null | sort | comm -13 "$before" - | sed 's:/$::')
 if [ -z "$new" ]; then echo "make run: no new run directory in $RUNS/$EXP" >&2; exit 1; fi
 count=$(echo "$new" | wc -l)
@@ -45,7 +45,7 @@ fi
 
 cat <<EOF
 
-== make run: done in ${secs} s
+== make run: done (the experiment took ${secs} s)
   runs      $RUNS/$EXP/ ($count new run directories: params.tsv, meta.tsv, metrics.tsv, stdout.log, checkpoints)
 EOF
 if [ "$plotted" = 1 ]; then
