@@ -74,18 +74,7 @@ function M.parse(text, default)
   return parse_scalar(text, default)
 end
 
--- Shortest decimal text that reads back as the same double (integers as integers).
-local function num_text(v)
-  if math.type(v) == "integer" then return string.format("%d", v) end
-  if v ~= v then return "nan" end
-  if v == math.huge then return "inf" end
-  if v == -math.huge then return "-inf" end
-  for digits = 15, 17 do
-    local s = string.format("%." .. digits .. "g", v)
-    if tonumber(s) == v then return s end
-  end
-  return string.format("%.17g", v)
-end
+local num_text = require("ember.util").number_text
 M.number_text = num_text
 
 --- config.format(value) -> the text params.tsv holds for a config value (numbers exactly, lists

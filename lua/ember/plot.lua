@@ -41,33 +41,16 @@ local MAX_LABEL = 200   -- bytes of a legend entry or title; longer text is cut 
 -- files and processes
 
 -- Quote one word for sh: inside single quotes only ' is special, and it becomes '\''.
-local function shell_quote(s)
-  if s:find("\0", 1, true) then error("plot: a path contains a NUL byte", 0) end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local util = require "ember.util"
+local shell_quote, read_file = util.shell_quote, util.read_file
 M._shell_quote = shell_quote
 
 local function mode(path) return lfs.attributes(path, "mode") end
 local function mtime(path) return lfs.attributes(path, "modification") end
 
 local function mkdir_p(dir)
-  if dir == "" or mode(dir) == "directory" then return end
-  local parent = runs.dirname(dir)
-  if parent ~= dir then mkdir_p(parent) end
-  if mode(dir) ~= "directory" then
-    local ok, err = lfs.mkdir(dir)
-    if not ok and mode(dir) ~= "directory" then
-      error(("plot: cannot create directory '%s': %s"):format(dir, tostring(err)), 0)
-    end
-  end
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
+  local ok, err = util.mkdir_p(dir)
+  if not ok then error(("plot: cannot create directory '%s': %s"):format(dir, err), 0) end
 end
 
 local function write_file(path, text)

@@ -274,13 +274,7 @@ end
 
 local embedded_cache = {}   -- files are read again each time: they may have been edited
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = require("ember.util").read_file
 
 -- The source text of module name ("ember.plot"): $EMBER_PATH first (as the loader does), then the
 -- copy embedded in the executable, then package.path (busted, plain lua5.4).
@@ -987,7 +981,7 @@ local function list_dir(dir)
     if not ok then return out end
     for name in iter, state do out[#out + 1] = name end
   else
-    local p = io.popen("ls -1a '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
+    local p = io.popen("ls -1a " .. require("ember.util").shell_quote(dir) .. " 2>/dev/null")
     if p then
       for name in p:lines() do out[#out + 1] = name end
       p:close()

@@ -73,17 +73,8 @@ end
 M.basename, M.dirname = basename, dirname
 
 -- mkdir -p; returns true or nil and the reason
-local function mkdirs(path)
-  if is_dir(path) then return true end
-  local parent = dirname(path)
-  if parent ~= path and not is_dir(parent) then
-    local ok, err = mkdirs(parent)
-    if not ok then return nil, err end
-  end
-  local ok, err = lfs.mkdir(path)
-  if not ok and not is_dir(path) then return nil, err end
-  return true
-end
+local util = require "ember.util"
+local mkdirs, read_all, shell_quote, num_text = util.mkdir_p, util.read_file, util.shell_quote, util.number_text
 
 --- run.fnv1a64(text) -> FNV-1a 64-bit hash of the bytes of text, as 16 hex digits.
 -- (Lua integers wrap modulo 2^64, which is exactly the arithmetic FNV needs.)
@@ -96,57 +87,20 @@ function M.fnv1a64(text)
   return string.format("%016x", h)
 end
 
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- tabs and newlines would break a key<TAB>value line
 local function clean(v)
   return (tostring(v):gsub("[%c]", " "))
 end
 
--- Writes text to path atomically: path.tmp, flush, close, rename.
+-- Writes text to path atomically (ember.util.write_atomic), or raises naming who failed.
 local function write_atomic(path, text, who)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then fail("%s: cannot write '%s': %s", who, path, err) end
-  local ok, werr = f:write(text)
-  if ok then ok, werr = f:flush() end
-  f:close()
-  if not ok then
-    os.remove(tmp)
-    fail("%s: cannot write '%s': %s", who, path, werr)
-  end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then
-    os.remove(tmp)
-    fail("%s: cannot write '%s': %s", who, path, rerr)
-  end
+  local ok, err = util.write_atomic(path, text)
+  if not ok then fail("%s: cannot write '%s': %s", who, path, err) end
 end
 
--- key<TAB>value lines, parsed as text
-local function read_kv(path)
-  local map, order = {}, {}
-  local text = read_all(path)
-  if not text then return nil end
-  for line in text:gmatch("[^\n]+") do
-    local k, v = line:gsub("\r$", ""):match("^([^\t]+)\t(.*)$")
-    if k then
-      if map[k] == nil then order[#order + 1] = k end
-      map[k] = v
-    end
-  end
-  return map, order
-end
+local read_kv = util.read_kv
 M.read_kv = read_kv
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
 
 local function command_output(cmd)
   local p = io.popen(cmd, "r")
@@ -178,19 +132,6 @@ local function short_id()
 end
 
 local function now_text() return os.date("%Y-%m-%dT%H:%M:%S") end
-
--- shortest text that reads back as the same double
-local function num_text(v)
-  if math.type(v) == "integer" then return string.format("%d", v) end
-  if v ~= v then return "nan" end
-  if v == math.huge then return "inf" end
-  if v == -math.huge then return "-inf" end
-  for digits = 15, 17 do
-    local s = string.format("%." .. digits .. "g", v)
-    if tonumber(s) == v then return s end
-  end
-  return string.format("%.17g", v)
-end
 
 local function field_text(v)
   if type(v) == "number" then return num_text(v) end

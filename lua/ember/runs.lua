@@ -107,17 +107,10 @@ local function split_tabs(line)
   return fields
 end
 
--- key<TAB>value lines -> map and the keys in file order; the value is everything after the first tab.
+-- key<TAB>value lines -> map and the keys in file order (empty when the file is missing)
 local function read_kv(path)
-  local map, keys = {}, {}
-  for _, line in ipairs(lines(path) or {}) do
-    local k, v = line:match("^([^\t]+)\t(.*)$")
-    if k and k ~= "" then
-      if map[k] == nil then keys[#keys + 1] = k end
-      map[k] = v
-    end
-  end
-  return map, keys
+  local map, keys = require("ember.util").read_kv(path)
+  return map or {}, keys or {}
 end
 
 local special = {nan = 0 / 0, ["-nan"] = 0 / 0, inf = math.huge, ["+inf"] = math.huge,

@@ -93,7 +93,7 @@ local function fail(fmt, ...) error({message = string.format(fmt, ...)}, 0) end
 function M.quote(s)
   s = tostring(s)
   if s:find("\0", 1, true) then fail("an argument holds a NUL byte") end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
+  return require("ember.util").shell_quote(s)
 end
 local quote = M.quote
 
@@ -106,44 +106,20 @@ end
 
 local function mode(p) return lfs.attributes(p, "mode") end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local util = require "ember.util"
+local read_file = util.read_file
 
 local function write_atomic(path, text)
-  local tmp = ("%s.tmp-%d"):format(path, ember.getpid and ember.getpid() or 0)
-  local f, err = io.open(tmp, "wb")
-  if not f then fail("cannot write '%s': %s", path, tostring(err)) end
-  local ok, werr = f:write(text)
-  if ok then ok, werr = f:close() else f:close() end
-  if not ok then os.remove(tmp); fail("cannot write '%s': %s", path, tostring(werr)) end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then os.remove(tmp); fail("cannot write '%s': %s", path, tostring(rerr)) end
+  local ok, err = util.write_atomic(path, text)
+  if not ok then fail("cannot write '%s': %s", path, err) end
 end
 
 local function mkdirs(dir)
-  if mode(dir) == "directory" then return end
-  local parent = dir:match("^(.+)/[^/]+$")
-  if parent then mkdirs(parent) end
-  local ok, err = lfs.mkdir(dir)
-  if not ok and mode(dir) ~= "directory" then fail("cannot create folder '%s': %s", dir, tostring(err)) end
+  local ok, err = util.mkdir_p(dir)
+  if not ok then fail("cannot create folder '%s': %s", dir, err) end
 end
 
--- key<TAB>value lines -> map (text only: nothing in a run directory is executed)
-local function read_kv(path)
-  local map = {}
-  local text = read_file(path)
-  if not text then return nil end
-  for line in text:gmatch("[^\n]+") do
-    local k, v = line:gsub("\r$", ""):match("^([^\t]+)\t(.*)$")
-    if k and map[k] == nil then map[k] = v end
-  end
-  return map
-end
+local read_kv = util.read_kv
 
 local function absolute(p, cwd)
   if p:sub(1, 1) == "/" then return p end
@@ -781,7 +757,7 @@ end
 
 local function num_text(v)
   if v == nil then return "" end
-  return require("ember.config").number_text(v)
+  return util.number_text(v)
 end
 
 local function tsv_field(s) return (tostring(s or ""):gsub("%c", " ")) end

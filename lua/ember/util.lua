@@ -1,0 +1,84 @@
+-- ember.util: the small file and text helpers the Lua modules share (one copy of each). Callers wrap
+-- the `nil, message` results in errors worded for their own command.
+local M = {}
+
+--- util.read_file(path) -> the whole file as a string, or nil when it cannot be opened
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- util.write_atomic(path, text) -> true, or nil and a message. Writes a temporary file beside path
+-- (named with the process id, so two writers never share one), flushes it and renames it over path:
+-- a reader sees the old file or the new one, never half of one.
+function M.write_atomic(path, text)
+  local ember = require "ember"
+  local tmp = ("%s.tmp-%d"):format(path, ember.getpid and ember.getpid() or 0)
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, tostring(err) end
+  local ok, werr = f:write(text)
+  if ok then ok, werr = f:flush() end
+  f:close()
+  if not ok then os.remove(tmp); return nil, tostring(werr) end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then os.remove(tmp); return nil, tostring(rerr) end
+  return true
+end
+
+--- util.mkdir_p(dir) -> true, or nil and a message (mkdir -p)
+function M.mkdir_p(dir)
+  local lfs = require "lfs"   -- here, so modules that only read files work without lua-filesystem
+  if dir == "" or lfs.attributes(dir, "mode") == "directory" then return true end
+  local parent = dir:match("^(.+)/[^/]*$")
+  if parent and parent ~= dir then
+    local ok, err = M.mkdir_p(parent)
+    if not ok then return nil, err end
+  end
+  local ok, err = lfs.mkdir(dir)
+  if not ok and lfs.attributes(dir, "mode") ~= "directory" then return nil, tostring(err) end
+  return true
+end
+
+--- util.shell_quote(s) -> s as one single-quoted sh word ('it''s' -> 'it'\''s'); nothing inside is
+-- expanded by the shell. Raises on a NUL byte, which no command-line argument can hold.
+function M.shell_quote(s)
+  s = tostring(s)
+  if s:find("\0", 1, true) then error("a command-line argument contains a NUL byte", 0) end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- util.number_text(v) -> the shortest decimal text that reads back as the same number (integers as
+-- integers; nan, inf, -inf spelled so), for TSV files that must round-trip exactly
+function M.number_text(v)
+  if math.type(v) == "integer" then return string.format("%d", v) end
+  if v ~= v then return "nan" end
+  if v == math.huge then return "inf" end
+  if v == -math.huge then return "-inf" end
+  for digits = 15, 17 do
+    local s = string.format("%." .. digits .. "g", v)
+    if tonumber(s) == v then return s end
+  end
+  return string.format("%.17g", v)
+end
+
+--- util.read_kv(path) -> map, keys in file order (key<TAB>value lines; the value is everything after
+-- the first tab; a repeated key keeps its last value), or nil when the file cannot be read. The text
+-- is data: nothing in a run directory is ever executed.
+function M.read_kv(path)
+  local text = M.read_file(path)
+  if not text then return nil end
+  local map, keys = {}, {}
+  for line in text:gmatch("[^\n]+") do
+    local k, v = line:gsub("\r$", ""):match("^([^\t]+)\t(.*)$")
+    if k then
+      if map[k] == nil then keys[#keys + 1] = k end
+      map[k] = v
+    end
+  end
+  return map, keys
+end
+
+return M
