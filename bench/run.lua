@@ -243,7 +243,7 @@ io.write("\n", line, "\n")
 io.write(string.format("%-44s %3s %10s %10s %8s %10s  %s\n", "benchmark", "thr", "ember", "PyTorch",
                        "ratio", "target", "status"))
 io.write(line, "\n")
-local notes = {}
+local noisy_rows = 0
 for _, b in ipairs(BENCHES) do
   for _, th in ipairs(b.threads) do
     local slot = figures[b.id] and figures[b.id][th]
@@ -261,6 +261,18 @@ for _, b in ipairs(BENCHES) do
         target = string.format("ember>=%g", b.ember_min)
         met = e and (e >= b.ember_min and "met" or string.format("MISSED (%.0f%% of target)",
                                                                     100 * e / b.ember_min)) or "-"
+      end
+      -- repetitions that disagree by more than 1.5x were disturbed by other processes: say so
+      local noisy = {}
+      for side, v in pairs{ember = ev, PyTorch = tv} do
+        local lo, hi = math.huge, 0
+        for _, x in ipairs(v) do lo, hi = math.min(lo, x), math.max(hi, x) end
+        if #v > 1 and lo > 0 and hi / lo > 1.5 then noisy[#noisy + 1] = string.format("%s %.1fx", side, hi / lo) end
+      end
+      table.sort(noisy)
+      if #noisy > 0 then
+        met = (met or "") .. " [noisy: runs differ " .. table.concat(noisy, ", ") .. "]"
+        noisy_rows = noisy_rows + 1
       end
       io.write(string.format("%-44s %3d %10s %10s %8s %10s  %s\n", b.title, th, fmt(e, b.kind),
                              fmt(t, b.kind), ratio and string.format("%.2fx", ratio) or "-",
@@ -337,6 +349,10 @@ if le and not QUICK then
 end
 if QUICK and (figures.mlp or figures.lenet) then io.write("QUICK run: epochs use ", os.getenv("BENCH_TRAIN_N") or "6000",
                        " training images, so accuracies and per-epoch times are not comparable to targets\n") end
+if noisy_rows > 0 then
+  io.write(noisy_rows, " row(s) marked noisy: their repetitions disagree by more than 1.5x, so their medians and ",
+           "ratios are unreliable; rerun on an idle machine (results.tsv lists every run)\n")
+end
 for _, f in ipairs(failures) do io.write("failed: ", f, "\n") end
 io.write(string.format("load average at end: %s; benchmarks took %.0f s\n", loadavg(), clock() - t_start))
 
