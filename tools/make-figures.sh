@@ -24,9 +24,10 @@ status=0
 # run SCRIPT [ARGS...]: one experiment, timed
 run() {
   echo "== ember run experiments/$*"
+  script=$1; shift
   t0=$(date +%s)
-  if ! "$EMBER" run "experiments/$@" --runs "$R" --quiet; then
-    echo "make-figures: experiments/$1 failed" >&2
+  if ! "$EMBER" run "experiments/$script" "$@" --runs "$R" --quiet; then
+    echo "make-figures: experiments/$script failed" >&2
     status=1
   fi
   echo "   ($(($(date +%s) - t0)) s)"
@@ -84,6 +85,9 @@ run regularization.lua
 fig regularization "$R/regularization" --by reg --metric valid_loss,zeros,wnorm
 
 run early_stopping.lua
-fig early_stopping "$R/early_stopping" --metric train_loss,valid_loss --log-y
+# the runs in the script's order, so the colours stay the same from one regeneration to the next
+# shellcheck disable=SC2046
+fig early_stopping $(for s in none patience5 patience20 min_delta restore_best; do
+                       runs_where "$R/early_stopping" stop "$s"; done) --metric train_loss,valid_loss --log-y
 
 exit $status

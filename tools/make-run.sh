@@ -12,15 +12,16 @@ if [ ! -x "$EMBER" ]; then echo "make run: $EMBER is missing (run make)" >&2; ex
 
 # the run directories this command creates are the ones not there before it
 mkdir -p "$RUNS/$EXP" || exit 1
+list_runs() { for d in "$RUNS/$EXP"/*/; do [ -f "$d/meta.tsv" ] && echo "${d%/}"; done | sort; }
 before=$(mktemp)
 trap 'rm -f "$before"' EXIT
-ls -d "$RUNS/$EXP"/*/ 2>/dev/null | sort >"$before"
+list_runs >"$before"
 
 echo "== $EMBER run experiments/$EXP.lua   (SGD, momentum, Nesterov, Adam, AdamW, RMSprop on 8x8 digits)"
 t0=$(date +%s.%N)
 "$EMBER" run "experiments/$EXP.lua" --runs "$RUNS" --quiet || { echo "make run: the experiment failed" >&2; exit 1; }
 secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-new=$(ls -d "$RUNS/$EXP"/*/ 2>/dev/null | sort | comm -13 "$before" - | sed 's:/$::')
+new=$(list_runs | comm -13 "$before" -)
 if [ -z "$new" ]; then echo "make run: no new run directory in $RUNS/$EXP" >&2; exit 1; fi
 count=$(echo "$new" | wc -l)
 
@@ -49,7 +50,7 @@ cat <<EOF
   runs      $RUNS/$EXP/ ($count new run directories: params.tsv, meta.tsv, metrics.tsv, stdout.log, checkpoints)
 EOF
 if [ "$plotted" = 1 ]; then
-  echo "  figures   $(echo $figures | sed 's/ /, /')"
+  echo "  figures   $(echo "$figures" | sed 's/ /, /')"
 fi
 echo
 echo "Try next:"
