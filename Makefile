@@ -25,7 +25,7 @@ B ?= build
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
 BIND_OBJ := $(patsubst lua/bind/%.c,$(B)/bind/%.o,$(BIND_SRC))
 
-.PHONY: all deps run test test-c test-lua test-asan bench install clean fuzz plots
+.PHONY: all deps run test test-c test-lua test-asan bench install clean fuzz figures
 all: $(B)/ember $(B)/ember.so
 
 $(B)/core/%.o: core/%.c $(CORE_HDR)
@@ -87,6 +87,11 @@ run: deps all
 
 bench: all
 	@sh bench/run.sh $(B)
+
+# reruns the experiments and regenerates the README's figures in docs/figures/ (FIGURES_QUICK=1 skips
+# the Fashion-MNIST LeNet)
+figures: all
+	@sh tools/make-figures.sh $(B)
 
 fuzz:
 	@sh tests/fuzz/run.sh
