@@ -105,7 +105,7 @@ int em_get_num_threads(void) {
   return nthreads;
 }
 
-/* portable fallback when OpenBLAS is absent: i-k-j loops the compiler vectorises */
+/* tiny products, and the portable fallback when OpenBLAS is absent: i-k-j loops the compiler vectorises */
 static void gemm_fallback(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                           const float *b, int ldb, float beta, float *c, int ldc) {
   for (int i = 0; i < m; i++) {
@@ -124,6 +124,32 @@ static void gemm_fallback(int ta, int tb, int m, int n, int k, float alpha, cons
   }
 }
 
+/* a . b over n unit-stride floats, in 8 partial sums so the loop vectorises */
+static float dot_unit(const float *a, const float *b, int n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s = 0.0f;
+  int p = 0;
+  for (; p + 8 <= n; p += 8)
+    for (int q = 0; q < 8; q++) acc[q] += a[p + q] * b[p + q];
+  for (; p < n; p++) s += a[p] * b[p];
+  return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* tiny products, by the loop order that walks memory in unit steps: dot products when both operands
+   run along k contiguously (A row-major, B transposed: Linear's forward), row updates otherwise */
+static void gemm_small(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc) {
+  if (!ta && tb) {
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) {
+        float *cij = c + (int64_t)i * ldc + j;
+        float v = alpha * dot_unit(a + (int64_t)i * lda, b + (int64_t)j * ldb, k);
+        *cij = beta == 0.0f ? v : v + beta * *cij;
+      }
+    return;
+  }
+  gemm_fallback(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc) {
   if (m == 0 || n == 0) return;
@@ -133,9 +159,13 @@ void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
     return;
   }
   if (!loaded) em_blas_init();
-  if (loaded > 0)
+  /* OpenBLAS packs its operands and dispatches threads first: ~1 us that dominates a product of a
+     few thousand multiply-adds (a Linear(10, 1) step on 442 rows spent a third of its time there) */
+  if (loaded > 0 && (double)m * n * k > 16384.0)
     cblas_sgemm_p(101 /* CblasRowMajor */, trans_a ? 112 : 111, trans_b ? 112 : 111, m, n, k, alpha, a, lda,
                   b, ldb, beta, c, ldc);
+  else if (loaded > 0)
+    gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
     gemm_fallback(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

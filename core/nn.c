@@ -32,9 +32,20 @@ static int linear_backward(em_node *nd, em_tensor *gout) {
   if (b && b->requires_grad) {
     if (!(db = em_tensor_zeros(b->ndim, b->shape))) goto out;
     float *d = em_data(db);
-    for (int64_t r = 0; r < R; r++) {
-      const float *gr = g + r * OUT;
-      for (int64_t o = 0; o < OUT; o++) d[o] += gr[o];
+    if (OUT >= 8) {   /* wide rows: the inner loop vectorises over outputs */
+      for (int64_t r = 0; r < R; r++) {
+        const float *gr = g + r * OUT;
+        for (int64_t o = 0; o < OUT; o++) d[o] += gr[o];
+      }
+    } else {          /* few outputs: four partial sums per output break the chain of dependent adds */
+      for (int64_t o = 0; o < OUT; o++) {
+        float acc[4] = {0, 0, 0, 0};
+        int64_t r = 0;
+        for (; r + 4 <= R; r += 4)
+          for (int q = 0; q < 4; q++) acc[q] += g[(r + q) * OUT + o];
+        for (; r < R; r++) acc[0] += g[r * OUT + o];
+        d[o] += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      }
     }
   }
   em_tensor_release(gc);
@@ -51,13 +62,15 @@ out:
 }
 
 em_tensor *em_linear(em_tensor *x, em_tensor *w, em_tensor *b) {
-  char sx[EM_SHAPE_BUF], sw[EM_SHAPE_BUF];
-  em_tensor_shape_str(sx, sizeof sx, x);
-  em_tensor_shape_str(sw, sizeof sw, w);
-  if (w->ndim != 2) { em_fail("linear: weight must be [out x in] (got %s)", sw); return NULL; }
+  char sx[EM_SHAPE_BUF], sw[EM_SHAPE_BUF];   /* formatted only for messages: this is a per-step path */
+  if (w->ndim != 2) {
+    em_fail("linear: weight must be [out x in] (got %s)", em_tensor_shape_str(sw, sizeof sw, w));
+    return NULL;
+  }
   const int64_t OUT = w->shape[0], IN = w->shape[1];
   if (x->ndim < 1 || x->shape[x->ndim - 1] != IN) {
-    em_fail("linear: input %s does not end in %lld features (weight %s)", sx, (long long)IN, sw);
+    em_fail("linear: input %s does not end in %lld features (weight %s)", em_tensor_shape_str(sx, sizeof sx, x),
+            (long long)IN, em_tensor_shape_str(sw, sizeof sw, w));
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != OUT)) {
@@ -66,7 +79,10 @@ em_tensor *em_linear(em_tensor *x, em_tensor *w, em_tensor *b) {
     return NULL;
   }
   const int64_t R = IN > 0 ? em_numel(x) / IN : em_shape_numel(x->ndim - 1, x->shape);
-  if (R > INT32_MAX || IN > INT32_MAX || OUT > INT32_MAX) { em_fail("linear: input %s is too large", sx); return NULL; }
+  if (R > INT32_MAX || IN > INT32_MAX || OUT > INT32_MAX) {
+    em_fail("linear: input %s is too large", em_tensor_shape_str(sx, sizeof sx, x));
+    return NULL;
+  }
   int64_t shape[EM_MAX_DIMS];
   memcpy(shape, x->shape, sizeof shape);
   shape[x->ndim - 1] = OUT;
@@ -81,7 +97,8 @@ em_tensor *em_linear(em_tensor *x, em_tensor *w, em_tensor *b) {
   float *y = em_data(out);
   if (b) {   /* y starts as the bias in every row, and the GEMM adds x w^T to it (beta = 1) */
     const float *bv = em_data(bc);
-    for (int64_t r = 0; r < R; r++) memcpy(y + r * OUT, bv, (size_t)OUT * sizeof(float));
+    if (OUT == 1) for (int64_t r = 0; r < R; r++) y[r] = bv[0];
+    else for (int64_t r = 0; r < R; r++) memcpy(y + r * OUT, bv, (size_t)OUT * sizeof(float));
   }
   if (R > 0 && OUT > 0) {
     if (IN > 0) em_sgemm(0, 1, (int)R, (int)OUT, (int)IN, 1.0f, em_data(xc), (int)IN, em_data(wc), (int)IN,
