@@ -387,6 +387,18 @@ ember.fit{model = model, loss = "mse", optimizer = opt, train = ember.data.tenso
     assert.matches("\nepoch 2/2  train_loss ", read(d .. "/stdout.log"))
   end)
 
+  it("--live draws the monitored curve in the terminal's text after each epoch", function()
+    if os.execute("command -v gnuplot >/dev/null 2>&1") ~= true then return end   -- drawn by gnuplot
+    local out, err, code = ember("run exp.lua --live --set epochs=3")
+    assert.equal(0, code, err)
+    -- a plot's x-axis label stands alone on its line; plain epoch lines say "epoch 1/3 ..."
+    local _, plots = out:gsub("\n%s+epoch\n", "")
+    assert.equal(3, plots)
+    assert.matches("\n%s+valid_loss\n", out)   -- the panel names the monitored metric
+    local plain = ember("run exp.lua --set epochs=3")
+    assert.is_nil(plain:find("\n%s+epoch\n"))
+  end)
+
   it("passes arguments after -- to the script in arg", function()
     write(root .. "/args.lua", 'print(arg[0], arg[1], arg[2], select("#", ...))\n')
     local out, err, code = ember("run args.lua -- one --two")
