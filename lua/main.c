@@ -38,8 +38,7 @@ static int msghandler(lua_State *L) {
   return 1;
 }
 
-/* runs the function on top with n args under the traceback handler; prints the error; returns status */
-static int docall(lua_State *L, int nargs, int nres) {
+int ember_docall(lua_State *L, int nargs, int nres) {
   int base = lua_gettop(L) - nargs;
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
@@ -74,14 +73,14 @@ static int run_script(lua_State *L, const char *path, char **argv, int argc, int
   if (rc != LUA_OK) return report(L, rc);
   int n = argc - script - 1;
   for (int i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
-  return report(L, docall(L, n, 0));
+  return report(L, ember_docall(L, n, 0));
 }
 
 /* ember COMMAND args...: the command's Lua module does the work and returns the exit status */
 static int run_command(lua_State *L, const char *cmd, char **argv, int argc, int first) {
   lua_getglobal(L, "require");
   lua_pushstring(L, "ember.cli");
-  int rc = docall(L, 1, 1);
+  int rc = ember_docall(L, 1, 1);
   if (rc != LUA_OK) return report(L, rc);
   lua_getfield(L, -1, "main");
   lua_pushstring(L, cmd);
@@ -90,7 +89,7 @@ static int run_command(lua_State *L, const char *cmd, char **argv, int argc, int
     lua_pushstring(L, argv[i]);
     lua_rawseti(L, -2, i - first + 1);
   }
-  rc = docall(L, 2, 1);
+  rc = ember_docall(L, 2, 1);
   if (rc != LUA_OK) return report(L, rc);
   int status = (int)lua_tointeger(L, -1);
   lua_pop(L, 2);
@@ -160,7 +159,7 @@ int main(int argc, char **argv) {
     else {
       create_arg(L, argv, argc, i + 1 < argc ? i + 1 : i);
       int rc = luaL_loadbuffer(L, argv[i + 1], strlen(argv[i + 1]), "=(command line)");
-      status = rc == LUA_OK ? report(L, docall(L, 0, 0)) : report(L, rc);
+      status = rc == LUA_OK ? report(L, ember_docall(L, 0, 0)) : report(L, rc);
     }
   } else if (i < argc && is_command(argv[i])) {
     status = run_command(L, argv[i], argv, argc, i + 1);

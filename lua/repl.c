@@ -173,25 +173,6 @@ static int push_repl_fn(lua_State *L, const char *name) {
   return 0;
 }
 
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
-static int docall(lua_State *L, int nargs, int nres) {
-  int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, msghandler);
-  lua_insert(L, base);
-  int rc = lua_pcall(L, nargs, nres, base);
-  lua_remove(L, base);
-  return rc;
-}
-
 /* prints the error on top (message and traceback) through M.format_error, and pops it */
 static void report_error(lua_State *L) {
   if (push_repl_fn(L, "format_error")) {
@@ -353,7 +334,7 @@ static int load_command(lua_State *L, const char *line) {
     return LUA_ERRRUN;
   }
   lua_pushstring(L, line);
-  if (docall(L, 1, 2) != LUA_OK) return LUA_ERRRUN;
+  if (ember_docall(L, 1, 2) != LUA_OK) return LUA_ERRRUN;
   if (lua_type(L, -2) != LUA_TSTRING) {
     if (!lua_isstring(L, -1)) { lua_pop(L, 1); lua_pushstring(L, "unknown command"); }
     lua_remove(L, -2);
@@ -416,13 +397,13 @@ static void run_chunk(lua_State *L) {
   int base = lua_gettop(L) - 1;
   call_ember(L, "_reset_interrupts");
   lua_pop(L, 1);
-  int rc = docall(L, 0, LUA_MULTRET);
+  int rc = ember_docall(L, 0, LUA_MULTRET);
   if (rc == LUA_OK) {
     int n = lua_gettop(L) - base;
     if (n > 0) {
       if (push_repl_fn(L, "print")) lua_insert(L, base + 1);
       else { lua_getglobal(L, "print"); lua_insert(L, base + 1); }
-      rc = docall(L, n, 0);
+      rc = ember_docall(L, n, 0);
     }
   }
   call_ember(L, "_interrupts");
@@ -441,7 +422,7 @@ static void run_chunk(lua_State *L) {
 static void load_lua_side(lua_State *L) {
   lua_getglobal(L, "require");
   lua_pushstring(L, "ember.repl");
-  if (docall(L, 1, 1) != LUA_OK) {
+  if (ember_docall(L, 1, 1) != LUA_OK) {
     fputs("ember: the REPL helpers (ember.repl) failed to load; values print plainly\n", stderr);
     report_error(L);
     return;
@@ -451,7 +432,7 @@ static void load_lua_side(lua_State *L) {
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, l_embedded_source);
     lua_setfield(L, -2, "source");
-    if (docall(L, 1, 0) != LUA_OK) report_error(L);
+    if (ember_docall(L, 1, 0) != LUA_OK) report_error(L);
   }
 }
 
