@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh - `make fuzz`: builds the IDX and CSV fuzz targets with clang, libFuzzer, AddressSanitizer and
+# run.sh - `make fuzz`: builds the IDX, CSV and checkpoint fuzz targets with clang, libFuzzer, AddressSanitizer and
 # UBSan into build-fuzz/ and runs each for a bounded time, FUZZ_SECONDS (default 60) apiece. The corpus
 # grows in build-fuzz/corpus/ from run to run; a crashing input is kept in build-fuzz/crashes/ and
 # the run exits non-zero. Reproduce one with: build-fuzz/fuzz_idx build-fuzz/crashes/FILE
@@ -13,7 +13,8 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
   echo "make fuzz: $CLANG not found; install it with: sudo apt-get install clang libclang-rt-14-dev" >&2
   exit 1
 fi
-mkdir -p "$B/obj" "$B/corpus/idx" "$B/corpus/csv" "$B/crashes" "$B/seeds/idx" "$B/seeds/csv"
+mkdir -p "$B/obj" "$B/corpus/idx" "$B/corpus/csv" "$B/corpus/checkpoint" "$B/crashes" "$B/seeds/idx" \
+  "$B/seeds/csv" "$B/seeds/checkpoint"
 printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' > "$B/probe.c"
 if ! "$CLANG" -fsanitize=fuzzer,address "$B/probe.c" -o "$B/probe" 2>/dev/null; then
   echo "make fuzz: $CLANG cannot link libFuzzer; install it with: sudo apt-get install libclang-rt-14-dev" >&2
@@ -31,7 +32,7 @@ for src in core/*.c; do
   fi
   objs="$objs $obj"
 done
-for t in idx csv; do
+for t in idx csv checkpoint; do
   "$CLANG" $CFLAGS -D_GNU_SOURCE -fsanitize=fuzzer -Itests/fuzz "tests/fuzz/fuzz_$t.c" $objs \
     -lz -ldl -lm -lpthread -o "$B/fuzz_$t"
 done
@@ -49,8 +50,16 @@ printf '\001 1;2\n3;"4"' > "$B/seeds/csv/semicolon"
 printf '\016a\tb\n0.25\t-0.5\n' > "$B/seeds/csv/tab-gz"
 printf '\004a,b\n1,nan\n2,0x1p3\n' > "$B/seeds/csv/special"
 
+# a real checkpoint as the reader's seed: every kind of entry, written by ember itself when it is built
+if [ -x build/ember ]; then
+  build/ember -e 'ember.save(arg[1], {t = ember.tensor{{1, 2}, {3, 4}}, n = 0.5, i = 3, s = "x\0y",
+    b = true, e = {}, l = {ember.zeros(0), {k = ember.tensor(2)}}})' "$B/seeds/checkpoint/all-kinds.ckpt" \
+    2>/dev/null || true
+fi
+printf 'EMBR' > "$B/seeds/checkpoint/magic-only"
+
 status=0
-for t in idx csv; do
+for t in idx csv checkpoint; do
   echo "== fuzz_$t for ${SECS}s"
   if ! "$B/fuzz_$t" -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix="$B/crashes/$t-" "$B/corpus/$t" "$B/seeds/$t" \
