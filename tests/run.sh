@@ -11,13 +11,15 @@ fail=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-add_counts() {   # reads a "... N passed, N failed" line from $log
-  line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+add_counts() {   # $1: the test's exit status; reads its last "N passed, N failed" line from $log
+  line=$(grep -E '(^|[^0-9])[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
   if [ -z "$line" ]; then
     fail=$((fail + 1)); echo "  (no summary line: counted as one failure)"; return
   fi
-  p=$(echo "$line" | sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\1/')
-  f=$(echo "$line" | sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\2/')
+  p=$(echo "$line" | sed -E 's/(^|.*[^0-9])([0-9]+) passed, ([0-9]+) failed.*/\2/')
+  f=$(echo "$line" | sed -E 's/(^|.*[^0-9])([0-9]+) passed, ([0-9]+) failed.*/\3/')
+  # a test that exits non-zero has failed, whatever its summary says (a crash after the line)
+  if [ "$1" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (exit status $1: counted as one failure)"; fi
   pass=$((pass + p)); fail=$((fail + f))
 }
 
@@ -25,9 +27,10 @@ if [ "$WHAT" = all ] || [ "$WHAT" = c ]; then
   for t in "$B"/tests/test_*; do
     [ -x "$t" ] || continue
     echo "== $t"
-    if "$t" >"$log" 2>&1; then :; else echo "  exit status $?"; fi
+    "$t" >"$log" 2>&1
+    rc=$?
     grep -E 'FAIL|ERROR|Sanitizer|runtime error' "$log" | head -20
-    add_counts
+    add_counts "$rc"
     tail -n 1 "$log"
   done
 fi
@@ -55,9 +58,10 @@ if [ "$WHAT" = all ] || [ "$WHAT" = lua ]; then
   for t in tests/*/test_*.sh; do
     [ -f "$t" ] || continue
     echo "== $t"
-    if sh "$t" "$B" >"$log" 2>&1; then :; else echo "  exit status $?"; fi
+    sh "$t" "$B" >"$log" 2>&1
+    rc=$?
     grep -E 'FAIL|not ok' "$log" | head -20
-    add_counts
+    add_counts "$rc"
     tail -n 1 "$log"
   done
 fi
