@@ -83,6 +83,11 @@ static void stop_pool(void) {
   STORE(quitting, 0);
 }
 
+/* Lua unloads ember.so (dlclose) when its state closes; helpers still spinning in this file's code
+   would then jump into unmapped pages (busted exited with SIGSEGV after the specs that start the
+   pool). The destructor joins them first; it also runs at the normal exit of the executable. */
+__attribute__((destructor)) static void pool_unload(void) { stop_pool(); }
+
 /* (re)starts the pool when the thread setting changed; returns the helper count */
 static int ensure_pool(void) {
   int want = em_get_num_threads() - 1;

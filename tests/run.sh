@@ -46,9 +46,11 @@ if [ "$WHAT" = all ] || [ "$WHAT" = lua ]; then
     [ -f "$spec" ] || continue
     echo "== $spec"
     busted --lpath="$ROOT/lua/?.lua" --cpath="$ROOT/$B/?.so" -o TAP "$spec" >"$log" 2>&1
+    rc=$?
     p=$(grep -c '^ok ' "$log")
     f=$(grep -c '^not ok ' "$log")
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (busted ran no test)"; fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (busted exit status $rc: counted as one failure)"; fi
     grep -A 12 '^not ok ' "$log" | head -60
     grep -E '^(lua|busted).*(error|Error)' "$log" | head -5
     echo "  $p passed, $f failed"
