@@ -319,7 +319,9 @@ ember.fit{model = model, loss = "mse", optimizer = opt, train = ember.data.tenso
     for _, sig in ipairs{"INT", "TERM"} do
       os.execute("rm -rf " .. q(root .. "/runs"))
       -- start in the background, wait (at most 30 s) for two rows, signal, collect the exit status
-      local out = sh(("EMBER_PATH=%s timeout 60 %s run slow.lua --quiet >run.out 2>run.err & pid=$!; n=0; "
+      -- --foreground: plain timeout forwards a signal to its child AND to the child's process group,
+      -- so ember would see two signals, and a second one stops at once by design
+      local out = sh(("EMBER_PATH=%s timeout --foreground 60 %s run slow.lua --quiet >run.out 2>run.err & pid=$!; n=0; "
         .. "while [ $n -lt 600 ]; do f=$(ls runs/slow/*/metrics.tsv 2>/dev/null | head -n 1); "
         .. "if [ -n \"$f\" ] && [ $(wc -l < \"$f\") -ge 3 ]; then break; fi; sleep 0.05; n=$((n+1)); done; "
         .. "kill -%s $pid; wait $pid; echo \"rc=$?\""):format(q(LUA_DIR), q(EMBER), sig))
