@@ -148,9 +148,41 @@ static em_tensor *binary_raw(em_binop op, em_tensor *a, em_tensor *b) {
   return out;
 }
 
+/* Both inputs' gradients of pow, maximum and minimum, elementwise over the broadcast shape of (g, a, b);
+   autograd's accumulate sums them back to each input's shape. Rare ops: a plain indexed walk.
+     pow:  d/da = g b a^(b-1);  d/db = g a^b log a, 0 where a <= 0 (as PyTorch)
+     max/min: the gradient goes to the larger (smaller) input; ties split it evenly */
+static int pair_grads(em_binop op, em_tensor *g, em_tensor *a, em_tensor *b, em_tensor **ga, em_tensor **gb) {
+  em_tensor *ts[3] = {g, a, b};
+  bcast it;
+  if (broadcast(em_binop_names[op], 3, ts, &it)) return -1;
+  *ga = em_tensor_new(it.ndim, it.shape);
+  *gb = em_tensor_new(it.ndim, it.shape);
+  if (!*ga || !*gb) return -1;
+  float *da = (*ga)->storage->data, *db = (*gb)->storage->data;
+  for (int64_t i = 0, m = em_numel(*ga); i < m; i++) {
+    int64_t r = i, o[3] = {it.off[0], it.off[1], it.off[2]};
+    for (int d = it.ndim - 1; d >= 0; d--) {
+      int64_t q = r % it.shape[d];
+      r /= it.shape[d];
+      for (int k = 0; k < 3; k++) o[k] += q * it.st[k][d];
+    }
+    float gv = g->storage->data[o[0]], x = a->storage->data[o[1]], y = b->storage->data[o[2]];
+    if (op == EM_BIN_POW) {
+      da[i] = y == 0.0f ? 0.0f : gv * y * powf(x, y - 1.0f);
+      db[i] = x > 0.0f ? gv * powf(x, y) * logf(x) : 0.0f;
+    } else {
+      float wa = x == y ? 0.5f : ((op == EM_BIN_MAX) == (x > y) ? 1.0f : 0.0f);
+      da[i] = gv * wa;
+      db[i] = gv * (1.0f - wa);
+    }
+  }
+  return 0;
+}
+
 static int binary_backward(em_node *n, em_tensor *g) {
   em_binop op = (em_binop)n->i[0];
-  em_tensor *a = n->inputs[0], *b = n->inputs[1], *ga = NULL, *gb = NULL, *t = NULL, *u = NULL;
+  em_tensor *a = n->inputs[0], *b = n->inputs[1], *ga = NULL, *gb = NULL, *t = NULL;
   int rc = -1;
   switch (op) {
   case EM_BIN_ADD:
@@ -172,49 +204,9 @@ static int binary_backward(em_node *n, em_tensor *g) {
       for (int64_t i = 0, m = em_numel(gb); i < m; i++) gb->storage->data[i] = -gb->storage->data[i];
     }
     break;
-  case EM_BIN_POW: { /* d(a^b) = g b a^(b-1); d/db = g a^b log a (0 where a <= 0, as PyTorch) */
-    em_tensor *ts[3] = {g, a, b};
-    bcast it;
-    if (broadcast("pow", 3, ts, &it)) goto out;
-    ga = em_tensor_new(it.ndim, it.shape);
-    gb = em_tensor_new(it.ndim, it.shape);
-    if (!ga || !gb) goto out;
-    int64_t m = em_numel(ga);
-    for (int64_t i = 0; i < m; i++) {   /* rare op: the simple indexed form is fine */
-      int64_t r = i, oa[3] = {it.off[0], it.off[1], it.off[2]};
-      for (int d = it.ndim - 1; d >= 0; d--) {
-        int64_t q = r % it.shape[d];
-        r /= it.shape[d];
-        for (int k = 0; k < 3; k++) oa[k] += q * it.st[k][d];
-      }
-      float gv = g->storage->data[oa[0]], x = a->storage->data[oa[1]], y = b->storage->data[oa[2]];
-      ga->storage->data[i] = y == 0.0f ? 0.0f : gv * y * powf(x, y - 1.0f);
-      gb->storage->data[i] = x > 0.0f ? gv * powf(x, y) * logf(x) : 0.0f;
-    }
+  case EM_BIN_POW: case EM_BIN_MAX: case EM_BIN_MIN:
+    if (pair_grads(op, g, a, b, &ga, &gb)) goto out;
     break;
-  }
-  case EM_BIN_MAX: case EM_BIN_MIN: { /* the gradient goes to the larger (smaller); ties split it evenly */
-    em_tensor *ts[3] = {g, a, b};
-    bcast it;
-    if (broadcast(em_binop_names[op], 3, ts, &it)) goto out;
-    ga = em_tensor_new(it.ndim, it.shape);
-    gb = em_tensor_new(it.ndim, it.shape);
-    if (!ga || !gb) goto out;
-    int64_t m = em_numel(ga);
-    for (int64_t i = 0; i < m; i++) {
-      int64_t r = i, oa[3] = {it.off[0], it.off[1], it.off[2]};
-      for (int d = it.ndim - 1; d >= 0; d--) {
-        int64_t q = r % it.shape[d];
-        r /= it.shape[d];
-        for (int k = 0; k < 3; k++) oa[k] += q * it.st[k][d];
-      }
-      float gv = g->storage->data[oa[0]], x = a->storage->data[oa[1]], y = b->storage->data[oa[2]];
-      float wa = x == y ? 0.5f : ((op == EM_BIN_MAX) == (x > y) ? 1.0f : 0.0f);
-      ga->storage->data[i] = gv * wa;
-      gb->storage->data[i] = gv * (1.0f - wa);
-    }
-    break;
-  }
   default:
     return 0;   /* comparisons have no gradient */
   }
@@ -225,7 +217,6 @@ out:
   em_tensor_release(ga);
   em_tensor_release(gb);
   em_tensor_release(t);
-  em_tensor_release(u);
   return rc;
 }
 
