@@ -174,23 +174,16 @@ em_tensor *em_contiguous(em_tensor *a) {
   return out;
 }
 
+/* each input gets its slice of g along the cat dim */
 static int cat_backward(em_node *n, em_tensor *g) {
   int d = (int)n->i[0];
   int64_t start = 0;
-  em_tensor **parts = n->extra;
-  for (int k = 0; k < (int)n->i[1]; k++) {
-    em_tensor *in = parts[k];
+  for (int k = 0; k < n->ninputs; k++) {
+    em_tensor *in = n->inputs[k];
     em_tensor *v = em_tensor_narrow_raw(g, d, start, in->shape[d]);
     start += in->shape[d];
     if (!v) return -1;
-    int rc = 0;
-    if (in->requires_grad) {
-      /* route by hand: cat may have more inputs than a node holds */
-      em_node tmp = *n;
-      tmp.inputs[0] = in;
-      tmp.ninputs = 1;
-      rc = em_node_accum(&tmp, 0, v);
-    }
+    int rc = em_node_accum(n, k, v);
     em_tensor_release(v);
     if (rc) return rc;
   }
@@ -226,13 +219,7 @@ em_tensor *em_cat(int n, em_tensor *const *ts, int dim) {
     start += ts[k]->shape[d];
   }
   em_node *nd = em_node_attach(out, "cat", cat_backward, n, ts);
-  if (nd) {
-    em_tensor **parts = malloc((size_t)n * sizeof *parts);
-    if (parts) memcpy(parts, nd->inputs, (size_t)n * sizeof *parts);
-    nd->extra = parts;
-    nd->i[0] = d;
-    nd->i[1] = n;
-  }
+  if (nd) nd->i[0] = d;
   return out;
 }
 
