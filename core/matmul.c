@@ -39,23 +39,30 @@ static em_tensor *matmul_nd(em_tensor *a, em_tensor *b) {
       return NULL;
     }
     shape[i] = da > db ? da : db;
-    sta[i] = (ia >= 0 && da != 1) ? a->stride[ia] : 0;
-    stb[i] = (ib >= 0 && db != 1) ? b->stride[ib] : 0;
   }
   shape[bd] = m;
   shape[bd + 1] = n;
   if (bd + 2 > EM_MAX_DIMS) { em_fail("matmul: too many dimensions"); return NULL; }
   em_tensor *out = em_tensor_new(bd + 2, shape);
   if (!out) return NULL;
-  em_tensor *ac = a, *bc = b;
+  /* the operands as BLAS can read them: as they are, or a contiguous copy */
   int ta = 0, tb = 0;
   int64_t lda = 1, ldb = 1;
-  em_tensor_retain(a);
-  em_tensor_retain(b);
-  if (!gemm_layout(a, &ta, &lda)) { ac = em_tensor_clone(a); em_tensor_release(a); if (!ac) goto fail; gemm_layout(ac, &ta, &lda); }
-  if (!gemm_layout(b, &tb, &ldb)) { bc = em_tensor_clone(b); em_tensor_release(b); if (!bc) goto fail; gemm_layout(bc, &tb, &ldb); }
-  if (ac != a) for (int i = 0; i < bd; i++) { int ia = i - (bd - (an - 2)); sta[i] = (ia >= 0 && ac->shape[ia] != 1) ? ac->stride[ia] : 0; }
-  if (bc != b) for (int i = 0; i < bd; i++) { int ib = i - (bd - (bn - 2)); stb[i] = (ib >= 0 && bc->shape[ib] != 1) ? bc->stride[ib] : 0; }
+  em_tensor *ac = gemm_layout(a, &ta, &lda) ? (em_tensor_retain(a), a) : em_tensor_clone(a);
+  em_tensor *bc = gemm_layout(b, &tb, &ldb) ? (em_tensor_retain(b), b) : em_tensor_clone(b);
+  if (!ac || !bc) {
+    em_tensor_release(ac);
+    em_tensor_release(bc);
+    em_tensor_release(out);
+    return NULL;
+  }
+  if (ac != a) gemm_layout(ac, &ta, &lda);
+  if (bc != b) gemm_layout(bc, &tb, &ldb);
+  for (int i = 0; i < bd; i++) {   /* batch strides; 0 where an operand is broadcast */
+    int ia = i - (bd - (an - 2)), ib = i - (bd - (bn - 2));
+    sta[i] = (ia >= 0 && ac->shape[ia] != 1) ? ac->stride[ia] : 0;
+    stb[i] = (ib >= 0 && bc->shape[ib] != 1) ? bc->stride[ib] : 0;
+  }
   {
     int64_t batches = em_shape_numel(bd, shape), idx[EM_MAX_DIMS] = {0};
     float *c = out->storage->data;
@@ -82,10 +89,6 @@ static em_tensor *matmul_nd(em_tensor *a, em_tensor *b) {
   em_tensor *in[2] = {a, b};
   em_node_attach(out, "matmul", matmul_backward, 2, in);
   return out;
-fail:
-  em_tensor_release(ac == a ? NULL : ac);
-  em_tensor_release(out);
-  return NULL;
 }
 
 /* dA = g B^T, dB = A^T g (batch broadcasting undone by accumulate) */

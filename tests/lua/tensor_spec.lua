@@ -197,6 +197,15 @@ describe("matmul", function()
       assert.is_true(close(s, c[i][j], 1e-4))
     end end
   end)
+  it("copies an operand BLAS cannot read as it is (stride 0 from expand), 2-d and batched", function()
+    local a = ember.tensor{{1}, {2}}:expand(2, 3)              -- {{1, 1, 1}, {2, 2, 2}}, column stride 0
+    local b = ember.tensor{{1, 2}, {3, 4}, {5, 6}}
+    assert.same({{9, 12}, {18, 24}}, a:matmul(b):totable())
+    local batch = a:unsqueeze(1):expand(3, 2, 3)                 -- three copies, batch stride 0 too
+    local r = batch:matmul(b)
+    assert.same({3, 2, 2}, r:shape())
+    assert.same({{9, 12}, {18, 24}}, r[3]:totable())
+  end)
   it("names both shapes on a mismatch", function()
     assert.matches("matmul: shapes %[2 x 3%] and %[2 x 3%] cannot be multiplied",
       errmsg(function() return ember.zeros(2, 3):matmul(ember.zeros(2, 3)) end))
