@@ -226,13 +226,12 @@ static int m_flatten(lua_State *L) {
 
 static int m_contiguous(lua_State *L) { lt_push(L, em_contiguous(lt_check(L, 1))); return 1; }
 static int m_clone(lua_State *L) {
-  /* clone keeps the autograd history (as torch.clone): a differentiable copy */
+  /* clone keeps the autograd history (as torch.clone): a differentiable copy, t + 0 */
   em_tensor *t = lt_check(L, 1);
+  if (!(t->requires_grad && em_grad_enabled())) { lt_push(L, em_tensor_clone(t)); return 1; }
   em_tensor *z = em_tensor_scalar(0.0f);
-  if (!z) return lt_raise(L);
-  em_tensor *r = t->requires_grad && em_grad_enabled() ? em_binary(EM_BIN_ADD, t, z) : em_tensor_clone(t);
+  em_tensor *r = z ? em_binary(EM_BIN_ADD, t, z) : NULL;
   em_tensor_release(z);
-  if (r && !em_same_shape(r, t)) { em_tensor_release(r); r = em_tensor_clone(t); }
   lt_push(L, r);
   return 1;
 }
