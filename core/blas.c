@@ -1,7 +1,7 @@
 /* blas.c - OpenBLAS loaded with dlopen after choosing its kernel. Debian's OpenBLAS 0.3.21 does not know
    recent Xeons and falls back to generic "Prescott" kernels (32 instead of 154 GFLOP/s per core here);
    it reads OPENBLAS_CORETYPE only in its load-time constructor, so linking it normally would be too late
-   to fix (shared/notes/openblas-kernels.md). A user's own OPENBLAS_CORETYPE always wins. */
+   to fix. A user's own OPENBLAS_CORETYPE always wins. */
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>

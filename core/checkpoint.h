@@ -1,4 +1,4 @@
-/* checkpoint.h - the checkpoint file format (DESIGN.md section 5): a flat list of named entries (tensors,
+/* checkpoint.h - the checkpoint file format: a flat list of named entries (tensors,
    numbers, integers, strings, booleans, empty tables) written atomically and read back with every
    length checked against the file before it is trusted.
 

@@ -2,7 +2,7 @@
    mae, huber, smooth_l1), bce, bce_with_logits, kl_div, and the class losses nll and cross_entropy (a
    log-softmax fused with the loss, backward softmax - onehot). Formulas follow PyTorch's documentation
    of the loss of the same name; each kernel cites its page.
-   Class targets hold class labels 1..C as floats (ember's convention everywhere, DESIGN.md section 2):
+   Class targets hold class labels 1..C as floats (ember's convention everywhere):
    the core takes them as they come from the data loaders, without converting to 0-based.
    Every function returns a new reference, or NULL with em_error() naming the loss and the shapes. */
 #ifndef EMBER_LOSS_H

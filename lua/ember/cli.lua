@@ -1,4 +1,4 @@
--- ember.cli: the subcommands of the `ember` executable (DESIGN.md section 3). main.c calls
+-- ember.cli: the subcommands of the `ember` executable. main.c calls
 -- M.main(cmd, args) for `ember run|plot|runs|sweep|help ...` and exits with the status it returns:
 -- 0 ok, 1 script error, 2 bad usage, 130 interrupted.
 local ember = require "ember"

@@ -1,4 +1,4 @@
--- ember.run: a run directory (DESIGN.md section 4) and its logger, `ember.run{name, config}` -> run.
+-- ember.run: a run directory (format: docs/formats.md) and its logger, `ember.run{name, config}` -> run.
 --
 -- runs/<name>/<YYYYmmdd-HHMMSS>-<id>/ holds
 --   params.tsv   key<TAB>value, the resolved config (sorted by key; values as ember.config.format writes

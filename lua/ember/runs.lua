@@ -1,4 +1,4 @@
--- ember.runs: finds and reads run directories (DESIGN.md section 4) for `ember plot` and `ember runs`.
+-- ember.runs: finds and reads run directories (format: docs/formats.md) for `ember plot` and `ember runs`.
 -- Reading only: nothing in a run directory is executed or loaded as code, every file is parsed as text.
 local lfs = require "lfs"
 

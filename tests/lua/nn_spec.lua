@@ -598,7 +598,7 @@ describe("errors name the layer and the shapes", function()
   end)
 end)
 
-describe("LeNet (DESIGN.md)", function()
+describe("LeNet", function()
   it("forward and backward on a (64, 1, 28, 28) batch", function()
     ember.manual_seed(0)
     local m = lenet()

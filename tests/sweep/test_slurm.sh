@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_slurm.sh [BUILD_DIR] - `ember sweep --engine slurm --wait` against a real, throw-away, single-node
-# Slurm started here (../shared/notes/slurm-local.md): munged with its own key and socket, slurmctld and
+# Slurm started here: munged with its own key and socket, slurmctld and
 # slurmd with proctrack/linuxproc and task/none, everything under one temporary folder, ports on
 # 127.0.0.1 derived from the pid. MaxArraySize=3 so the 2x2 grid is split into two array jobs. One run
 # fails at epoch 2 while a flag file exists; the same sweep again resumes only that one. The daemons are
