@@ -1,6 +1,6 @@
 # ember - build, test, install.  `make run` and `make test` are the two set-up commands (README.md).
 #
-# Sources are found by wildcard, so a new core/*.c, lua/bind/*.c, lua/ember/*.lua, tests/c/test_*.c or
+# Sources are found by wildcard, so a new core/*.c, lua/bind/*.c, lua/ember/**/*.lua, tests/c/test_*.c or
 # tests/lua/*_spec.lua is built and tested without editing this file.
 
 CC       ?= cc
@@ -16,7 +16,7 @@ LUA      ?= lua5.4
 
 CORE_SRC  := $(wildcard core/*.c)
 BIND_SRC  := $(wildcard lua/bind/*.c)
-LUA_MODS  := $(wildcard lua/ember/*.lua)
+LUA_MODS  := $(shell find lua/ember -name '*.lua' | LC_ALL=C sort)
 CORE_HDR  := $(wildcard core/*.h)
 BIND_HDR  := $(wildcard lua/bind/*.h)
 C_TESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c))
@@ -45,13 +45,13 @@ $(B)/embedded.c: $(LUA_MODS) tools/embed.lua
 	@mkdir -p $(B)
 	$(LUA) tools/embed.lua $@ $(LUA_MODS)
 
-$(B)/embedded.o: $(B)/embedded.c
-	$(CC) $(CFLAGS) $(EM_CFLAGS) -c $< -o $@
+$(B)/embedded.o: $(B)/embedded.c lua/bind/embedded.h
+	$(CC) $(CFLAGS) $(EM_CFLAGS) -Ilua/bind -c $< -o $@
 
 $(B)/ember.so: $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a
 	$(CC) $(CFLAGS) -shared -o $@ $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a $(CORE_LIBS)
 
-MAIN_SRC := lua/main.c $(wildcard lua/repl.c)
+MAIN_SRC := lua/main.c lua/repl.c
 
 $(B)/ember: $(MAIN_SRC) lua/repl.h $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore.a $(BIND_HDR)
 	$(CC) $(CFLAGS) $(EM_CFLAGS) -Ilua/bind -Ilua -o $@ $(MAIN_SRC) $(BIND_OBJ) $(B)/embedded.o \

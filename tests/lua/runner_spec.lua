@@ -8,6 +8,8 @@ local config = require "ember.config"
 local runmod = require "ember.run"
 local fit = require "ember.fit"
 local runs = require "ember.runs"
+local session = require "ember.session"
+local E = require "ember.error"
 
 local function tmpdir()
   local name = os.tmpname()
@@ -40,10 +42,11 @@ local function kv(path)
   return m
 end
 
+-- the message of the error f raises, without its "file:line: " (ember errors start with the public name)
 local function errmsg(f, ...)
   local ok, e = pcall(f, ...)
   assert.is_false(ok, "expected an error")
-  return tostring(e)
+  return E.message(e)
 end
 
 local root
@@ -51,13 +54,12 @@ local real_interrupts = ember._interrupts
 
 before_each(function()
   root = tmpdir()
-  rawset(ember, "_cli", nil)
-  runmod._seeded = nil
+  session.finish()
 end)
 
 after_each(function()
-  runmod.close_all()
-  rawset(ember, "_cli", nil)
+  session.current():close_runs()
+  session.finish()
   ember._interrupts = real_interrupts
   os.execute("rm -rf '" .. root .. "'")
 end)
@@ -82,7 +84,7 @@ describe("ember.config", function()
   end)
 
   it("parses --set values by the type of the default", function()
-    rawset(ember, "_cli", {set = {lr = "1e-3", epochs = "20", flag = "false", on = "YES", name = "big net",
+    session.begin({set = {lr = "1e-3", epochs = "20", flag = "false", on = "YES", name = "big net",
                                   betas = "0.8, 0.99", tag = "007"},
                            set_order = {"lr", "epochs", "flag", "on", "name", "betas", "tag"}})
     local c = ember.config{lr = 0.01, epochs = 10, flag = true, on = false, name = "mlp", betas = {0.9, 0.999},
@@ -99,19 +101,19 @@ describe("ember.config", function()
   end)
 
   it("rejects an unknown key, listing the known ones, and marks it as bad usage", function()
-    local cli = {set = {lrr = "1"}, set_order = {"lrr"}}
-    rawset(ember, "_cli", cli)
-    local e = errmsg(ember.config, {lr = 0.1, epochs = 3, batch = 8})
-    assert.equal("config: unknown key 'lrr' in --set lrr=1 (known keys: batch, epochs, lr)", e)
-    assert.equal(e, cli.usage_error)
+    session.begin{set = {lrr = "1"}, set_order = {"lrr"}}
+    local ok, e = pcall(ember.config, {lr = 0.1, epochs = 3, batch = 8})
+    assert.is_false(ok)
+    assert.equal("ember.config: unknown key 'lrr' in --set lrr=1 (known keys: batch, epochs, lr)", E.message(e))
+    assert.equal("usage", E.kind(e))
   end)
 
   it("rejects a value of the wrong type, naming key, expected type and default", function()
-    rawset(ember, "_cli", {set = {lr = "fast"}, set_order = {"lr"}})
-    assert.equal("config: --set lr=fast: lr must be a number (default 0.1)", errmsg(ember.config, {lr = 0.1}))
-    rawset(ember, "_cli", {set = {flag = "maybe"}, set_order = {"flag"}})
+    session.begin({set = {lr = "fast"}, set_order = {"lr"}})
+    assert.equal("ember.config: --set lr=fast: lr must be a number (default 0.1)", errmsg(ember.config, {lr = 0.1}))
+    session.begin({set = {flag = "maybe"}, set_order = {"flag"}})
     assert.matches("flag must be a boolean", errmsg(ember.config, {flag = true}))
-    rawset(ember, "_cli", {set = {b = "0.9,x"}, set_order = {"b"}})
+    session.begin({set = {b = "0.9,x"}, set_order = {"b"}})
     assert.matches("b must be a comma%-separated list of numbers", errmsg(ember.config, {b = {0.9, 0.99}}))
   end)
 
@@ -123,9 +125,9 @@ describe("ember.config", function()
   end)
 
   it("--seed sets the seed key, and a conflicting --set seed is refused", function()
-    rawset(ember, "_cli", {seed = 7, set = {}, set_order = {}})
+    session.begin({seed = 7, set = {}, set_order = {}})
     assert.equal(7, ember.config{seed = 1, lr = 0.1}.seed)
-    rawset(ember, "_cli", {seed = 7, set = {seed = "8"}, set_order = {"seed"}})
+    session.begin({seed = 7, set = {seed = "8"}, set_order = {"seed"}})
     assert.matches("disagree", errmsg(ember.config, {seed = 1}))
   end)
 
@@ -145,12 +147,12 @@ describe("ember.config", function()
     local f = io.open(dir .. "/params.tsv", "w")
     f:write("epochs\t7\nlr\t0.05\nflag\tfalse\n")
     f:close()
-    rawset(ember, "_cli", {resume = dir, set = {}, set_order = {}})
+    session.begin({resume = dir, set = {}, set_order = {}})
     local c = ember.config{lr = 0.1, epochs = 3, flag = true, extra = "new"}
     assert.same({lr = 0.05, epochs = 7, flag = false, extra = "new"}, c)
-    rawset(ember, "_cli", {resume = dir, set = {lr = "0.05"}, set_order = {"lr"}})
+    session.begin({resume = dir, set = {lr = "0.05"}, set_order = {"lr"}})
     assert.equal(0.05, ember.config{lr = 0.1, epochs = 3, flag = true}.lr)   -- same value: fine
-    rawset(ember, "_cli", {resume = dir, set = {lr = "0.2"}, set_order = {"lr"}})
+    session.begin({resume = dir, set = {lr = "0.2"}, set_order = {"lr"}})
     assert.matches("differs from the resumed run's params.tsv %(lr=0.05%)",
       errmsg(ember.config, {lr = 0.1, epochs = 3, flag = true}))
   end)
@@ -186,13 +188,13 @@ describe("ember.run", function()
   it("seeds ember's RNG with its seed", function()
     ember.run{name = "a", runs = root .. "/runs", seed = 11}
     local a = ember.randn(3):totable()
-    runmod._seeded = nil
+    session.current().seeded = nil   -- as in a fresh process
     ember.run{name = "b", runs = root .. "/runs", seed = 11}
     assert.same(a, ember.randn(3):totable())
   end)
 
   it("takes name, runs root and seed from the command line over its arguments", function()
-    rawset(ember, "_cli", {name = "cli_name", runs = root .. "/other", seed = 42, set = {}, set_order = {}})
+    session.begin({name = "cli_name", runs = root .. "/other", seed = 42, set = {}, set_order = {}})
     local run = ember.run{name = "arg_name", runs = root .. "/runs", seed = 1}
     assert.matches("/other/cli_name/", run.dir)
     assert.equal("42", kv(run.dir .. "/meta.tsv").seed)
@@ -550,7 +552,7 @@ describe("ember.fit resume", function()
   local function mse(out, y) return ((out - y) ^ 2):mean() end
 
   local function train(name, interrupt_after)
-    runmod._seeded = nil   -- each call stands for a fresh process
+    session.current().seeded = nil   -- each call stands for a fresh process
     local m, opt, tr, va = build()
     local run = ember.run{name = name, runs = root .. "/runs", seed = 5}
     local steps = 0
@@ -583,17 +585,17 @@ describe("ember.fit resume", function()
       local name = "cut" .. k
       local ok2, err, run = train(name, k)
       assert.is_false(ok2)
-      assert.matches("^interrupted! training stopped at", tostring(err))
+      assert.equal("interrupted", E.kind(err))
+      assert.matches("^ember.fit: interrupted: training stopped at", E.message(err))
       assert.equal("interrupted", kv(run.dir .. "/meta.tsv").status)
       assert.is_true(exists(run.dir .. "/last.ckpt"))
       run:finish()
       assert.is_true(#runs.read(run.dir).rows < 4)
       -- resume: the script runs again from the top with --resume
-      rawset(ember, "_cli", {resume = run.dir, set = {}, set_order = {}})
-      runmod._seeded = nil
+      session.begin({resume = run.dir, set = {}, set_order = {}})   -- a fresh process
       local ok3, h = train(name)
       assert.is_true(ok3, tostring(h))
-      rawset(ember, "_cli", nil)
+      session.finish()
       assert.equal(4, #h)
       assert.same(expected, rows_without_time(run.dir))
       local meta = kv(run.dir .. "/meta.tsv")
