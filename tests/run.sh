@@ -45,7 +45,8 @@ if [ "$WHAT" = all ] || [ "$WHAT" = lua ]; then
   for spec in tests/lua/*_spec.lua; do
     [ -f "$spec" ] || continue
     echo "== $spec"
-    busted --lpath="$ROOT/lua/?.lua" --cpath="$ROOT/$B/?.so" -o TAP "$spec" >"$log" 2>&1
+    # under Lua 5.4 whatever /usr/bin/lua is (installing luarocks pulls in lua5.1 and makes it `lua`)
+    ${LUA:-lua5.4} "$(command -v busted)" --lpath="$ROOT/lua/?.lua" --cpath="$ROOT/$B/?.so" -o TAP "$spec" >"$log" 2>&1
     rc=$?
     p=$(grep -c '^ok ' "$log")
     f=$(grep -c '^not ok ' "$log")
