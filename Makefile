@@ -29,7 +29,7 @@ B ?= build
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
 BIND_OBJ := $(patsubst lua/bind/%.c,$(B)/bind/%.o,$(BIND_SRC))
 
-.PHONY: all module deps run test test-c test-lua test-asan bench install install-module clean fuzz figures
+.PHONY: all module deps run test test-c test-lua test-asan bench install install-module clean fuzz figures docs
 all: $(B)/ember $(B)/ember.so
 
 $(B)/core/%.o: core/%.c $(CORE_HDR)
@@ -101,8 +101,14 @@ fuzz:
 	@sh tests/fuzz/run.sh
 
 # the program, the module for plain lua5.4, and the manual (README.md and docs/, whose links stay valid)
+# the command reference in docs/cli.md and the man page docs/ember.1, from the commands' declarations
+docs: all
+	$(B)/ember tools/gen-cli-docs.lua
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(DOCDIR)/docs/figures
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(DOCDIR)/docs/figures \
+	  $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 docs/ember.1 $(DESTDIR)$(PREFIX)/share/man/man1/ember.1
 	install -m 755 $(B)/ember $(DESTDIR)$(PREFIX)/bin/ember
 	install -m 644 $(B)/ember.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/ember.so
 	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md

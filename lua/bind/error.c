@@ -36,7 +36,12 @@ static void push_public_name(lua_State *L, const char *name, size_t len) {
   static const struct { const char *core, *public; } names[] = {
     {"backward", "Tensor:backward"}, {"csv", "ember.data.csv"}, {"idx", "ember.data.idx"},
     {"item", "Tensor:item"}, {"index", "Tensor:index"}, {"grad", "Tensor.grad"},
-    {"requires_grad", "Tensor:requires_grad"}};
+    {"requires_grad", "Tensor:requires_grad"},
+    /* the fused loss kernels, which users reach as ember.loss.NAME */
+    {"mse", "ember.loss.mse"}, {"rmse", "ember.loss.rmse"}, {"mae", "ember.loss.mae"},
+    {"huber", "ember.loss.huber"}, {"smooth_l1", "ember.loss.smooth_l1"}, {"bce", "ember.loss.bce"},
+    {"bce_with_logits", "ember.loss.bce_with_logits"}, {"kl_div", "ember.loss.kl_div"},
+    {"cross_entropy", "ember.loss.cross_entropy"}, {"nll", "ember.loss.nll"}};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strlen(names[i].core) == len && memcmp(names[i].core, name, len) == 0) {
       lua_pushstring(L, names[i].public);

@@ -167,6 +167,15 @@ end)
 describe("the repository", function()
   local files = tracked_files()
 
+  it("has the command reference of docs/cli.md and the man page as the commands declare them", function()
+    local bin = os.getenv("EMBER_BIN") or (ROOT .. "/build/ember")
+    local p = io.popen(("cd %s && %s tools/gen-cli-docs.lua --check 2>&1; echo \"exit=$?\""):format(
+      util.shell_quote(ROOT), util.shell_quote(bin)))
+    local out = p:read("a")
+    p:close()
+    assert.matches("exit=0\n$", out, out)
+  end)
+
   it("names no path outside itself", function()
     if not files then pending("not a git work tree"); return end
     -- the patterns are spelled so that this file does not match them

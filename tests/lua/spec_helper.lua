@@ -36,6 +36,13 @@ end
 --- h.exists(path) -> true when something is at path
 function M.exists(path) return lfs.attributes(path, "mode") ~= nil end
 
+--- h.lines(text) -> the list of its lines (each ended by a newline in the text)
+function M.lines(text)
+  local out = {}
+  for l in (text or ""):gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  return out
+end
+
 --- h.kv(path) -> the key<TAB>value lines of a file (params.tsv, meta.tsv) as a table
 function M.kv(path)
   local m = {}

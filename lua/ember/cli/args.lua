@@ -92,6 +92,10 @@ end
 function M.parse(spec, argv)
   local by = index_options(spec)
   local pos = spec.positional
+  for _, a in ipairs(argv) do
+    if a == "--" then break end
+    if a == "-h" or a == "--help" then return {help = true} end
+  end
   local o, words = {}, {}
   for _, opt in ipairs(spec.options or {}) do
     if opt.many then o[dest(opt)] = {} end
@@ -101,7 +105,6 @@ function M.parse(spec, argv)
   while i <= #argv do
     local a = argv[i]
     if type(a) ~= "string" then usage_fail(spec, "argument %d is not a string", i) end
-    if a == "-h" or a == "--help" then return {help = true} end
     if a == "--" then
       local rest = {}
       for j = i + 1, #argv do rest[#rest + 1] = argv[j] end
