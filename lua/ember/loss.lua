@@ -69,12 +69,8 @@ local ember = require "ember"
 local M = {}
 
 local fail = require("ember.error").module_fail("loss")
-local shape_str = require("ember.util").shape_str
-
-local function describe_value(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v)
-end
+local util = require "ember.util"
+local shape_str, show = util.shape_str, util.show
 
 local REDUCTIONS = {mean = true, sum = true, none = true}
 local REDUCTIONS_KL = {mean = true, sum = true, none = true, batchmean = true}
@@ -95,7 +91,7 @@ local function options(fn, opts, known, reductions)
   local r = opts.reduction
   if r ~= nil and not (reductions or REDUCTIONS)[r] then
     fail(fn, "reduction must be %s (got %s)",
-         reductions and '"mean", "sum", "none" or "batchmean"' or '"mean", "sum" or "none"', describe_value(r))
+         reductions and '"mean", "sum", "none" or "batchmean"' or '"mean", "sum" or "none"', show(r))
   end
   return opts
 end
@@ -107,14 +103,14 @@ end
 
 local function check_number(fn, name, v, default, ok, requirement)
   if v == nil then return default end
-  if type(v) ~= "number" or not ok(v) then fail(fn, "%s must be %s (got %s)", name, requirement, describe_value(v)) end
+  if type(v) ~= "number" or not ok(v) then fail(fn, "%s must be %s (got %s)", name, requirement, show(v)) end
   return v
 end
 
 local function check_integer(fn, name, v, default)
   if v == nil then return default end
   local i = type(v) == "number" and math.tointeger(v)
-  if not i then fail(fn, "%s must be an integer (got %s)", name, describe_value(v)) end
+  if not i then fail(fn, "%s must be an integer (got %s)", name, show(v)) end
   return i
 end
 
@@ -130,7 +126,7 @@ function M.reduce(loss, reduction)
   if reduction == "mean" then return loss:mean() end
   if reduction == "sum" then return loss:sum() end
   if reduction == "none" then return loss end
-  fail("loss.reduce", 'reduction must be "mean", "sum" or "none" (got %s)', describe_value(reduction))
+  fail("loss.reduce", 'reduction must be "mean", "sum" or "none" (got %s)', show(reduction))
 end
 
 --- Mean squared error, mean((input - target)^2) (PyTorch MSELoss,
@@ -227,7 +223,7 @@ end
 function M.kl_div(input, target, opts)
   local o = options("kl_div", opts, {log_target = true}, REDUCTIONS_KL)
   if o.log_target ~= nil and type(o.log_target) ~= "boolean" then
-    fail("kl_div", "log_target must be a boolean (got %s)", describe_value(o.log_target))
+    fail("kl_div", "log_target must be a boolean (got %s)", show(o.log_target))
   end
   return ember._kl_div(check_input("kl_div", input), target, o.reduction, o.log_target)
 end
@@ -309,7 +305,7 @@ end
 -- fn, and so does ember.loss.log_cosh. A name already in use is an error.
 function M.register(name, fn)
   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
-    fail("loss.register", "name must be an identifier string (got %s)", describe_value(name))
+    fail("loss.register", "name must be an identifier string (got %s)", show(name))
   end
   if type(fn) ~= "function" then fail("loss.register", "expected a function (got %s)", type(fn)) end
   if registry[name] or M[name] ~= nil then fail("loss.register", "'%s' is already a loss or a loss.* function", name) end

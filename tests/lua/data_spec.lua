@@ -4,15 +4,13 @@
 local ember = require "ember"
 local data = ember.data
 
-local tmpdir = os.tmpname()
-os.remove(tmpdir)
-assert(os.execute("mkdir -p '" .. tmpdir .. "'"))
+local h = dofile("tests/lua/spec_helper.lua")
+
+local tmpdir = h.tmpdir()
 
 local function write(name, bytes)
   local path = tmpdir .. "/" .. name
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
+  h.write(path, bytes)
   return path
 end
 
@@ -66,7 +64,7 @@ local function range(n)
   return r
 end
 
-teardown(function() os.execute("rm -rf '" .. tmpdir .. "'") end)
+teardown(function() h.rmdir(tmpdir) end)
 
 describe("tensor_dataset", function()
   it("holds x and y and reports its size", function()
@@ -431,23 +429,21 @@ describe("fashion_mnist", function()
     for _, c in ipairs(ds.y:totable()) do count[c] = (count[c] or 0) + 1 end
     return count
   end
-  it("train: 60000 images in [0, 1], 6000 per class, loaded in well under a second", function()
-    local t0 = os.clock()
+  -- (how fast it loads is measured by bench/, never asserted here: the machine may be loaded)
+  it("train: 60000 images in [0, 1], 6000 per class", function()
     local ds = data.fashion_mnist("train")
-    local secs = os.clock() - t0
     assert.are.equal(60000, ds:size())
     assert.are.same({60000, 1, 28, 28}, ds.x:shape())
     assert.are.equal(0, ds.x:min():item())
     assert.are.equal(1, ds.x:max():item())
-    local h = histogram(ds)
-    for c = 1, 10 do assert.are.equal(6000, h[c]) end
+    local counts = histogram(ds)
+    for c = 1, 10 do assert.are.equal(6000, counts[c]) end
     assert.are.equal(10, #ds.classes)
-    assert.is_true(secs < 1, ("loading took %.2f s of CPU"):format(secs))
   end)
   it("test: 10000 images, 1000 per class", function()
     local ds = data.fashion_mnist("test")
     assert.are.equal(10000, ds:size())
-    local h = histogram(ds)
-    for c = 1, 10 do assert.are.equal(1000, h[c]) end
+    local counts = histogram(ds)
+    for c = 1, 10 do assert.are.equal(1000, counts[c]) end
   end)
 end)

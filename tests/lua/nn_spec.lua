@@ -4,6 +4,7 @@
 local ember = require "ember"
 local nn = require "ember.nn"
 local gradcheck = dofile("tests/lua/gradcheck.lua")
+local h = dofile("tests/lua/spec_helper.lua")
 
 local function close(a, b, tol)
   return math.abs(a - b) <= (tol or 1e-6) * math.max(1, math.abs(a), math.abs(b))
@@ -27,11 +28,7 @@ local function check_grad(f, inputs, opts)
   assert(ok, msg)
 end
 
-local function errmsg(f, ...)
-  local ok, err = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return require("ember.error").message(err)
-end
+local errmsg = h.errmsg
 
 -- values spaced 0.1 apart in random order, so pooling windows have no ties and +-eps moves no winner
 local function distinct(...)

@@ -1,0 +1,106 @@
+-- ember.nn.weight_init, reached as ember.nn.init: in-place initialisers of weights. Each runs under
+-- no_grad (so it works on parameters), draws from ember's seeded generator and returns its tensor.
+local ember = require "ember"
+local util = require "ember.util"
+local fail = require("ember.nn.check").fail
+
+local init = {}
+
+local sqrt = math.sqrt
+local show, shape_str = util.show, util.shape_str
+
+local function check_t(name, t)
+  if not util.is_tensor(t) then fail("nn.init." .. name, "tensor expected (got %s)", show(t)) end
+end
+
+--- init.calculate_fan(t) -> fan_in, fan_out: for [out x in] weights in and out; for conv weights
+--- [out x in x k...] in and out times the receptive field (PyTorch's _calculate_fan_in_and_fan_out)
+function init.calculate_fan(t)
+  check_t("calculate_fan", t)
+  local s = t:shape()
+  if #s < 2 then fail("nn.init.calculate_fan", "needs at least 2 dimensions (got %s)", shape_str(t)) end
+  local rf = 1
+  for i = 3, #s do rf = rf * s[i] end
+  return s[2] * rf, s[1] * rf
+end
+
+--- init.calculate_gain(nonlinearity [, param]) -> the recommended gain (PyTorch's table): linear, conv*,
+--- sigmoid 1; tanh 5/3; relu sqrt(2); leaky_relu sqrt(2 / (1 + slope^2)) (slope default 0.01); selu 3/4
+function init.calculate_gain(nl, param)
+  if nl == "linear" or nl == "sigmoid" or (type(nl) == "string" and nl:match("^conv")) then return 1 end
+  if nl == "tanh" then return 5 / 3 end
+  if nl == "relu" then return sqrt(2) end
+  if nl == "leaky_relu" then
+    local a = param == nil and 0.01 or param
+    if type(a) ~= "number" then fail("nn.init.calculate_gain", "slope must be a number (got %s)", show(a)) end
+    return sqrt(2 / (1 + a * a))
+  end
+  if nl == "selu" then return 3 / 4 end
+  fail("nn.init.calculate_gain", "unknown nonlinearity %s", show(nl))
+end
+
+--- init.uniform_(t [, lo = 0, hi = 1]) -> t, from ember's seeded generator
+function init.uniform_(t, lo, hi)
+  check_t("uniform_", t)
+  return ember.no_grad(function() return t:uniform(lo or 0, hi or 1) end)
+end
+
+--- init.normal_(t [, mean = 0, std = 1]) -> t
+function init.normal_(t, mean, std)
+  check_t("normal_", t)
+  return ember.no_grad(function() return t:normal(mean or 0, std or 1) end)
+end
+
+--- init.constant_(t, v) -> t;  init.zeros_(t), init.ones_(t)
+function init.constant_(t, v)
+  check_t("constant_", t)
+  if type(v) ~= "number" then fail("nn.init.constant_", "value must be a number (got %s)", show(v)) end
+  return ember.no_grad(function() return t:fill(v) end)
+end
+function init.zeros_(t) return init.constant_(t, 0) end
+function init.ones_(t) return init.constant_(t, 1) end
+
+local function kaiming_std(name, t, opts)
+  if type(opts) == "number" then opts = {a = opts} end
+  opts = opts or {}
+  local a, mode, nl = opts.a or 0, opts.mode or "fan_in", opts.nonlinearity or "leaky_relu"
+  if mode ~= "fan_in" and mode ~= "fan_out" then
+    fail("nn.init." .. name, "mode must be \"fan_in\" or \"fan_out\" (got %s)", show(mode))
+  end
+  local fan_in, fan_out = init.calculate_fan(t)
+  local fan = mode == "fan_in" and fan_in or fan_out
+  local gain = init.calculate_gain(nl, a)
+  return fan > 0 and gain / sqrt(fan) or 0
+end
+
+--- init.kaiming_uniform_(t [, {a = 0, mode = "fan_in", nonlinearity = "leaky_relu"}]) -> t:
+--- U(-b, b) with b = gain sqrt(3 / fan) (He et al. 2015, arXiv:1502.01852). A number means {a = n}.
+function init.kaiming_uniform_(t, opts)
+  check_t("kaiming_uniform_", t)
+  local b = sqrt(3) * kaiming_std("kaiming_uniform_", t, opts)
+  return init.uniform_(t, -b, b)
+end
+
+--- init.kaiming_normal_(t [, opts as kaiming_uniform_]) -> t: N(0, gain^2 / fan)
+function init.kaiming_normal_(t, opts)
+  check_t("kaiming_normal_", t)
+  return init.normal_(t, 0, kaiming_std("kaiming_normal_", t, opts))
+end
+
+--- init.xavier_uniform_(t [, gain = 1]) -> t: U(-b, b), b = gain sqrt(6 / (fan_in + fan_out))
+--- (Glorot & Bengio 2010)
+function init.xavier_uniform_(t, gain)
+  check_t("xavier_uniform_", t)
+  local fi, fo = init.calculate_fan(t)
+  local b = (gain or 1) * sqrt(6 / math.max(fi + fo, 1))
+  return init.uniform_(t, -b, b)
+end
+
+--- init.xavier_normal_(t [, gain = 1]) -> t: N(0, gain^2 2 / (fan_in + fan_out))
+function init.xavier_normal_(t, gain)
+  check_t("xavier_normal_", t)
+  local fi, fo = init.calculate_fan(t)
+  return init.normal_(t, 0, (gain or 1) * sqrt(2 / math.max(fi + fo, 1)))
+end
+
+return init
