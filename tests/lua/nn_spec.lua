@@ -320,6 +320,50 @@ describe("module protocol", function()
     assert.are.equal("BatchNorm2d(4, momentum = 0.2)  8 params", tostring(nn.BatchNorm2d(4, {momentum = 0.2})))
   end)
 
+  -- f(...) run with a budget of VM instructions: an error instead of minutes of work (or none) when
+  -- f does not stop
+  local function bounded(budget, f, ...)
+    local co = coroutine.create(f)
+    debug.sethook(co, function() error("still running after " .. budget .. " instructions", 0) end, "", budget)
+    local res = table.pack(coroutine.resume(co, ...))
+    assert(res[1], res[2])
+    return table.unpack(res, 2, res.n)
+  end
+
+  it("prints a module cycle and a shared module as references, with bounded work", function()
+    local Loop = nn.Module:extend("Loop")
+    function Loop:init() self.fc = nn.Linear(2, 2) end
+    local net = Loop()
+    net.body = nn.Sequential{nn.ReLU()}
+    net.body:add("back", net)              -- net -> body -> back = net: a cycle
+    local lin = nn.Linear(3, 3)
+    net.tied = nn.Sequential{lin, lin}     -- one Linear under two names
+    local want = table.concat({
+      "Loop(",
+      "  (fc): Linear(2 -> 2)  6 params",
+      "  (body): Sequential(",
+      "    (1): ReLU()",
+      "    (back): Loop()  cycle: back to the model",
+      "  )  18 params",
+      "  (tied): Sequential(",
+      "    (1): Linear(3 -> 3)  12 params",
+      "    (2): Linear(3 -> 3)  same module as tied.1",
+      "  )  12 params",
+      ")",
+      "Total: 18 parameters"}, "\n")
+    assert.are.equal(want, bounded(1000000, tostring, net))
+    -- apply goes once around the cycle; the shared Linear is visited under both names
+    local visits = 0
+    bounded(1000000, net.apply, net, function() visits = visits + 1 end)
+    assert.are.equal(7, visits)
+    -- sharing doubled 30 times: 2^30 paths, printed in 30 containers of two lines each
+    local m = nn.Linear(1, 1)
+    for _ = 1, 30 do m = nn.Sequential{m, m} end
+    local lines = h.lines(bounded(10000000, tostring, m) .. "\n")
+    assert.are.equal(30 * 3 + 2, #lines)
+    assert.are.equal("Total: 2 parameters", lines[#lines])
+  end)
+
   it("train() and eval() recurse and return the module", function()
     local inner = nn.Sequential{nn.Dropout(), nn.BatchNorm1d(2)}
     local m = nn.Sequential{nn.Linear(2, 2), inner}

@@ -185,10 +185,19 @@ function Module:children()
   return out
 end
 
---- m:apply(fn) -> m: calls fn(module) for every submodule and then m itself (for custom init)
-function Module:apply(fn)
-  for _, c in ipairs(self:children()) do c:apply(fn) end
+local function apply(self, fn, open)
+  open[self] = true
+  for _, c in ipairs(self:children()) do
+    if not open[c] then apply(c, fn, open) end   -- a child that contains its parent is a cycle: stop
+  end
+  open[self] = nil
   fn(self)
+end
+
+--- m:apply(fn) -> m: calls fn(module) for every submodule and then m itself (for custom init); a module
+--- registered under two names is visited under each, a cycle of modules once around
+function Module:apply(fn)
+  apply(self, fn, {})
   return self
 end
 
