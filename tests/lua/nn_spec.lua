@@ -639,6 +639,64 @@ describe("errors name the layer and the shapes", function()
   end)
 end)
 
+-- what an adversarial pass over every public function of ember.nn found (issue 17): wrong types, dims
+-- and sizes each give an ember error naming the function or the layer, never a raw Lua error
+describe("hostile arguments", function()
+  local errkind = h.errkind
+
+  it("layer inputs: a dim out of range is the layer's shape error, not the tensor method's", function()
+    assert.are.equal("Softmax(dim = 2): dim 2 is out of range for input [] (1..1 or -1..-1)",
+                     errmsg(nn.Softmax(2), ember.tensor(1)))
+    assert.are.equal("shape", errkind(nn.LogSoftmax(3), ember.zeros(2, 2)))
+    assert.are.equal("Flatten(): start_dim 2 is out of range for input [3] (1..1 or -1..-1)",
+                     errmsg(nn.Flatten(), ember.zeros(3)))
+    assert.are.equal("Flatten(3, 2): end_dim 2 comes before start_dim 3 for input [2 x 2 x 2]",
+                     errmsg(nn.Flatten(3, 2), ember.zeros(2, 2, 2)))
+    assert.are.equal("type", errkind(nn.Linear(2, 3), "x"))
+    assert.are.equal("shape", errkind(nn.Linear(2, 3), ember.zeros(1, 3)))
+  end)
+
+  it("constructors: unknown and mistyped options, dims, sizes too large", function()
+    assert.are.equal("ember.nn.Linear: unknown option 'bais' (known: bias)", errmsg(nn.Linear, 2, 2, {bais = false}))
+    assert.are.equal("ember.nn.Conv2d: option bias must be true or false (got 0)", errmsg(nn.Conv2d, 1, 1, 3, {bias = 0}))
+    assert.are.equal("ember.nn.MaxPool2d: option ceil_mode must be true or false (got \"yes\")",
+                     errmsg(nn.MaxPool2d, 2, {ceil_mode = "yes"}))
+    assert.are.equal("ember.nn.BatchNorm1d: unknown option 'momentun' (known: affine, eps, momentum, track_running_stats)",
+                     errmsg(nn.BatchNorm1d, 3, {momentun = 0.2}))
+    assert.are.equal("ember.nn.BatchNorm2d: eps must be a finite number >= 0 (got inf)",
+                     errmsg(nn.BatchNorm2d, 3, {eps = math.huge}))
+    assert.are.equal("ember.nn.Softmax: dim must be a nonzero integer (1 is the first dim, -1 the last; got 0)",
+                     errmsg(nn.Softmax, 0))
+    assert.are.equal("ember.nn.LeakyReLU: negative_slope must be finite (got nan)", (errmsg(nn.LeakyReLU, 0 / 0):gsub("%-nan", "nan")))
+    assert.are.equal("ember.nn.Conv2d: dilation must be at most 1000000 (got 4611686018427387904)",
+                     errmsg(nn.Conv2d, 1, 1, 3, {dilation = 1 << 62}))
+    assert.matches("^ember%.nn%.Linear: .*too large", errmsg(nn.Linear, 1 << 40, 2))
+  end)
+
+  it("module methods check their arguments", function()
+    local m = nn.Sequential{nn.ReLU()}
+    assert.are.equal("Sequential:apply: function expected (got nil)", errmsg(m.apply, m))
+    assert.are.equal("Sequential:train: mode must be true or false (got \"no\")", errmsg(m.train, m, "no"))
+    assert.are.equal("type", errkind(m.add, m, 5))
+  end)
+
+  it("nn.init: numbers, options and dims named by the function called", function()
+    local w = ember.empty(3, 4)
+    assert.are.equal("ember.nn.init.normal_: mean must be a number (got true)", errmsg(nn.init.normal_, w, true))
+    assert.are.equal("ember.nn.init.normal_: std must be a finite number >= 0 (got -1)", errmsg(nn.init.normal_, w, 0, -1))
+    assert.are.equal("ember.nn.init.uniform_: lo 2 is above hi 1", errmsg(nn.init.uniform_, w, 2))
+    assert.are.equal("ember.nn.init.zeros_: tensor expected (got nil)", errmsg(nn.init.zeros_))
+    assert.are.equal("ember.nn.init.kaiming_uniform_: needs a tensor of at least 2 dimensions (got [3])",
+                     errmsg(nn.init.kaiming_uniform_, ember.empty(3)))
+    assert.are.equal("ember.nn.init.kaiming_normal_: unknown option 'mod' (known: a, mode, nonlinearity)",
+                     errmsg(nn.init.kaiming_normal_, w, {mod = "fan_out"}))
+    assert.are.equal("ember.nn.init.xavier_uniform_: gain must be a number (got \"x\")",
+                     errmsg(nn.init.xavier_uniform_, w, "x"))
+    assert.matches("^ember%.nn%.init%.calculate_gain: unknown nonlinearity \"swish\" %(known: linear, ",
+                   errmsg(nn.init.calculate_gain, "swish"))
+  end)
+end)
+
 describe("LeNet", function()
   it("forward and backward on a (64, 1, 28, 28) batch", function()
     ember.manual_seed(0)

@@ -1,7 +1,9 @@
 -- ember.nn.activation: elementwise nonlinearities and the softmax layers.
 local check = require "ember.nn.check"
 local Module = require("ember.nn.module").Module
-local show = require("ember.util").show
+local util = require "ember.util"
+
+local show = util.show
 
 local M = {}
 
@@ -27,7 +29,10 @@ M.LeakyReLU = LeakyReLU
 --- nn.LeakyReLU([negative_slope = 0.01]): x for x > 0, negative_slope x otherwise
 function LeakyReLU:init(slope)
   if slope ~= nil and type(slope) ~= "number" then
-    fail("nn.LeakyReLU", "negative_slope must be a number (got %s)", show(slope))
+    check.fail_type("nn.LeakyReLU", "negative_slope must be a number (got %s)", show(slope))
+  end
+  if slope ~= nil and not util.is_finite(slope) then
+    fail("nn.LeakyReLU", "negative_slope must be finite (got %s)", show(slope))
   end
   self.negative_slope = slope or 0.01
 end
@@ -39,7 +44,7 @@ M.GELU = GELU
 --- nn.GELU([{approximate = "none"}]): x Phi(x) with the exact normal CDF (Hendrycks & Gimpel 2016,
 --- arXiv:1606.08415); approximate = "tanh" uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 function GELU:init(opts)
-  opts = check.options("nn.GELU", opts)
+  opts = check.options("nn.GELU", opts, {approximate = true})
   local a = opts.approximate or "none"
   if a ~= "none" and a ~= "tanh" then
     fail("nn.GELU", "approximate must be \"none\" or \"tanh\" (got %s)", show(a))
@@ -55,24 +60,20 @@ function GELU:forward(x)
   return x:gelu()
 end
 
-local function dim_arg(name, dim)
-  if dim ~= nil and not check.is_int(dim) then fail(name, "dim must be an integer (got %s)", show(dim)) end
-  return dim or -1
-end
 local function dim_repr(self) return "dim = " .. self.dim end
 
 local Softmax = Module:extend("Softmax")
 M.Softmax = Softmax
 --- nn.Softmax([dim = -1]): exp(x) / sum(exp(x)) along dim (1-based; -1 is the last)
-function Softmax:init(dim) self.dim = dim_arg("nn.Softmax", dim) end
+function Softmax:init(dim) self.dim = check.nonzero_dim("nn.Softmax", "dim", dim) end
 Softmax.extra_repr = dim_repr
-function Softmax:forward(x) return input(self, x):softmax(self.dim) end
+function Softmax:forward(x) return input(self, x):softmax(check.dim(self, x, "dim", self.dim)) end
 
 local LogSoftmax = Module:extend("LogSoftmax")
 M.LogSoftmax = LogSoftmax
 --- nn.LogSoftmax([dim = -1]): the logarithm of Softmax, computed stably
-function LogSoftmax:init(dim) self.dim = dim_arg("nn.LogSoftmax", dim) end
+function LogSoftmax:init(dim) self.dim = check.nonzero_dim("nn.LogSoftmax", "dim", dim) end
 LogSoftmax.extra_repr = dim_repr
-function LogSoftmax:forward(x) return input(self, x):log_softmax(self.dim) end
+function LogSoftmax:forward(x) return input(self, x):log_softmax(check.dim(self, x, "dim", self.dim)) end
 
 return M

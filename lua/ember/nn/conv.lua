@@ -43,7 +43,7 @@ function Conv2d:init(cin, cout, kernel, opts)
     fail(name, "give stride, padding and dilation as options: nn.Conv2d(%d, %d, %s, {stride = 1, padding = 0})",
          cin, cout, tostring(kernel))
   end
-  opts = check.options(name, opts)
+  opts = check.options(name, opts, {stride = true, padding = true, dilation = true, groups = true, bias = "boolean"})
   self.kernel_size = {check.pair(name, "kernel_size", kernel, 1)}
   self.stride = {check.pair(name, "stride", opts.stride or 1, 1)}
   self.dilation = {check.pair(name, "dilation", opts.dilation or 1, 1)}
@@ -51,12 +51,12 @@ function Conv2d:init(cin, cout, kernel, opts)
   if groups ~= 1 then fail(name, "groups = %s is not supported (only 1)", util.show(groups)) end
   self.padding = padding_of(name, opts.padding or 0, self.kernel_size, self.stride, self.dilation)
   local kh, kw = self.kernel_size[1], self.kernel_size[2]
-  local w = ember.empty(cout, cin, kh, kw)
+  local w = check.new_tensor(name, ember.empty, cout, cin, kh, kw)
   init.kaiming_uniform_(w, {a = math.sqrt(5)})
   self:param("weight", w)
   if opts.bias ~= false then
     local bound = 1 / math.sqrt(cin * kh * kw)
-    self:param("bias", init.uniform_(ember.empty(cout), -bound, bound))
+    self:param("bias", init.uniform_(check.new_tensor(name, ember.empty, cout), -bound, bound))
   end
 end
 
@@ -70,8 +70,7 @@ function Conv2d:forward(x)
   check.input(self, x)
   local d = x:dim()
   if (d ~= 4 and d ~= 3) or x:size(d - 2) ~= self.in_channels then
-    check.fail_at(check.instance(self), "expected input [N x %d x H x W], got %s", self.in_channels,
-                  util.shape_str(x))
+    check.shape_error(self, "expected input [N x %d x H x W], got %s", self.in_channels, util.shape_str(x))
   end
   window.check_fits(self, x, self.kernel_size, self.padding, self.dilation)
   return ember.conv2d(x, self.weight, self.bias,

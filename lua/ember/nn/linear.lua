@@ -16,13 +16,13 @@ function Linear:init(in_features, out_features, opts)
   local name = "nn.Linear"
   self.in_features = check.count(name, "in_features", in_features)
   self.out_features = check.count(name, "out_features", out_features)
-  opts = check.options(name, opts)
-  local w = ember.empty(out_features, in_features)
+  opts = check.options(name, opts, {bias = "boolean"})
+  local w = check.new_tensor(name, ember.empty, out_features, in_features)
   init.kaiming_uniform_(w, {a = math.sqrt(5)})
   self:param("weight", w)
   if opts.bias ~= false then
     local bound = 1 / math.sqrt(in_features)
-    self:param("bias", init.uniform_(ember.empty(out_features), -bound, bound))
+    self:param("bias", init.uniform_(check.new_tensor(name, ember.empty, out_features), -bound, bound))
   end
 end
 
@@ -34,7 +34,7 @@ function Linear:forward(x)
   check.input(self, x)
   local d = x:dim()
   if d == 0 or x:size(d) ~= self.in_features then
-    check.fail_at(check.instance(self), "input has %d features (%s)", d == 0 and 0 or x:size(d), shape_str(x))
+    check.shape_error(self, "input has %d features (%s)", d == 0 and 0 or x:size(d), shape_str(x))
   end
   return ember.linear(x, self.weight, self.bias)
 end

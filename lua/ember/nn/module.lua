@@ -2,13 +2,17 @@
 -- registration of parameters, buffers and submodules by assignment, walking the tree of modules
 -- (parameters, train/eval, apply) and state dicts. The rules of registration are in ember.nn's header.
 local ember = require "ember"
+local E = require "ember.error"
 local check = require "ember.nn.check"
 local util = require "ember.util"
 
 local M = {}
 
 local is_tensor, show, shape_str = util.is_tensor, util.show, util.shape_str
-local fail, fail_at = check.fail, check.fail_at
+local fail_at = check.fail_at
+
+-- an error of kind type named where ("Net:add"): an argument of the wrong type
+local function type_error(where, fmt, ...) E.raise("type", where, fmt, ...) end
 
 local Module = {}
 Module.__index = Module
@@ -53,7 +57,7 @@ Module.__tostring = module_text
 --- cls(...) or cls.new(...) constructs an instance (init receives the arguments).
 function Module:extend(name)
   if type(name) ~= "string" or name == "" then
-    fail("nn.Module:extend", "class name expected (got %s)", show(name))
+    check.fail_type("nn.Module:extend", "class name expected (got %s)", show(name))
   end
   local cls = {}
   for _, k in ipairs{"__call", "__tostring", "__newindex"} do cls[k] = self[k] end
@@ -84,9 +88,9 @@ function Module:add(name, module)
   if module == nil and is_module(name) then
     name, module = #self + 1, name
   end
-  if not is_module(module) then fail_at(self.__name .. ":add", "module expected (got %s)", show(module)) end
+  if not is_module(module) then type_error(self.__name .. ":add", "module expected (got %s)", show(module)) end
   if type(name) ~= "string" and not check.is_int(name, 1) then
-    fail_at(self.__name .. ":add", "name must be a string or a positive integer (got %s)", show(name))
+    type_error(self.__name .. ":add", "name must be a string or a positive integer (got %s)", show(name))
   end
   register(self, name, "member")
   rawset(self, name, module)
@@ -96,9 +100,9 @@ end
 -- registers t as field name of kind "member" or "buffer", after checking both (t may be nil for a buffer)
 local function register_tensor(self, method, name, t, kind)
   local where = self.__name .. ":" .. method
-  if type(name) ~= "string" then fail_at(where, "name must be a string (got %s)", show(name)) end
+  if type(name) ~= "string" then type_error(where, "name must be a string (got %s)", show(name)) end
   if (t ~= nil or kind ~= "buffer") and not is_tensor(t) then
-    fail_at(where, "tensor expected for %s (got %s)", name, show(t))
+    type_error(where, "tensor expected for %s (got %s)", name, show(t))
   end
   if kind ~= "buffer" then
     if not t.is_leaf then fail_at(where, "%s must be a leaf tensor (use :detach())", name) end
@@ -197,6 +201,9 @@ end
 --- m:apply(fn) -> m: calls fn(module) for every submodule and then m itself (for custom init); a module
 --- registered under two names is visited under each, a cycle of modules once around
 function Module:apply(fn)
+  if not util.callable(fn) then
+    type_error(self.__name .. ":apply", "function expected (got %s)", show(fn))
+  end
   apply(self, fn, {})
   return self
 end
@@ -218,6 +225,7 @@ end
 --- batch statistics); m:train(false) is m:eval()
 function Module:train(mode)
   if mode == nil then mode = true end
+  if type(mode) ~= "boolean" then type_error(self.__name .. ":train", "mode must be true or false (got %s)", show(mode)) end
   walk(self, "", function(_, m) rawset(m, "training", mode and true or false) end)
   return self
 end
@@ -244,13 +252,13 @@ local function match_state(where, sd, targets, order)
       missing[#missing + 1] = name
     elseif type(v) == "number" then
       if t:numel() ~= 1 then
-        fail_at(where, "%s: a number cannot be loaded into a tensor of shape %s", name, shape_str(t))
+        E.raise("shape", where, "%s: a number cannot be loaded into a tensor of shape %s", name, shape_str(t))
       end
     elseif not is_tensor(v) then
-      fail_at(where, "%s: tensor expected (got %s)", name, type(v))
+      type_error(where, "%s: tensor expected (got %s)", name, type(v))
     else
       local a, b = shape_str(v), shape_str(t)
-      if a ~= b then fail_at(where, "%s: shape %s in the state dict, %s in the model", name, a, b) end
+      if a ~= b then E.raise("shape", where, "%s: shape %s in the state dict, %s in the model", name, a, b) end
     end
   end
   for k in pairs(sd) do
@@ -266,7 +274,7 @@ end
 --- so are missing and unexpected names. A number is accepted for a one-element tensor.
 function Module:load_state_dict(sd, strict)
   local where = self.__name .. ":load_state_dict"
-  if type(sd) ~= "table" then fail_at(where, "state dict table expected (got %s)", show(sd)) end
+  if type(sd) ~= "table" then type_error(where, "state dict table expected (got %s)", show(sd)) end
   if strict == nil then strict = true end
   local targets, order = {}, {}
   for _, kind in ipairs{"param", "buffer"} do

@@ -11,10 +11,10 @@ local fail, show, shape_str = check.fail, util.show, util.shape_str
 
 local function bn_init(self, name, num_features, opts)
   self.num_features = check.count(name, "num_features", num_features)
-  opts = check.options(name, opts)
+  opts = check.options(name, opts, {eps = true, momentum = true, affine = "boolean", track_running_stats = "boolean"})
   local eps, momentum = opts.eps or 1e-5, opts.momentum
   if momentum == nil then momentum = 0.1 end
-  if type(eps) ~= "number" or not (eps >= 0) then fail(name, "eps must be a number >= 0 (got %s)", show(eps)) end
+  if not util.is_finite(eps) or eps < 0 then fail(name, "eps must be a finite number >= 0 (got %s)", show(eps)) end
   if momentum ~= false and (type(momentum) ~= "number" or not (momentum >= 0 and momentum <= 1)) then
     fail(name, "momentum must be a number in [0, 1], or false for a cumulative average (got %s)", show(momentum))
   end
@@ -22,12 +22,12 @@ local function bn_init(self, name, num_features, opts)
   self.affine = opts.affine ~= false
   self.track_running_stats = opts.track_running_stats ~= false
   if self.affine then
-    self:param("weight", ember.ones(num_features))
-    self:param("bias", ember.zeros(num_features))
+    self:param("weight", check.new_tensor(name, ember.ones, num_features))
+    self:param("bias", check.new_tensor(name, ember.zeros, num_features))
   end
   if self.track_running_stats then
-    self:buffer("running_mean", ember.zeros(num_features))
-    self:buffer("running_var", ember.ones(num_features))
+    self:buffer("running_mean", check.new_tensor(name, ember.zeros, num_features))
+    self:buffer("running_var", check.new_tensor(name, ember.ones, num_features))
     self:buffer("num_batches_tracked", ember.tensor(0))
   end
 end
@@ -63,8 +63,7 @@ local function batch_norm_class(name, ranks, expected)
   function cls:forward(x)
     check.input(self, x)
     if not ranks[x:dim()] or x:size(2) ~= self.num_features then
-      check.fail_at(check.instance(self), "expected input %s, got %s", expected:gsub("C", self.num_features),
-                    shape_str(x))
+      check.shape_error(self, "expected input %s, got %s", expected:gsub("C", self.num_features), shape_str(x))
     end
     return bn_forward(self, x)
   end

@@ -9,9 +9,12 @@ local M = {}
 
 local fail = check.fail
 
+local MAX_OPTIONS = {stride = true, padding = true, dilation = true, ceil_mode = "boolean"}
+local AVG_OPTIONS = {stride = true, padding = true, dilation = true, ceil_mode = "boolean", count_include_pad = "boolean"}
+
 local function pool_init(self, name, kernel, stride, opts, avg)
   if type(stride) == "table" and opts == nil and not stride[1] then stride, opts = nil, stride end
-  opts = check.options(name, opts)
+  opts = check.options(name, opts, avg and AVG_OPTIONS or MAX_OPTIONS)
   if stride == nil then stride = opts.stride end
   self.kernel_size = {check.pair(name, "kernel_size", kernel, 1)}
   self.stride = stride == nil and {self.kernel_size[1], self.kernel_size[2]} or {check.pair(name, "stride", stride, 1)}
@@ -44,7 +47,7 @@ local function pool_forward(self, x, fn)
   check.input(self, x)
   local d = x:dim()
   if d ~= 4 and d ~= 3 then
-    check.fail_at(check.instance(self), "expected input [N x C x H x W], got %s", shape_str(x))
+    check.shape_error(self, "expected input [N x C x H x W], got %s", shape_str(x))
   end
   window.check_fits(self, x, self.kernel_size, self.padding, self.dilation)
   return fn(x, self.kernel_size, {stride = self.stride, padding = self.padding, dilation = self.dilation,

@@ -15,8 +15,7 @@ function M.check_fits(m, x, k, pad, dil)
   if h + 2 * pad[1] < dil[1] * (k[1] - 1) + 1 or w + 2 * pad[2] < dil[2] * (k[2] - 1) + 1 then
     local extra = (pad[1] + pad[2] > 0 and (", padding " .. pair_text(pad[1], pad[2])) or "") ..
       (dil[1] * dil[2] > 1 and (", dilation " .. pair_text(dil[1], dil[2])) or "")
-    check.fail_at(check.instance(m), "input %s is smaller than the kernel (%d x %d%s)", shape_str(x), k[1],
-                  k[2], extra)
+    check.shape_error(m, "input %s is smaller than the kernel (%d x %d%s)", shape_str(x), k[1], k[2], extra)
   end
 end
 
