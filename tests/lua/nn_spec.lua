@@ -639,6 +639,126 @@ describe("errors name the layer and the shapes", function()
   end)
 end)
 
+-- model:spec() and nn.from_spec: plain data that rebuilds the architecture (for ember eval and export)
+describe("models that describe themselves", function()
+  -- each built-in layer with options off their defaults, and an input it takes
+  local function cases()
+    return {
+      {nn.Linear(4, 3), {5, 4}}, {nn.Linear(4, 3, {bias = false}), {5, 4}},
+      {nn.Conv2d(2, 3, {3, 1}, {stride = 2, padding = {1, 0}, dilation = {1, 2}, bias = false}), {2, 2, 6, 6}},
+      {nn.Conv2d(2, 3, 3, {padding = "same"}), {2, 2, 5, 5}},
+      {nn.MaxPool2d(2), {2, 2, 6, 6}},
+      {nn.MaxPool2d(3, 1, {padding = 1, dilation = 2, ceil_mode = true}), {2, 2, 7, 7}},
+      {nn.AvgPool2d({2, 3}, {1, 2}, {padding = 1, ceil_mode = true, count_include_pad = false}), {2, 2, 6, 6}},
+      {nn.ReLU(), {2, 3}}, {nn.Sigmoid(), {2, 3}}, {nn.Tanh(), {2, 3}}, {nn.LeakyReLU(0.2), {2, 3}},
+      {nn.GELU(), {2, 3}}, {nn.GELU{approximate = "tanh"}, {2, 3}},
+      {nn.Softmax(1), {2, 3}}, {nn.LogSoftmax(-1), {2, 3}},
+      {nn.Flatten(), {2, 3, 4}}, {nn.Flatten(1, 2), {2, 3, 4}}, {nn.Identity(), {2, 3}},
+      {nn.Dropout(0.3), {2, 3}},
+      {nn.BatchNorm1d(3, {eps = 1e-3, momentum = false}), {4, 3}},
+      {nn.BatchNorm2d(2, {affine = false, momentum = 0.5}), {3, 2, 4, 4}},
+      {nn.BatchNorm2d(2, {track_running_stats = false}), {3, 2, 4, 4}},
+      {nn.Sequential{nn.Linear(4, 4), nn.Sequential{nn.Tanh(), nn.Linear(4, 2)}}, {5, 4}},
+      {nn.Sequential(), {2, 3}},
+    }
+  end
+
+  -- only tables, strings, numbers and booleans, as ember.save writes them
+  local function assert_plain(v, path)
+    local t = type(v)
+    assert(t == "table" or t == "string" or t == "number" or t == "boolean", path .. " is a " .. t)
+    if t == "table" then
+      assert(getmetatable(v) == nil, path .. " has a metatable")
+      for k, x in pairs(v) do assert_plain(x, path .. "." .. tostring(k)) end
+    end
+  end
+
+  -- m rebuilt from its spec: same spec and printing, fresh tensors, and with m's state dict loaded,
+  -- the same output on x in eval mode
+  local function round_trip(m, x)
+    m:train()
+    m(x)                                       -- moves BatchNorm's running statistics off their start
+    local spec = m:spec()
+    assert_plain(spec, "spec")
+    local r = nn.from_spec(spec)
+    assert.are.same(spec, r:spec())
+    assert.are.equal(tostring(m), tostring(r))
+    assert.is_true(r.training)
+    for i, p in ipairs(r:parameters()) do assert.is_false(rawequal(m:parameters()[i], p)) end
+    r:load_state_dict(m:state_dict())
+    m:eval(); r:eval()
+    assert.are.same(m(x):totable(), r(x):totable())
+    return r
+  end
+
+  it("every built-in layer and container round-trips", function()
+    local covered = {}
+    for _, c in ipairs(cases()) do
+      ember.manual_seed(3)
+      round_trip(c[1], ember.randn(table.unpack(c[2])))
+      covered[c[1].__name] = true
+    end
+    for name, v in pairs(nn) do   -- a new built-in layer needs a case here
+      if type(v) == "table" and rawget(v, "spec_args") then assert.is_true(covered[name], name .. " has no case") end
+    end
+  end)
+
+  it("LeNet round-trips, and its spec survives ember.save and ember.load", function()
+    ember.manual_seed(5)
+    local m = lenet()
+    local r = round_trip(m, ember.rand(4, 1, 28, 28))
+    assert.are.equal(8490, r:num_parameters())
+    local dir = h.tmpdir()
+    ember.save(dir .. "/m.ckpt", {model_spec = m:spec(), model = m:state_dict()})
+    local ck = ember.load(dir .. "/m.ckpt")
+    h.rmdir(dir)
+    local back = nn.from_spec(ck.model_spec)
+    back:load_state_dict(ck.model)
+    back:eval()
+    local x = ember.rand(2, 1, 28, 28)
+    assert.are.same(m(x):totable(), back(x):totable())
+    assert.are.same({kind = "Linear", args = {320, 10, {bias = true}}}, ck.model_spec.args[8])
+  end)
+
+  it("what a spec cannot describe is an error naming the module", function()
+    local Net = nn.Module:extend("Net")
+    function Net:init() self.fc = nn.Linear(2, 2) end
+    function Net:forward(x) return self.fc(x) end
+    assert.are.equal("Net:spec: the model: Net has no spec: only ember.nn's built-in layers and containers can "
+                     .. "describe themselves (a module defined with Module:extend cannot be rebuilt from plain data)",
+                     errmsg(Net().spec, Net()))
+    local seq = nn.Sequential{nn.ReLU(), nn.Sequential{Net()}}
+    assert.truthy(errmsg(seq.spec, seq):find("^Sequential:spec: module 2%.1: Net has no spec"))
+    local MyLinear = nn.Linear:extend("MyLinear")   -- a subclass is not the built-in it extends
+    assert.truthy(errmsg(MyLinear(2, 2).spec, MyLinear(2, 2)):find("MyLinear has no spec", 1, true))
+    local lin = nn.Linear(2, 2)
+    local tied = nn.Sequential{lin, nn.ReLU(), lin}
+    assert.are.equal("Sequential:spec: module 3: Linear(2 -> 2) is the same module as module 1: a spec cannot "
+                     .. "describe a module used twice", errmsg(tied.spec, tied))
+    local loop = nn.Sequential{nn.ReLU()}
+    loop:add(loop)
+    assert.truthy(errmsg(loop.spec, loop):find("contains itself: a cycle has no spec", 1, true))
+    local extra = nn.Linear(2, 2)
+    extra.scale = ember.ones(1):requires_grad()
+    assert.are.equal("Linear:spec: the model: Linear(2 -> 2) holds the tensor scale, added after construction: "
+                     .. "its spec cannot describe it", errmsg(extra.spec, extra))
+    local named = nn.Sequential{nn.ReLU()}
+    named:add("head", nn.Linear(2, 2))
+    assert.truthy(errmsg(named.spec, named):find("holds the module Linear(2 -> 2) in field head", 1, true))
+  end)
+
+  it("nn.from_spec names what is wrong in the spec", function()
+    assert.are.equal('ember.nn.from_spec: the model: a spec table {kind = ..., args = {...}} expected (got "Linear")',
+                     errmsg(nn.from_spec, "Linear"))
+    assert.truthy(errmsg(nn.from_spec, {kind = "Net"}):find('unknown kind "Net" (known: AvgPool2d, ', 1, true))
+    assert.are.equal("ember.nn.from_spec: module 2: ember.nn.Linear: in_features must be a positive integer (got 0)",
+                     errmsg(nn.from_spec, {kind = "Sequential", args = {{kind = "ReLU"}, {kind = "Linear", args = {0, 2}}}}))
+    assert.are.equal("ember.nn.from_spec: the model: args must be a list (got the key \"n\")",
+                     errmsg(nn.from_spec, {kind = "Linear", args = {n = 2}}))
+    assert.are.equal("value", h.errkind(nn.from_spec, {kind = "Dropout", args = {2}}))
+  end)
+end)
+
 -- what an adversarial pass over every public function of ember.nn found (issue 17): wrong types, dims
 -- and sizes each give an ember error naming the function or the layer, never a raw Lua error
 describe("hostile arguments", function()

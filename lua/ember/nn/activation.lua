@@ -9,20 +9,27 @@ local M = {}
 
 local fail, input = check.fail, check.input
 
+-- the constructor's arguments that rebuild a layer (Module:spec)
+local function no_args() return {} end
+local function dim_args(self) return {self.dim} end
+
 local ReLU = Module:extend("ReLU")
 M.ReLU = ReLU
 --- nn.ReLU(): max(x, 0)
 function ReLU:forward(x) return input(self, x):relu() end
+ReLU.spec_args = no_args
 
 local Sigmoid = Module:extend("Sigmoid")
 M.Sigmoid = Sigmoid
 --- nn.Sigmoid(): 1 / (1 + exp(-x))
 function Sigmoid:forward(x) return input(self, x):sigmoid() end
+Sigmoid.spec_args = no_args
 
 local Tanh = Module:extend("Tanh")
 M.Tanh = Tanh
 --- nn.Tanh(): tanh(x)
 function Tanh:forward(x) return input(self, x):tanh() end
+Tanh.spec_args = no_args
 
 local LeakyReLU = Module:extend("LeakyReLU")
 M.LeakyReLU = LeakyReLU
@@ -37,6 +44,7 @@ function LeakyReLU:init(slope)
   self.negative_slope = slope or 0.01
 end
 function LeakyReLU:extra_repr() return "negative_slope = " .. self.negative_slope end
+function LeakyReLU:spec_args() return {self.negative_slope} end
 function LeakyReLU:forward(x) return input(self, x):leaky_relu(self.negative_slope) end
 
 local GELU = Module:extend("GELU")
@@ -52,6 +60,7 @@ function GELU:init(opts)
   self.approximate = a
 end
 function GELU:extra_repr() return self.approximate == "tanh" and "approximate = tanh" or "" end
+function GELU:spec_args() return {{approximate = self.approximate}} end
 function GELU:forward(x)
   input(self, x)
   if self.approximate == "tanh" then
@@ -67,6 +76,7 @@ M.Softmax = Softmax
 --- nn.Softmax([dim = -1]): exp(x) / sum(exp(x)) along dim (1-based; -1 is the last)
 function Softmax:init(dim) self.dim = check.nonzero_dim("nn.Softmax", "dim", dim) end
 Softmax.extra_repr = dim_repr
+Softmax.spec_args = dim_args
 function Softmax:forward(x) return input(self, x):softmax(check.dim(self, x, "dim", self.dim)) end
 
 local LogSoftmax = Module:extend("LogSoftmax")
@@ -74,6 +84,8 @@ M.LogSoftmax = LogSoftmax
 --- nn.LogSoftmax([dim = -1]): the logarithm of Softmax, computed stably
 function LogSoftmax:init(dim) self.dim = check.nonzero_dim("nn.LogSoftmax", "dim", dim) end
 LogSoftmax.extra_repr = dim_repr
+LogSoftmax.spec_args = dim_args
+Softmax.spec_args = dim_args
 function LogSoftmax:forward(x) return input(self, x):log_softmax(check.dim(self, x, "dim", self.dim)) end
 
 return M

@@ -31,6 +31,14 @@ function Sequential:init(...)
   end
 end
 
+-- a container's spec holds its layers' specs (Module:spec): describe(layer, i) gives layer i's
+Sequential.spec_children = true
+function Sequential:spec_args(describe)
+  local out = {}
+  for i = 1, #self do out[i] = describe(rawget(self, i), i) end
+  return out
+end
+
 -- the error y of layer i, with the layer it came from in front (as torch/nn's rethrowErrors)
 local function rethrow(i, layer, y)
   local context = "in layer " .. i .. " of Sequential (" .. check.instance(layer) .. "): "

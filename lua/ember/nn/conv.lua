@@ -60,6 +60,14 @@ function Conv2d:init(cin, cout, kernel, opts)
   end
 end
 
+-- the constructor's arguments that rebuild this layer (Module:spec)
+function Conv2d:spec_args()
+  local function pair(p) return {p[1], p[2]} end
+  return {self.in_channels, self.out_channels, pair(self.kernel_size),
+          {stride = pair(self.stride), padding = pair(self.padding), dilation = pair(self.dilation),
+           bias = rawget(self, "bias") ~= nil}}
+end
+
 function Conv2d:extra_repr()
   return self.in_channels .. " -> " .. self.out_channels .. ", kernel " ..
     check.pair_text(self.kernel_size[1], self.kernel_size[2]) .. window.sizes_text(self) ..

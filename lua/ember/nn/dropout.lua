@@ -18,6 +18,7 @@ function Dropout:init(p)
   self.p = p
 end
 function Dropout:extra_repr() return "p = " .. self.p end
+function Dropout:spec_args() return {self.p} end
 function Dropout:forward(x)
   check.input(self, x)
   if not self.training or self.p == 0 then return x end

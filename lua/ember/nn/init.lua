@@ -28,8 +28,8 @@
 --
 -- The files of this folder: module.lua (the Module protocol), print.lua (tostring of a model),
 -- weight_init.lua (nn.init), linear, conv, pooling, activation, shape (Flatten, Identity), dropout,
--- normalization, container (Sequential), penalty, functional; check.lua and window.lua hold what the
--- layers share.
+-- normalization, container (Sequential), penalty, functional; spec.lua (model:spec(), nn.from_spec);
+-- check.lua and window.lua hold what the layers share.
 local M = {}
 
 local module = require "ember.nn.module"
@@ -43,5 +43,6 @@ for _, family in ipairs{"linear", "conv", "pooling", "activation", "shape", "dro
 end
 
 M.functional = require "ember.nn.functional"
+M.from_spec = require("ember.nn.spec").from_spec
 
 return M

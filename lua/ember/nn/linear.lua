@@ -26,6 +26,11 @@ function Linear:init(in_features, out_features, opts)
   end
 end
 
+-- the constructor's arguments that rebuild this layer (Module:spec)
+function Linear:spec_args()
+  return {self.in_features, self.out_features, {bias = rawget(self, "bias") ~= nil}}
+end
+
 function Linear:extra_repr()
   return self.in_features .. " -> " .. self.out_features .. (rawget(self, "bias") and "" or ", bias = false")
 end

@@ -301,4 +301,9 @@ end
 --- m:extra_repr() -> string shown between the parentheses when printing (layers override it)
 function Module:extra_repr() return "" end
 
+--- m:spec() -> a plain-data description of the model ({kind = "Linear", args = {320, 10, {bias = true}}},
+--- containers with their children's specs) that nn.from_spec(spec) rebuilds with fresh parameters; an
+--- error for a module defined in Lua, which has none (ember.nn.spec)
+function Module:spec() return require("ember.nn.spec").describe(self) end
+
 return M

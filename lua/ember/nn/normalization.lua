@@ -41,6 +41,12 @@ local function bn_repr(self)
   return s
 end
 
+-- the constructor's arguments that rebuild the layer (Module:spec)
+local function bn_spec_args(self)
+  return {self.num_features, {eps = self.eps, momentum = self.momentum, affine = self.affine,
+                              track_running_stats = self.track_running_stats}}
+end
+
 -- PyTorch's _BatchNorm.forward: batch statistics in training (or without running statistics), which
 -- then update the running ones with momentum (or 1 / num_batches_tracked when momentum is false)
 local function bn_forward(self, x)
@@ -60,6 +66,7 @@ end
 local function batch_norm_class(name, ranks, expected)
   local cls = Module:extend(name)
   cls.extra_repr = bn_repr
+  cls.spec_args = bn_spec_args
   function cls:forward(x)
     check.input(self, x)
     if not ranks[x:dim()] or x:size(2) ~= self.num_features then

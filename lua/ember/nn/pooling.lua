@@ -43,6 +43,15 @@ local function pool_repr(self)
   return s
 end
 
+-- the constructor's arguments that rebuild a pool (Module:spec)
+local function pool_spec_args(self)
+  local function pair(p) return {p[1], p[2]} end
+  local opts = {padding = pair(self.padding), ceil_mode = self.ceil_mode}
+  if self.count_include_pad == nil then opts.dilation = pair(self.dilation)
+  else opts.count_include_pad = self.count_include_pad end
+  return {pair(self.kernel_size), pair(self.stride), opts}
+end
+
 local function pool_forward(self, x, fn)
   check.input(self, x)
   local d = x:dim()
@@ -62,6 +71,7 @@ M.MaxPool2d = MaxPool2d
 --- at most half the kernel. The gradient flows to each window's (first) maximum.
 function MaxPool2d:init(kernel, stride, opts) pool_init(self, "nn.MaxPool2d", kernel, stride, opts, false) end
 MaxPool2d.extra_repr = pool_repr
+MaxPool2d.spec_args = pool_spec_args
 function MaxPool2d:forward(x) return pool_forward(self, x, ember.max_pool2d) end
 
 local AvgPool2d = Module:extend("AvgPool2d")
@@ -72,6 +82,7 @@ M.AvgPool2d = AvgPool2d
 --- in the divisor (PyTorch's default).
 function AvgPool2d:init(kernel, stride, opts) pool_init(self, "nn.AvgPool2d", kernel, stride, opts, true) end
 AvgPool2d.extra_repr = pool_repr
+AvgPool2d.spec_args = pool_spec_args
 function AvgPool2d:forward(x) return pool_forward(self, x, ember.avg_pool2d) end
 
 return M

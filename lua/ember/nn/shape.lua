@@ -16,6 +16,7 @@ end
 function Flatten:extra_repr()
   return (self.start_dim == 2 and self.end_dim == -1) and "" or (self.start_dim .. ", " .. self.end_dim)
 end
+function Flatten:spec_args() return {self.start_dim, self.end_dim} end
 function Flatten:forward(x)
   check.input(self, x)
   local s, e = check.dim(self, x, "start_dim", self.start_dim), check.dim(self, x, "end_dim", self.end_dim)
@@ -30,5 +31,6 @@ local Identity = Module:extend("Identity")
 M.Identity = Identity
 --- nn.Identity(): returns its input (a placeholder layer)
 function Identity:forward(x) return x end
+function Identity:spec_args() return {} end
 
 return M
