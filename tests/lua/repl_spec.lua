@@ -1,7 +1,9 @@
--- repl_spec.lua - the Lua side of the REPL (lua/ember/repl.lua): completion candidates, how values
+-- repl_spec.lua - the Lua side of the REPL (lua/ember/repl/): completion candidates, how values
 -- print, help texts from the doc comments and the C docs table, :commands, errors, time and plot.
 local ember = require "ember"
 local repl = require "ember.repl"
+local E = require "ember.error"
+local h = dofile("tests/lua/spec_helper.lua")
 
 -- runs fn with io.write going to a temporary file; returns what was written
 local function capture(fn, ...)
@@ -344,6 +346,28 @@ describe("repl.format_error", function()
   it("passes a message without traceback through", function()
     assert.equal("plain", repl.format_error("plain"))
   end)
+
+  it("prints an ember error as where, name and message, without a traceback it does not have", function()
+    local e = E.new("shape", "ember.loss.mse", "input [3] and target [4] have different shapes")
+    e.where = "stdin:1: "
+    assert.equal("stdin:1: ember.loss.mse: input [3] and target [4] have different shapes", repl.format_error(e))
+    e.traceback = "stack traceback:\n\t[C]: in function 'error'\n\t[ember]/error.lua:94: in function " ..
+                  "'ember.error.raise'\n\t[ember]/loss.lua:141: in function 'ember.loss.mse'\n\tstdin:1: in main chunk\n\t[C]: in ?"
+    assert.equal("stdin:1: ember.loss.mse: input [3] and target [4] have different shapes", repl.format_error(e))
+  end)
+
+  it("shows the user's frames of an ember error's traceback, not ember's own", function()
+    local e = E.new("value", "ember.zeros", "size -1 is negative")
+    e.where = "stdin:2: "
+    e.traceback = "stack traceback:\n\t[C]: in function 'ember.zeros'\n\t[ember]/nn.lua:500: in function " ..
+                  "'ember.nn.Linear.init'\n\tstdin:2: in function 'build'\n\tstdin:1: in main chunk\n\t[C]: in ?"
+    assert.equal("stdin:2: ember.zeros: size -1 is negative\nstack traceback:\n\t[C]: in function 'ember.zeros'" ..
+                 "\n\tstdin:2: in function 'build'\n\tstdin:1: in main chunk", repl.format_error(e))
+  end)
+
+  it("prints an error that is neither text nor an ember error", function()
+    assert.truthy(repl.format_error({}):find("^table: "))
+  end)
 end)
 
 describe("repl.time", function()
@@ -362,8 +386,9 @@ describe("repl.time", function()
   end)
 
   it("refuses what it cannot call", function()
-    assert.has_error(function() repl.time(42) end,
-                     "time: expected a function (got number); at the prompt, :time EXPR times an expression")
+    assert.equal("time: expected a function (got number); at the prompt, :time EXPR times an expression",
+                 h.errmsg(repl.time, 42))
+    assert.equal("type", h.errkind(repl.time, 42))
   end)
 end)
 
@@ -371,9 +396,9 @@ describe("repl.plot", function()
   local has_gnuplot = require("ember.plot").find_gnuplot() ~= nil
 
   it("refuses what it cannot draw", function()
-    assert.has_error(function() repl.plot(42) end,
-                     "plot: expected a run directory, a run, a list of numbers or a table of named lists (got number)")
-    assert.has_error(function() repl.plot({a = "x"}) end)
+    assert.equal("plot: expected a run directory, a run, a list of numbers or a table of named lists (got number)",
+                 h.errmsg(repl.plot, 42))
+    assert.equal("type", h.errkind(repl.plot, {a = "x"}))
   end)
 
   it("draws a list of numbers against step, and named lists against epoch", function()
