@@ -90,6 +90,52 @@ describe("repl.complete", function()
     assert.same({}, (repl.complete("rt_obj..a")))
   end)
 
+  -- completion runs while readline waits for a key, where Ctrl-C cannot stop Lua: no user code may run
+  it("never calls a user's __index, even one that loops forever", function()
+    local called = 0
+    rawset(_G, "rt_spy", setmetatable({alpha = 1}, {__index = function() called = called + 1 end}))
+    rawset(_G, "rt_loop", setmetatable({beta = 2}, {__index = function() while true do end end}))
+    -- a runaway completion fails this spec instead of hanging it
+    local ran_away = false
+    debug.sethook(function() ran_away = true; error("completion ran user code that does not end", 2) end, "", 1e8)
+    local ok, err = pcall(function()
+      assert.same({}, (repl.complete("rt_spy.nothing.")))
+      assert.same({"rt_spy.alpha"}, (repl.complete("rt_spy.")))
+      assert.same({}, (repl.complete("rt_loop.gamma.")))
+      assert.same({}, (repl.complete("rt_loop.gamma:")))
+      assert.same({"rt_loop.beta"}, (repl.complete("rt_loop.b")))
+    end)
+    debug.sethook()
+    rawset(_G, "rt_spy", nil); rawset(_G, "rt_loop", nil)
+    assert(ok, err)
+    assert.is_false(ran_away)
+    assert.equal(0, called)
+  end)
+
+  it("reads a table whose __pairs and __index raise, without raising", function()
+    local hostile = {__pairs = function() error("no pairs") end, __index = function() error("no index") end,
+                     __call = function() error("no call") end}
+    rawset(_G, "rt_bad", setmetatable({alpha = 1, go = function() end, sub = setmetatable({deep = 1}, hostile)}, hostile))
+    assert.same({"rt_bad.alpha", "rt_bad.go", "rt_bad.sub"}, (repl.complete("rt_bad.")))
+    assert.same({"rt_bad:go", "rt_bad:sub"}, (repl.complete("rt_bad:")))   -- sub is callable
+    assert.same({"rt_bad.sub.deep"}, (repl.complete("rt_bad.sub.")))
+    assert.same({}, (repl.complete("rt_bad.missing.x")))
+    rawset(_G, "rt_bad", nil)
+  end)
+
+  it("still finds fields through __index tables, and methods of classes", function()
+    local Base = {}
+    Base.__index = Base
+    function Base:hello() end
+    local Cls = setmetatable({}, {__index = Base})
+    Cls.__index = Cls
+    function Cls:world() end
+    rawset(_G, "rt_inst", setmetatable({field = {x = 1}}, Cls))
+    assert.same({"rt_inst:hello", "rt_inst:world"}, (repl.complete("rt_inst:")))
+    assert.same({"rt_inst.field.x"}, (repl.complete("rt_inst.field.")))
+    rawset(_G, "rt_inst", nil)
+  end)
+
   it("completes file names inside a string, directories with a slash", function()
     local dir = os.tmpname()
     os.remove(dir)

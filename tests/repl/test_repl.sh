@@ -113,6 +113,14 @@ T send-keys -t repl -l ')'
 T send-keys -t repl Enter
 check "the line with the completed file name runs" E '^4321$'
 
+# completion reads tables raw: a looping __index must not hang the prompt (Ctrl-C cannot stop it there)
+type_line 'loopy = setmetatable({}, {__index = function() while true do end end})'
+T send-keys -t repl -l 'loopy.x.'
+T send-keys -t repl Tab
+T send-keys -t repl C-u
+type_line '2 + 40000'
+check "Tab on a table whose __index loops forever returns at once" E '^40002$'
+
 # Ctrl-C raises SIGINT as soon as tmux writes it, before earlier keys are read: wait for them first
 T send-keys -t repl -l 'this is not lua'
 wait_for F '> this is not lua' 10

@@ -86,7 +86,8 @@ local function file_candidates(partial)
 end
 
 -- Field names of a value: its keys, its class's (through __index tables), the submodules ember would
--- load, tensor methods and fields, string methods. methods_only keeps the callable ones.
+-- load, tensor methods and fields, string methods. methods_only keeps the callable ones. Read raw:
+-- no __pairs or __index of the user's runs.
 local function field_names(v, methods_only)
   local found = {}
   local function add_table(t)
@@ -112,7 +113,7 @@ local function field_names(v, methods_only)
     local mname = names.module_name(v)
     if mname and not methods_only then
       local pat = "^" .. mname:gsub("%p", "%%%0") .. "%.([%a_][%w_]*)$"
-      for k in pairs(package.preload) do
+      for k in next, package.preload do
         local sub = k:match(pat)
         if sub and sub ~= "repl" then found[sub] = true end
       end
@@ -121,7 +122,8 @@ local function field_names(v, methods_only)
     add_table(string)
   elseif type(v) == "userdata" then
     local mt = getmetatable(v)
-    if type(mt) == "table" and type(rawget(mt, "__index")) == "table" then add_table(mt.__index) end
+    local idx = type(mt) == "table" and rawget(mt, "__index")
+    if type(idx) == "table" then add_table(idx) end
   end
   return found
 end
@@ -154,7 +156,7 @@ function M.complete(line)
     for part in (head .. "."):gmatch("([^.]*)%.") do
       if not is_ident(part) then return {}, start end
     end
-    local v = names.resolve(head)
+    local v = names.resolve_raw(head)
     if v == nil then return {}, start end
     found = field_names(v, sep == ":")
     prefix = head .. sep

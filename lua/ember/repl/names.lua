@@ -126,4 +126,50 @@ function M.resolve(path)
   return v
 end
 
+-- the field of an ember module that is a submodule not loaded yet ("ember.schedule"), loaded: ember's
+-- own code, so completion may run it
+local function ember_submodule(mod, key)
+  local mname = M.module_name(mod)
+  local full = mname and (mname == "ember" or mname:match("^ember%.")) and mname .. "." .. key
+  if not full or not package.preload[full] then return nil end
+  local ok, sub = pcall(require, full)
+  return ok and sub or nil
+end
+
+--- names.resolve_raw(path) -> what resolve gives, read without running any user code: table fields
+-- raw (then through __index tables, never __index functions), the lazy globals and ember's submodules
+-- loaded by require, tensor fields through the tensor's own (C) __index; nil for anything else
+function M.resolve_raw(path)
+  local v = _G
+  for part in path:gmatch("[^.]+") do
+    if ember.is_tensor(v) then
+      local ok, r = pcall(function() return v[part] end)
+      v = ok and r or nil
+    elseif type(v) == "table" then
+      local r = M.rawfield(v, part)
+      if r == nil and rawequal(v, _G) and M.LAZY[part] then r = ember_submodule(ember, part) end
+      if r == nil then r = ember_submodule(v, part) end
+      v = r
+    else
+      return nil
+    end
+    if v == nil then return nil end
+  end
+  return v
+end
+
+--- names.rawfield(t, k) -> t[k] read raw, then through the chain of __index tables (at most 8 deep);
+-- an __index function is never called
+function M.rawfield(t, k)
+  local cur = t
+  for _ = 1, 9 do
+    local v = rawget(cur, k)
+    if v ~= nil then return v end
+    local mt = getmetatable(cur)
+    local idx = type(mt) == "table" and rawget(mt, "__index")
+    if type(idx) ~= "table" then return nil end
+    cur = idx
+  end
+end
+
 return M
