@@ -167,11 +167,42 @@ describe("repl.show", function()
     assert.equal("nil", repl.show(nil))
   end)
 
-  it("prints tables one level deep: array part, then sorted keys", function()
+  it("prints tables: array part, then sorted keys, small tables inside on one line", function()
     assert.equal("{1, 2, 3}", repl.show({1, 2, 3}))
-    assert.equal('{1, "two", a = 3, b = {...}, c = {}}', repl.show({1, "two", b = {1}, a = 3, c = {}}))
+    assert.equal('{1, "two", a = 3, b = {1}, c = {}}', repl.show({1, "two", b = {1}, a = 3, c = {}}))
+    assert.equal("{a = {b = {...}}, l = {{...}, {...}}}", repl.show({a = {b = {c = 1}}, l = {{1}, {2}}}))
     assert.equal('{["end"] = 1, ["x y"] = 2}', repl.show({["end"] = 1, ["x y"] = 2}))
     assert.equal("{}", repl.show({}))
+  end)
+
+  it("shows a table met again inside itself as <cycle>", function()
+    local t = {1}
+    t.me = t
+    assert.equal("{1, me = <cycle>}", repl.show(t))
+    local a, b = {name = "a"}, {name = "b"}
+    a.peer, b.peer = b, a
+    assert.equal('{name = "a", peer = {name = "b", peer = <cycle>}}', repl.show(a))
+    local shared = {1}
+    assert.equal("{x = {1}, y = {1}}", repl.show({x = shared, y = shared}))   -- shared, not a cycle
+  end)
+
+  it("bounds what it prints: big tables inside as {...}, long items cut, a few hundred lines at most", function()
+    local big = {}
+    for i = 1, 100000 do big[i] = i end
+    assert.equal("{big = {...}, n = 1}", repl.show({big = big, n = 1}))
+    local wide = {}
+    for i = 1, 10 do wide[i] = ("x"):rep(50) end
+    assert.equal("{{...}}", repl.show({wide}))
+    local rows = {}
+    for i = 1, 1000 do rows[i] = {epoch = i, loss = 1 / i} end
+    local s = repl.show(rows)
+    assert.truthy(s:find("^{\n  {epoch = 1, loss = 1.0}, {epoch = 2, loss = 0.5}", 1))
+    assert.truthy(s:find("\n  %.%.%. %(800 more%)\n}$"))
+    local nlines, longest = 0, 0
+    for l in s:gmatch("[^\n]+") do nlines = nlines + 1; longest = math.max(longest, #l) end
+    assert.is_true(nlines <= 210 and longest <= 200, nlines .. " lines, longest " .. longest)
+    local many = setmetatable({}, {__tostring = function() return ("y"):rep(10000) .. "\nmore" end})
+    assert.is_true(#repl.show({many}) < 200)
   end)
 
   it("shows tensors inside tables by shape, and 0-d ones by value", function()

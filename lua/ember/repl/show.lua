@@ -8,16 +8,32 @@ local M = {}
 
 local is_ident, params, terminal_width = names.is_ident, names.params, names.terminal_width
 local MAX_STRING = 80
-local MAX_ARRAY = 200
+local MAX_ARRAY = 200   -- items of the printed table itself
 local MAX_KEYS = 100
+local MAX_DEPTH = 2     -- levels shown: the printed table and the tables in it; deeper ones show as {...}
+local MAX_INLINE = 12   -- a nested table with more entries shows as {...}
 
 local function quote(s)
   if #s > MAX_STRING then s = s:sub(1, MAX_STRING - 3) .. "..." end
   return (("%q"):format(s):gsub("\\\n", "\\n"))
 end
 
--- One value as a short one-line text, for inside a table.
-local function short(v, idx)
+local function clip(s, width)
+  s = s:match("^[^\n]*")
+  if #s > width then s = s:sub(1, math.max(width - 3, 1)) .. "..." end
+  return s
+end
+
+-- How far a table print goes: the names of known values, the tables open on the way down (a table
+-- met again among them is a cycle) and the width one item may take.
+local function context(width)
+  return {idx = names.index(), open = {}, width = width}
+end
+
+local inline_table
+
+-- One value as a one-line text, for inside a table: nested tables up to MAX_DEPTH, small ones only.
+local function short(v, ctx, depth)
   local t = type(v)
   if t == "string" then return quote(v) end
   if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
@@ -29,26 +45,29 @@ local function short(v, idx)
     local mt = getmetatable(v)
     if type(mt) == "table" and rawget(mt, "__tostring") then
       local ok, s = pcall(tostring, v)
-      if ok and type(s) == "string" then return s:match("^[^\n]*") end
+      if ok and type(s) == "string" then return clip(s, ctx.width) end
     end
-    local name = idx and idx[v] and idx[v][1]
+    local name = ctx.idx[v] and ctx.idx[v][1]
     if name and names.module_name(v) then return "module " .. name end
-    return next(v) == nil and "{}" or "{...}"
+    if ctx.open[v] then return "<cycle>" end
+    if next(v) == nil then return "{}" end
+    return depth + 1 < MAX_DEPTH and inline_table(v, ctx, depth + 1) or "{...}"
   end
   if t == "function" then
-    local name = idx and idx[v] and idx[v][1]
+    local name = ctx.idx[v] and ctx.idx[v][1]
     if debug.getinfo(v, "S").what == "Lua" then return "function" .. params(v) end
     return name and ("function " .. name) or "function"
   end
-  return tostring(v)
+  local ok, s = pcall(tostring, v)   -- a userdata's __tostring may fail or write lines
+  return ok and type(s) == "string" and clip(s, ctx.width) or t
 end
 
-local function key_text(k, idx)
+local function key_text(k, ctx, depth)
   if is_ident(k) then
     for _, kw in ipairs(names.KEYWORDS) do if kw == k then return "[" .. quote(k) .. "]" end end
     return k
   end
-  return "[" .. short(k, idx) .. "]"
+  return "[" .. short(k, ctx, depth) .. "]"
 end
 
 local TYPE_ORDER = {number = 1, string = 2, boolean = 3}
@@ -60,25 +79,45 @@ local function key_less(a, b)
   return tostring(a) < tostring(b)
 end
 
--- A table, one level deep: the array part then the other keys in order; on one line when it fits.
-local function show_table(t, width)
-  local idx = names.index()
+-- The items of table t (read raw): at most max_array of its array part, then at most max_keys of the
+-- other keys in order, each as text; and how many more there are.
+local function items(t, ctx, depth, max_array, max_keys)
+  ctx.open[t] = true
   local n = rawlen(t)
-  local arr, keyed = {}, {}
-  for i = 1, math.min(n, MAX_ARRAY) do arr[i] = short(rawget(t, i), idx) end
-  local keys = {}
+  local arr, keyed, keys = {}, {}, {}
+  for i = 1, math.min(n, max_array) do arr[i] = short(rawget(t, i), ctx, depth) end
   for k in next, t do
     if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
   end
   table.sort(keys, key_less)
-  for i = 1, math.min(#keys, MAX_KEYS) do
-    keyed[i] = key_text(keys[i], idx) .. " = " .. short(rawget(t, keys[i]), idx)
+  for i = 1, math.min(#keys, max_keys) do
+    keyed[i] = key_text(keys[i], ctx, depth) .. " = " .. short(rawget(t, keys[i]), ctx, depth)
   end
-  local more = math.max(0, n - MAX_ARRAY) + math.max(0, #keys - MAX_KEYS)
+  ctx.open[t] = nil
+  return arr, keyed, math.max(0, n - max_array) + math.max(0, #keys - max_keys)
+end
+
+-- A nested table on one line, or {...} when it has more than MAX_INLINE entries or is wider than
+-- an item may be
+inline_table = function(t, ctx, depth)
+  local count = 0
+  for _ in next, t do
+    count = count + 1
+    if count > MAX_INLINE then return "{...}" end
+  end
+  local arr, keyed = items(t, ctx, depth, MAX_INLINE, MAX_INLINE)
+  table.move(keyed, 1, #keyed, #arr + 1, arr)
+  local s = "{" .. table.concat(arr, ", ") .. "}"
+  return #s <= ctx.width and s or "{...}"
+end
+
+-- A table: the array part then the other keys in order, nested tables on one line each; on one line
+-- when it fits in width.
+local function show_table(t, width)
+  local ctx = context(width - 4)
+  local arr, keyed, more = items(t, ctx, 0, MAX_ARRAY, MAX_KEYS)
   if #arr + #keyed == 0 then return "{}" end
-  local all = {}
-  for _, s in ipairs(arr) do all[#all + 1] = s end
-  for _, s in ipairs(keyed) do all[#all + 1] = s end
+  local all = table.move(keyed, 1, #keyed, #arr + 1, table.move(arr, 1, #arr, 1, {}))
   local one = "{" .. table.concat(all, ", ") .. (more > 0 and (", ... (%d more)"):format(more) or "") .. "}"
   if #one <= width and not one:find("\n", 1, true) then return one end
   local lines, line = {"{"}, nil
@@ -94,8 +133,9 @@ local function show_table(t, width)
 end
 
 --- show.show(value): the text the session prints for a value: strings as they are, tensors through
--- tostring, tables one level deep (nested tables as {...}, tensors as tensor[shape]), functions with
--- their name or parameters. Returns the text.
+-- tostring, tables bounded (200 array items and 100 keys; the tables in it on one line when small,
+-- deeper ones as {...}; a table inside itself as <cycle>; tensors inside as tensor[shape]), functions
+-- with their name or parameters. Returns the text.
 function M.show(v)
   local t = type(v)
   if t == "string" then return v end
