@@ -489,6 +489,21 @@ describe("repl.plot", function()
   end)
 end)
 
+describe("repl.init", function()
+  it("marks the session interactive, installs the globals and prints the banner", function()
+    local session = require "ember.session"
+    session.finish()
+    assert.is_nil(session.current().interactive)
+    local out = capture(repl.init, {source = function() return nil end})
+    assert.is_true(session.current().interactive)
+    assert.truthy(out:find("^ember .*help%(%) or %?NAME for help"))
+    assert.equal(repl.help, rawget(_G, "help"))
+    session.finish()
+    for _, k in ipairs{"help", "plot", "time"} do rawset(_G, k, nil) end
+    setmetatable(_G, nil)
+  end)
+end)
+
 describe("repl.install", function()
   it("sets the session's globals and resolves ember's modules lazily", function()
     local env = {}

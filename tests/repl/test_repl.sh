@@ -139,6 +139,19 @@ check "Ctrl-C interrupts an endless loop" F ': interrupted'
 type_line 'kept * 2'
 check "the prompt is back after Ctrl-C, state intact" E '^154$'
 
+# Ctrl-C inside ember.fit at the prompt returns the history so far, marked interrupted (the session is
+# interactive); under `ember run` it raises instead. Needs ember.fit's side of that contract.
+if grep -rqs 'interactive' "$ROOT"/lua/ember/fit*; then
+  type_line 'm = ember.nn.Linear(1, 1); h = ember.fit{model = m, loss = "mse", optimizer = ember.optim.sgd(m:parameters(), {lr = 0.01}), train = ember.data.synthetic_regression{n = 200}, epochs = 1000000, batch = 1, quiet = true}'
+  wait_for F 'quiet = true}' 10
+  sleep 1
+  T send-keys -t repl C-c
+  type_line 'h.status, #h > 0, kept'
+  check "Ctrl-C inside ember.fit returns its history with status interrupted" E '^interrupted[[:space:]]+true[[:space:]]+77$' 20
+else
+  echo "# skip: Ctrl-C inside ember.fit at the prompt: this ember.fit does not read session.interactive yet"
+fi
+
 type_line '?ember.zeros'
 check "?NAME shows the doc of a C function" F 'ember.zeros(d1, d2, ...) or ember.zeros{d1, d2, ...}'
 type_line 'help(ember.plot.dumb_curve)'

@@ -79,9 +79,11 @@ function M.install(env)
 end
 
 --- repl.init(h): called by lua/repl.c when the session starts; h.source(name) returns the source of
--- an embedded module (for help). Installs the globals and prints the banner.
+-- an embedded module (for help). Marks the session interactive (so Ctrl-C inside ember.fit returns the
+-- history so far instead of raising), installs the globals and prints the banner.
 function M.init(h)
   require("ember.repl.sources").set_host(h)
+  require("ember.session").current().interactive = true
   M.install(_G)
   io.write(banner(), "\n")
 end
