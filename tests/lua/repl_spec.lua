@@ -1,5 +1,5 @@
 -- repl_spec.lua - the Lua side of the REPL (lua/ember/repl/): completion candidates, how values
--- print, help texts from the doc comments and the C docs table, :commands, errors, time and plot.
+-- print, :commands, errors, time, plot and the session's start (help texts: repl_help_spec.lua).
 local ember = require "ember"
 local repl = require "ember.repl"
 local E = require "ember.error"
@@ -246,129 +246,7 @@ describe("repl.show", function()
   end)
 end)
 
-describe("repl.help_text", function()
-  it("shows the C docs of ember functions and tensor methods", function()
-    assert.truthy(repl.help_text(ember.zeros):find("^ember.zeros%(d1, d2, ...%)"))
-    assert.truthy(repl.help_text("ember.zeros"):find("^ember.zeros%("))
-    local reshape = repl.help_text("reshape")
-    assert.truthy(reshape:find("^x:reshape%(d1, d2, ...%)"))
-    assert.equal(reshape, repl.help_text("Tensor:reshape"))
-    rawset(_G, "rt_t", ember.ones(3))
-    assert.equal(reshape, repl.help_text("rt_t:reshape"))
-    rawset(_G, "rt_t", nil)
-  end)
-
-  it("documents every tensor method that existed when the REPL was written", function()
-    for _, m in ipairs{"sum", "mean", "max", "matmul", "reshape", "view", "t", "narrow", "softmax", "backward",
-                       "detach", "requires_grad", "item", "shape", "fill", "copy", "add_", "index_select"} do
-      assert.is_string(repl.docs["Tensor:" .. m], m)
-      assert.is_function(repl._tensor_methods()[m], m)
-    end
-  end)
-
-  it("reads the doc comment above a Lua module function", function()
-    local text = repl.help_text(require("ember.plot").dumb_curve)
-    assert.truthy(text:find("^plot%.dumb_curve%(src, metric, width, height %[, opts%]%): a text preview"))
-    assert.truthy(text:find("never raises", 1, true))
-    assert.equal(text, repl.help_text("ember.plot.dumb_curve"))
-    assert.equal(text, repl.help_text("plot.dumb_curve"))   -- as the docs spell it
-  end)
-
-  it("finds a bare name in the ember modules", function()
-    assert.truthy(repl.help_text("cosine"):find("^schedule%.cosine{optimizer, t_max"))
-  end)
-
-  it("describes a module: its leading comment and its functions", function()
-    local text = repl.help_text(require("ember.plot"))
-    assert.truthy(text:find("^ember%.plot: loss curves"))
-    assert.truthy(text:find("\nfunctions:\n", 1, true))
-    assert.truthy(text:find("\n  plot.dumb_curve(src, metric", 1, true))
-    assert.falsy(text:find("_shell_quote", 1, true))   -- private names stay out
-  end)
-
-  it("reads doc comments from a script file, and says when there is none", function()
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write("local M = {}\n-- add(a, b): the sum of a and b.\n-- Returns a number.\nfunction M.add(a, b) return a + b end\n",
-            "\nfunction M.bare(x, ...) return x end\nreturn M\n")
-    f:close()
-    local mod = dofile(path)
-    local add, bare = repl.help_text(mod.add), repl.help_text(mod.bare)
-    os.remove(path)
-    assert.equal("add(a, b): the sum of a and b.\nReturns a number.", add)
-    assert.truthy(bare:find("^function%(x, ...%)\n%(no doc comment; defined at "))
-  end)
-
-  it("describes tensors, Lua's own functions, unknown names and nil", function()
-    local t = repl.help_text(ember.zeros(2, 5))
-    assert.truthy(t:find("^tensor of shape %[2 x 5%]"))
-    assert.truthy(t:find(" reshape ", 1, true))
-    assert.truthy(repl.help_text(print):find("^print: a Lua standard function; see https://www.lua.org/manual/5.4/manual.html#pdf%-print"))
-    assert.truthy(repl.help_text(string.format):find("#pdf%-string%.format$"))
-    assert.equal("help: nothing named 'no_such_name_q' (try ?ember for the list of functions)",
-                 repl.help_text("no_such_name_q"))
-    assert.truthy(repl.help_text(nil):find("^help: the value is nil"))
-    assert.truthy(repl.help_text():find("?NAME", 1, true))
-  end)
-
-  it("lists the methods of an object from its class", function()
-    local Cls = {}
-    Cls.__index = Cls
-    -- obj:go(n): goes n steps.
-    function Cls:go(n) return n end
-    local text = repl.help_text(setmetatable({}, Cls))
-    assert.truthy(text:find("methods:\n  obj:go(n): goes n steps.", 1, true))
-  end)
-
-  describe("classes and objects of a module", function()
-    local dir, fixt
-    setup(function()
-      dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p '" .. dir .. "/ember'"))
-      local f = assert(io.open(dir .. "/ember/fixt.lua", "w"))
-      f:write([=[
--- ember.fixt: a module for the REPL's tests.
-local M = {}
-local Box = {}
-Box.__index = Box
-M.Box = setmetatable(Box, {__call = function(c, ...) return c.new(...) end})
---- fixt.Box(n): a box holding n.
-function Box.new(n) return setmetatable({n = n}, Box) end
---- box:get(): the n it holds.
-function Box:get() return self.n end
-local function make(name) return setmetatable({}, {__call = function() return name end}) end
---- fixt.One(): the first;  fixt.Two(): the second
-M.One = make("one")
-M.Two = make("two")
-return M
-]=])
-      f:close()
-      package.path = dir .. "/?.lua;" .. package.path
-      fixt = require "ember.fixt"
-    end)
-    teardown(function()
-      package.loaded["ember.fixt"] = nil
-      os.execute("rm -rf '" .. dir .. "'")
-    end)
-
-    it("documents a class from its constructor and lists its methods", function()
-      assert.equal("fixt.Box(n): a box holding n.\nmethods:\n  box:get(): the n it holds.", repl.help_text(fixt.Box))
-    end)
-
-    it("documents an object by its class", function()
-      assert.equal("an object of class ember.fixt.Box:\nfixt.Box(n): a box holding n.\nmethods:\n" ..
-                   "  box:get(): the n it holds.", repl.help_text(fixt.Box(3)))
-    end)
-
-    it("finds the doc of a class made by a helper where the module mentions it", function()
-      assert.equal("fixt.Two(): the second", repl.help_text(fixt.Two))
-      assert.equal("ember.fixt: a module for the REPL's tests.\nfunctions:\n  fixt.Box(n): a box holding n.\n" ..
-                   "  fixt.One(): the first;  fixt.Two(): the second\n  fixt.Two(): the second",
-                   repl.help_text(fixt))
-    end)
-  end)
-
+describe("repl.help", function()
   it("help() prints the text", function()
     assert.equal(repl.help_text("ember.ones") .. "\n", capture(repl.help, "ember.ones"))
   end)
@@ -436,8 +314,9 @@ describe("repl.format_error", function()
   it("shows the user's frames of an ember error's traceback, not ember's own", function()
     local e = E.new("value", "ember.zeros", "size -1 is negative")
     e.where = "stdin:2: "
-    e.traceback = "stack traceback:\n\t[C]: in function 'ember.zeros'\n\t[ember]/nn.lua:500: in function " ..
-                  "'ember.nn.Linear.init'\n\tstdin:2: in function 'build'\n\tstdin:1: in main chunk\n\t[C]: in ?"
+    e.traceback = "stack traceback:\n\t[C]: in function 'ember._zeros'\n\t(...tail calls...)\n\t[C]: in function " ..
+                  "'ember.zeros'\n\t[ember]/nn.lua:500: in function 'ember.nn.Linear.init'\n\tstdin:2: in function " ..
+                  "'build'\n\tstdin:1: in main chunk\n\t[C]: in ?"
     assert.equal("stdin:2: ember.zeros: size -1 is negative\nstack traceback:\n\t[C]: in function 'ember.zeros'" ..
                  "\n\tstdin:2: in function 'build'\n\tstdin:1: in main chunk", repl.format_error(e))
   end)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_repl.sh [BUILD_DIR] - drives the ember REPL in a real pseudo-terminal through tmux: expressions,
-# a multi-line function, an error then recovery with state intact, tensor printing, Tab completion,
-# Ctrl-C at the prompt and out of an endless loop, help, :time, Ctrl-D and the history file.
+# a multi-line function, errors (text and ember's error values) then recovery with state intact, tensor
+# printing, Tab completion (never running a user's __index), Ctrl-C at the prompt, out of an endless
+# loop and inside ember.fit, help, :time, Ctrl-D and the history file.
 # Prints "N passed, N failed"; exits non-zero on failure; skips (exit 0) without tmux.
 # The executable is $EMBER_REPL_BIN, else $EMBER_BIN, else BUILD_DIR/ember.
 B=${1:-build}
@@ -86,6 +87,10 @@ type_line 'error("zap-" .. kept)'
 check "an error prints its message" F 'stdin:1: zap-77'
 type_line 'sq(nil)'
 check "an error inside a function shows a short traceback" F "in function 'sq'"
+type_line 'function mk(n) local l = ember.loss.mse(ember.zeros(n), ember.zeros(4)); return l end'
+type_line 'mk(3)'
+check "an ember error prints its public name and message" F 'stdin:1: ember.loss.mse: input [3] and target [4] have different shapes'
+check "an ember error raised in a function shows the user's frames" F "stdin:1: in function 'mk'"
 type_line 'kept + 1'
 check "the session continues with its state after errors" E '^78$'
 
@@ -154,6 +159,8 @@ fi
 
 type_line '?ember.zeros'
 check "?NAME shows the doc of a C function" F 'ember.zeros(d1, d2, ...) or ember.zeros{d1, d2, ...}'
+type_line '?nn'
+check "?nn lists the layers and names the section of docs/api.md" F 'More: docs/api.md, section "Layers: ember.nn".'
 type_line 'help(ember.plot.dumb_curve)'
 check "help(f) shows the doc comment of a Lua module function" F 'plot.dumb_curve(src, metric, width, height [, opts]): a text preview'
 

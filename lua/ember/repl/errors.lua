@@ -30,13 +30,20 @@ local function is_own(f)
   return full ~= nil and full:sub(-(#path - 3)) == path:sub(4)
 end
 
+-- ember's own frames: its modules, its internal C functions (ember._mse) and the calls lost between them
+local function is_ember_frame(f)
+  return is_own(f) or f:match("^%[C%]: in function '[%w_.:]*[.:]_") ~= nil or f == "(...tail calls...)"
+end
+
 -- the frames of a "stack traceback:" text worth showing; an ember error's cause is in ember's own
 -- code on purpose, so its frames there are dropped too
 local function frames_of(tb, drop_own)
   local frames = {}
   for l in tb:gmatch("[^\n]+") do
     local f = l:gsub("^%s+", "")
-    if f ~= "stack traceback:" and not is_glue(f) and not (drop_own and is_own(f)) then frames[#frames + 1] = f end
+    if f ~= "stack traceback:" and not is_glue(f) and not (drop_own and is_ember_frame(f)) then
+      frames[#frames + 1] = f
+    end
   end
   return frames
 end

@@ -1,172 +1,15 @@
--- ember.repl.help: help(value), help("name") and ?NAME at the prompt: the documentation of a function
--- (its doc comment, or repl/docs.lua for what is written in C), a module (its functions), a class or
--- an object (its methods) and of tensors.
+-- ember.repl.help: help(value), help("name") and ?NAME at the prompt: finds what a name refers to and
+-- which kind of help it gets (describe.lua writes the texts).
 local ember = require "ember"
 local names = require "ember.repl.names"
-local sources = require "ember.repl.sources"
 
 local M = {}
 
-M.docs = require "ember.repl.docs"
+local docs = require "ember.repl.docs"
+local describe = require "ember.repl.describe"
+M.docs = docs.text
 
-local is_ident, callable, params = names.is_ident, names.callable, names.params
-local tensor_methods, module_name, terminal_width = names.tensor_methods, names.module_name, names.terminal_width
-local lua_doc, mention_doc = sources.lua_doc, sources.mention_doc
-local shape_str = require("ember.util").shape_str
-local MANUAL = "https://www.lua.org/manual/5.4/manual.html#pdf-"
-
-local STD, BASE = {}, {}
-for _, lib in ipairs(names.STDLIBS) do STD[lib] = true end
-for _, f in ipairs{"assert", "collectgarbage", "dofile", "error", "getmetatable", "ipairs", "load", "loadfile",
-                   "next", "pairs", "pcall", "print", "rawequal", "rawget", "rawlen", "rawset", "require",
-                   "select", "setmetatable", "tonumber", "tostring", "type", "xpcall", "warn"} do
-  BASE[f] = true
-end
-
-local function is_std_name(name)
-  local lib = name:match("^(%a+)%.")
-  if lib then return STD[lib] == true end
-  return BASE[name] == true
-end
-
-
--- Doc text of function f, known by names (a list, may be empty).
-local function function_doc(f, known)
-  known = known or {}
-  if debug.getinfo(f, "S").what == "Lua" then
-    local doc = lua_doc(f)
-    if doc then return doc end
-    for _, n in ipairs(known) do
-      doc = mention_doc(n)
-      if doc then return doc end
-    end
-    local name = known[1] or "function"
-    return name .. params(f, name:find(":", 1, true)) .. "\n(no doc comment; defined at " .. sources.where_defined(f) .. ")"
-  end
-  for _, n in ipairs(known) do
-    if M.docs[n] then return M.docs[n] end
-  end
-  for _, n in ipairs(known) do
-    if is_std_name(n) then return n .. ": a Lua standard function; see " .. MANUAL .. n end
-  end
-  if known[1] then return known[1] .. ": a built-in function (no documentation)" end
-  return "a built-in function (no documentation)"
-end
-
--- A class (a callable table, as nn.Linear) is documented above its constructor (init, new or
--- __call), else above its forward, else where its module mentions it (name: "ember.nn.ReLU").
-local function class_doc(cls, name)
-  for _, k in ipairs{"init", "new"} do
-    local d = lua_doc(rawget(cls, k))
-    if d then return d end
-  end
-  local mt = getmetatable(cls)
-  local d = lua_doc(type(mt) == "table" and rawget(mt, "__call") or nil) or lua_doc(rawget(cls, "forward"))
-  if d then return d end
-  return name and mention_doc(name) or nil
-end
-
--- Classes set Cls.__index = Cls; their instances have the class as metatable.
-local function is_class(v)
-  return type(v) == "table" and rawget(v, "__index") == v
-end
-
--- The first line of a doc, prefixed by the name when the doc does not start with it.
-local function summary(name, doc)
-  local first = doc:match("^[^\n]*")
-  local short = name:match("[^.:]+$")
-  if not first:find(short, 1, true) then first = name .. ": " .. first end
-  return first
-end
-
-local CONSTRUCTORS = {init = true, new = true, extend = true, super = true}
-
--- Public functions of a table (and of its class, through __index tables), with their summaries;
--- with classes, callable tables (classes of a module) count too. Constructors of a class stay out
--- when listing methods (sep ":").
-local function function_list(t, prefix, sep, classes)
-  local seen, keys = {}, {}
-  local cur, depth = t, 0
-  while type(cur) == "table" and depth < 8 do
-    for k, v in next, cur do
-      if is_ident(k) and not k:match("^_") and not seen[k] and not (sep == ":" and CONSTRUCTORS[k])
-         and (type(v) == "function" or (classes and callable(v) and not module_name(v))) then
-        seen[k] = v
-        keys[#keys + 1] = k
-      end
-    end
-    local mt = getmetatable(cur)
-    cur = type(mt) == "table" and rawget(mt, "__index") or nil
-    depth = depth + 1
-  end
-  table.sort(keys)
-  local idx = names.index()
-  local out = {}
-  for _, k in ipairs(keys) do
-    local v, full = seen[k], prefix .. sep .. k
-    local doc
-    if type(v) == "function" then
-      local n = {full}
-      for _, m in ipairs(idx[v] or {}) do n[#n + 1] = m end
-      doc = function_doc(v, n)
-      if doc:find("^[^\n]*%(no doc comment") or doc:find("\n%(no doc comment") then doc = full .. params(v, sep == ":") end
-    else
-      doc = class_doc(v, full) or full
-    end
-    out[#out + 1] = "  " .. summary(full, doc)
-  end
-  return out
-end
-
-local function clip_lines(lines, width)
-  for i, l in ipairs(lines) do
-    if #l > width then lines[i] = l:sub(1, width - 3) .. "..." end
-  end
-  return lines
-end
-
-local function tensor_help(x)
-  local methods = names.sorted_keys(tensor_methods())
-  local lines = {}
-  if x ~= nil then
-    lines[1] = ("tensor of shape %s%s"):format(shape_str(x), x.requires_grad and ", requires grad" or "")
-  end
-  lines[#lines + 1] = M.docs.Tensor
-  lines[#lines + 1] = "methods (?x:NAME for one):"
-  local width, line = terminal_width() - 2, " "
-  for _, m in ipairs(methods) do
-    if #line + #m + 1 > width then lines[#lines + 1] = line; line = " " end
-    line = line .. " " .. m
-  end
-  if line ~= " " then lines[#lines + 1] = line end
-  return table.concat(lines, "\n")
-end
-
-local function module_help(name, mod)
-  local lines = {}
-  local doc = M.docs[name]
-  if not doc then
-    local src = sources.module(name)
-    doc = src and sources.leading_comment(src)
-  end
-  if STD[name] then doc = ("%s: a Lua standard library; see https://www.lua.org/manual/5.4/manual.html#6"):format(name) end
-  lines[1] = doc or ("module " .. name)
-  local fns = function_list(mod, name, ".", true)
-  if name == "ember" then
-    local subs = {}
-    for k in pairs(package.preload) do
-      local s = k:match("^ember%.([%a_][%w_]*)$")
-      if s and s ~= "repl" then subs[#subs + 1] = "ember." .. s end
-    end
-    table.sort(subs)
-    if #subs > 0 then lines[#lines + 1] = "modules: " .. table.concat(subs, ", ") end
-  end
-  if #fns > 0 then
-    lines[#lines + 1] = "functions:"
-    for _, l in ipairs(clip_lines(fns, terminal_width() - 1)) do lines[#lines + 1] = l end
-  end
-  return table.concat(lines, "\n")
-end
+local tensor_methods = names.tensor_methods
 
 local GENERAL = [[
 ember interactive session (Lua 5.4)
@@ -180,6 +23,11 @@ ember interactive session (Lua 5.4)
 Globals: ember, nn, optim, loss, help, plot, time. Variables declared `local` last one line only;
 assign globals (x = ...) to keep them. History: ~/.ember_history (EMBER_HISTORY overrides).]]
 
+-- ember._mse, Tensor:_x, ember.run._capture
+local function is_internal_name(name)
+  return name:match("^ember[%w_.:]*[.:]_") ~= nil or name:match("^Tensor[.:]_") ~= nil
+end
+
 --- help.doc(value [, name]): the documentation text of a value: a function (its doc comment, or the
 -- table of C function docs), a module, a tensor (its methods), an object (its methods). name, when
 -- given, is the name it was looked up by. Returns the text.
@@ -188,37 +36,18 @@ function M.doc(v, name)
   local known = {}
   if name then known[1] = name end
   for _, n in ipairs(idx[v] or {}) do if n ~= name then known[#known + 1] = n end end
+  if name and is_internal_name(name) then
+    return ("%s is internal to ember: names that start with _ may change without notice"):format(name)
+  end
+  if name == "Tensor" then return describe.tensor(nil) end
   if name and M.docs[name] and type(v) ~= "table" and type(v) ~= "function" then return M.docs[name] end
-  if name == "Tensor" then return tensor_help(nil) end
-  if ember.is_tensor(v) then return tensor_help(v) end
-  if type(v) == "function" then return function_doc(v, known) end
+  if ember.is_tensor(v) then return describe.tensor(v) end
+  if type(v) == "function" then return describe.value(v, known) end
   if type(v) == "table" then
-    local mname = module_name(v)
-    if mname then return module_help(mname, v) end
+    local mname = names.module_name(v)
+    if mname then return describe.module(mname, v) end
     if v == _G then return "_G: the table of global variables" end
-    local lines = {}
-    local mt = getmetatable(v)
-    local cls = not is_class(v) and type(mt) == "table" and type(rawget(mt, "__index")) == "table" and mt or nil
-    local prefix = "obj"
-    if is_class(v) or (callable(v) and not cls) then
-      -- a class: the doc of its constructor, then its methods
-      lines[1] = class_doc(v, known[1]) or known[1]
-      prefix = known[1] and known[1]:match("[^.]+$") or "cls"
-    elseif cls then
-      -- an object: its class's doc, then the methods it inherits
-      local cname = idx[cls] and idx[cls][1]
-      local d = class_doc(cls, cname)
-      lines[1] = (cname and ("an object of class " .. cname) or "an object") .. (d and ":\n" .. d or "")
-    elseif known[1] then
-      lines[1] = known[1]
-    end
-    local fns = function_list(v, prefix, ":")
-    if #fns > 0 then
-      lines[#lines + 1] = "methods:"
-      for _, l in ipairs(clip_lines(fns, terminal_width() - 1)) do lines[#lines + 1] = l end
-    end
-    if #lines == 0 then lines[1] = "a table with no functions (no documentation)" end
-    return table.concat(lines, "\n")
+    return describe.table(v, known, idx)
   end
   if name then return ("%s: a %s (no documentation)"):format(name, type(v)) end
   return ("a %s value (no documentation)"):format(type(v))

@@ -2,7 +2,9 @@
 -- lines and calls init, translate, print, format_error and complete here). The parts:
 --   names.lua     what printing, help and completion share: the names of values, reading paths
 --   show.lua      how values print (repl.show, repl.print)
---   help.lua      help(), ?NAME: doc comments (read by sources.lua) and docs.lua for the C functions
+--   help.lua      help(), ?NAME: what a name refers to; describe.lua writes the text from the doc
+--                 comments (read by sources.lua, developers' remarks left out) and docs.lua (the C
+--                 functions, the modules' lines, the sections of docs/api.md)
 --   complete.lua  Tab completion candidates
 --   errors.lua    how an error prints (message, then a short traceback)
 --   tools.lua     the globals time() and plot()

@@ -5,6 +5,8 @@ local read_file = require("ember.util").read_file
 
 local M = {}
 
+local mention_in
+
 local host = {}   -- from lua/repl.c: host.source(name) gives an embedded module's source text
 local embedded_cache = {}   -- files are read again each time: they may have been edited
 
@@ -79,10 +81,9 @@ end
 -- it opens with code
 function M.leading_comment(src)
   local block = {}
-  for _, l in ipairs(M.split_lines(src)) do
-    if l:match("^#!") and #block == 0 then -- a shebang line
-    elseif l:match("^%s*%-%-") then block[#block + 1] = l
-    else break end
+  for i, l in ipairs(M.split_lines(src)) do
+    if l:match("^%s*%-%-") then block[#block + 1] = l
+    elseif not (i == 1 and l:match("^#!")) then break end   -- past a shebang line
   end
   local text = strip_comments(block)
   return text ~= "" and text or nil
@@ -103,21 +104,30 @@ function M.lua_doc(f)
   return src and comment_above(M.split_lines(src), info.linedefined) or nil
 end
 
---- sources.mention_doc(full) -> the comment block of module MOD that documents MOD.key without sitting
--- above its definition (classes made by a helper, as nn.ReLU): a comment line opening with "mod.key("
--- or "mod.key{", or with it after a ";". full is "ember.nn.ReLU"; returns the text or nil.
+--- sources.mention_doc(full) -> the comment of module MOD (or a file of its folder) that documents
+-- MOD.key without sitting above its definition (classes made by a helper, as nn.ReLU): a comment line
+-- opening with "mod.key(" or "mod.key{", or with it after a ";". full is "ember.nn.ReLU"; returns the
+-- text up to the next name documented on that line (and the lines below when it opens the line and is
+-- alone on it), or nil.
 function M.mention_doc(full)
   local mod, key = full:match("^(ember%.[%w_.]+)%.([%a_][%w_]*)$")
-  local src = mod and M.module(mod)
-  if not src then return nil end
+  if not mod then return nil end
   local short = (mod:match("[^.]+$") .. "." .. key):gsub("%p", "%%%0")
-  local lines = M.split_lines(src)
+  for _, src in ipairs(M.module_family(mod)) do
+    local doc = mention_in(M.split_lines(src), short)
+    if doc then return doc end
+  end
+end
+
+mention_in = function(lines, short)
   for i, l in ipairs(lines) do
     local text = l:match("^%s*%-%-%-?%s*(.*)$")
     local at = text and (text:match("^" .. short .. "[%({]") and 1 or text:match(";%s+()" .. short .. "[%({]"))
-    if at then   -- the text from the mention to the end of its comment block
-      local block = {"-- " .. text:sub(at)}
-      for j = i + 1, #lines do
+    if at then
+      local rest = text:sub(at)
+      local cut = rest:find(";%s+[%a_][%w_.:]*[%({]")
+      local block = {"-- " .. (cut and rest:sub(1, cut - 1) or rest)}
+      for j = i + 1, (at == 1 and not cut) and #lines or 0 do
         if not lines[j]:match("^%s*%-%-") then break end
         block[#block + 1] = lines[j]
       end
@@ -125,6 +135,47 @@ function M.mention_doc(full)
       return doc ~= "" and doc or nil
     end
   end
+end
+
+--- sources.module_family(name) -> the source texts of module name and of the modules of its folder
+-- (ember.nn, then ember.nn.layers, ...), those that can be found
+function M.module_family(name)
+  local out, subs = {}, {}
+  for k in next, package.preload do
+    if type(k) == "string" and k:sub(1, #name + 1) == name .. "." then subs[#subs + 1] = k end
+  end
+  table.sort(subs)
+  table.insert(subs, 1, name)
+  for _, k in ipairs(subs) do out[#out + 1] = M.module(k) end
+  return out
+end
+
+-- What marks a line as written for ember's developers: a path of the source tree, a C file or header,
+-- a name internal to ember (ember._mse)
+local DEVELOPER = {"%f[%w_]core/", "%f[%w_]lua/", "%f[%w_]tests/", "%f[%w_]tools/", "%f[%w_]bench/", "DESIGN%.md",
+                   "%w%.[ch]%f[^%w_]", "%f[%w_]ember%._", "%f[%w_][%a][%w_]*%._%a"}
+
+local function for_developers(s)
+  for _, p in ipairs(DEVELOPER) do
+    if s:find(p) then return true end
+  end
+  return false
+end
+
+--- sources.user_text(doc) -> doc as users may read it: remarks in parentheses that cite the source tree
+-- or internal names are cut, lines that still do are dropped; nil when nothing is left
+function M.user_text(doc)
+  if not doc then return nil end
+  local out = {}
+  for line in (doc .. "\n"):gmatch("(.-)\n") do
+    line = line:gsub("(%s*)(%b())", function(_, group)
+      if for_developers(group) then return "" end
+    end)
+    if not for_developers(line) then out[#out + 1] = line end
+  end
+  while out[1] == "" do table.remove(out, 1) end
+  while out[#out] == "" do out[#out] = nil end
+  return #out > 0 and table.concat(out, "\n") or nil
 end
 
 return M
