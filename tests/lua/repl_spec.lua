@@ -205,6 +205,13 @@ describe("repl.show", function()
     assert.is_true(#repl.show({many}) < 200)
   end)
 
+  it("prints a table whose keys and values have a __tostring that fails", function()
+    local bad = setmetatable({}, {__tostring = function() error("no text") end})
+    local bad2 = setmetatable({}, {__tostring = function() error("no text") end})
+    local s = repl.show({[bad] = 1, [bad2] = 2, [true] = 3, v = bad})
+    assert.truthy(s:find("^{v = {}, %[true%] = 3, %[{}%] = [12], %[{}%] = [12]}$"), s)
+  end)
+
   it("shows tensors inside tables by shape, and 0-d ones by value", function()
     assert.equal("{w = tensor[2 x 3], s = tensor(1.5)}",
                  repl.show({w = ember.zeros(2, 3), s = ember.tensor(1.5)}):gsub("s = (.-), w = (.-)}", "w = %2, s = %1}"))

@@ -24,6 +24,12 @@ local function clip(s, width)
   return s
 end
 
+-- tostring that a failing __tostring cannot break (keys are sorted by it)
+local function safe_text(v)
+  local ok, s = pcall(tostring, v)
+  return ok and type(s) == "string" and s or type(v)
+end
+
 -- How far a table print goes: the names of known values, the tables open on the way down (a table
 -- met again among them is a cycle) and the width one item may take.
 local function context(width)
@@ -58,8 +64,7 @@ local function short(v, ctx, depth)
     if debug.getinfo(v, "S").what == "Lua" then return "function" .. params(v) end
     return name and ("function " .. name) or "function"
   end
-  local ok, s = pcall(tostring, v)   -- a userdata's __tostring may fail or write lines
-  return ok and type(s) == "string" and clip(s, ctx.width) or t
+  return clip(safe_text(v), ctx.width)   -- a userdata's __tostring may fail or write lines
 end
 
 local function key_text(k, ctx, depth)
@@ -76,7 +81,7 @@ local function key_less(a, b)
   local ta, tb = TYPE_ORDER[type(a)] or 4, TYPE_ORDER[type(b)] or 4
   if ta ~= tb then return ta < tb end
   if ta <= 2 then return a < b end
-  return tostring(a) < tostring(b)
+  return safe_text(a) < safe_text(b)
 end
 
 -- The items of table t (read raw): at most max_array of its array part, then at most max_keys of the
