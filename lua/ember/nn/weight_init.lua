@@ -74,16 +74,18 @@ function init.normal_(t, mean, std)
   return ember.no_grad(function() return t:normal(mean, std) end)
 end
 
---- init.constant_(t, v) -> t;  init.zeros_(t), init.ones_(t)
+--- init.constant_(t, v) -> t filled with v
 function init.constant_(t, v)
   check_t("constant_", t)
   if type(v) ~= "number" then fail_type("nn.init.constant_", "value must be a number (got %s)", show(v)) end
   return ember.no_grad(function() return t:fill(v) end)
 end
+--- init.zeros_(t) -> t filled with 0
 function init.zeros_(t)
   check_t("zeros_", t)
   return init.constant_(t, 0)
 end
+--- init.ones_(t) -> t filled with 1
 function init.ones_(t)
   check_t("ones_", t)
   return init.constant_(t, 1)
