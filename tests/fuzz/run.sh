@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh - `make fuzz`: builds the IDX, CSV and checkpoint fuzz targets with clang, libFuzzer, AddressSanitizer and
+# run.sh - `make fuzz`: builds the IDX, CSV, checkpoint, safetensors and npz fuzz targets with clang, libFuzzer, AddressSanitizer and
 # UBSan into build-fuzz/ and runs each for a bounded time, FUZZ_SECONDS (default 60) apiece. The corpus
 # grows in build-fuzz/corpus/ from run to run; a crashing input is kept in build-fuzz/crashes/ and
 # the run exits non-zero. Reproduce one with: build-fuzz/fuzz_idx build-fuzz/crashes/FILE
@@ -13,8 +13,9 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
   echo "make fuzz: $CLANG not found; install it with: sudo apt-get install clang libclang-rt-14-dev" >&2
   exit 1
 fi
-mkdir -p "$B/obj" "$B/corpus/idx" "$B/corpus/csv" "$B/corpus/checkpoint" "$B/crashes" "$B/seeds/idx" \
-  "$B/seeds/csv" "$B/seeds/checkpoint"
+TARGETS="idx csv checkpoint safetensors npz"
+for t in $TARGETS; do mkdir -p "$B/corpus/$t" "$B/seeds/$t"; done
+mkdir -p "$B/obj" "$B/crashes"
 printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' > "$B/probe.c"
 if ! "$CLANG" -fsanitize=fuzzer,address "$B/probe.c" -o "$B/probe" 2>/dev/null; then
   echo "make fuzz: $CLANG cannot link libFuzzer; install it with: sudo apt-get install libclang-rt-14-dev" >&2
@@ -32,7 +33,7 @@ for src in core/*.c; do
   fi
   objs="$objs $obj"
 done
-for t in idx csv checkpoint; do
+for t in $TARGETS; do
   "$CLANG" $CFLAGS -D_GNU_SOURCE -fsanitize=fuzzer -Itests/fuzz "tests/fuzz/fuzz_$t.c" $objs \
     -lz -ldl -lm -lpthread -o "$B/fuzz_$t"
 done
@@ -57,9 +58,13 @@ if [ -x build/ember ]; then
     2>/dev/null || true
 fi
 printf 'EMBR' > "$B/seeds/checkpoint/magic-only"
+# the weights readers' seeds: the reference files of tests/data/weights (NumPy's stored and deflated
+# npz, a safetensors file with metadata)
+cp tests/data/weights/*.safetensors "$B/seeds/safetensors/"
+cp tests/data/weights/*.npz "$B/seeds/npz/"
 
 status=0
-for t in idx csv checkpoint; do
+for t in $TARGETS; do
   echo "== fuzz_$t for ${SECS}s"
   if ! "$B/fuzz_$t" -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix="$B/crashes/$t-" "$B/corpus/$t" "$B/seeds/$t" \
