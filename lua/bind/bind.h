@@ -51,7 +51,11 @@ void ember_open_loss(lua_State *L);
 void ember_open_optim(lua_State *L);
 void ember_open_data(lua_State *L);
 void ember_open_checkpoint(lua_State *L);
+void ember_open_weights(lua_State *L);
 void ember_open_sys(lua_State *L);
+/* weights.c: when the file at path is a safetensors or npz file (by its first bytes), pushes its tensors as
+   a table name -> tensor and returns 1 (raising on a corrupt file); else returns -1 and pushes nothing */
+int lt_load_weights(lua_State *L, const char *path);
 /* main.c: Ctrl-C and SIGTERM interrupt the running chunk, or (with ember._graceful(true)) only
    count, so a runner can finish its step and save */
 void ember_install_signals(lua_State *L);

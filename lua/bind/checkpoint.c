@@ -389,10 +389,12 @@ static void place_entry(lua_State *L, load_box *b, const char *path, em_ck_entry
 }
 
 /* ember.load(path) -> the value given to ember.save: the same nested tables, tensors as new contiguous
-   tensors (no autograd history), integers as integers. Raises on a missing, truncated or corrupt file. */
+   tensors (no autograd history), integers as integers. Raises on a missing, truncated or corrupt file.
+   A safetensors or npz file (told apart by its first bytes) gives its table name -> tensor (weights.c). */
 static int ck_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lua_settop(L, 1);
+  if (lt_load_weights(L, path) > 0) return 1;
   load_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   memset(b, 0, sizeof *b);
   luaL_setmetatable(L, LOAD_MT);

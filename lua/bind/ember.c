@@ -96,6 +96,7 @@ int luaopen_ember(lua_State *L) {
   ember_open_optim(L);
   ember_open_data(L);
   ember_open_checkpoint(L);
+  ember_open_weights(L);
   ember_open_sys(L);
   lua_pushstring(L, EMBER_VERSION);
   lua_setfield(L, -2, "version");
