@@ -40,14 +40,9 @@ local huge = math.huge
 
 local REASONS = {"patience", "not finite", "diverged", "threshold reached"}
 
-local function show(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  if type(v) == "number" then return tostring(v) end
-  return type(v)
-end
-
+local util = require "ember.util"
 local fail = require("ember.error").module_fail("stop")
-local is_finite = require("ember.util").is_finite
+local show, is_finite = util.show, util.is_finite
 
 local function is_int(v, min)
   return is_finite(v) and v == math.floor(v) and v >= min

@@ -68,4 +68,12 @@ function M.errkind(f, ...)
   return E.kind(e)
 end
 
+--- h.errors_with(fragment, f, ...) fails the spec unless f(...) raises an error whose text contains
+-- fragment (plain text, not a pattern)
+function M.errors_with(fragment, f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error containing: " .. fragment)
+  assert(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
+end
+
 return M

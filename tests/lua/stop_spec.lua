@@ -23,11 +23,7 @@ local function model(v)
   return m
 end
 
-local function errors_with(fragment, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error containing: " .. fragment)
-  assert.is_truthy(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
-end
+local errors_with = dofile("tests/lua/spec_helper.lua").errors_with
 
 describe("stop.early patience", function()
   it("never stops while the metric improves, even with patience 0 (keras#16393)", function()
