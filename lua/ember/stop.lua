@@ -151,9 +151,22 @@ local function clone_state(where, t)
   return c
 end
 
+-- restore_best needs a model it can copy and load: anything else is the caller's mistake, said so
+local function check_model(model)
+  local ok = type(model) == "table" or type(model) == "userdata"
+  if ok then
+    local got, sd, load = pcall(function() return model.state_dict, model.load_state_dict end)
+    ok = got and type(sd) == "function" and type(load) == "function"
+  end
+  if not ok then
+    fail("stop.early:update", "restore_best needs the model as the second argument, an object with "
+         .. "state_dict and load_state_dict (got %s): stop:update(value, model)", show(model))
+  end
+end
+
 function Early:_keep(model)
   local where = "stop.early:update"
-  if model == nil then fail(where, "restore_best needs the model: stop:update(value, model)") end
+  check_model(model)
   local sd = model:state_dict()
   if type(sd) ~= "table" then fail(where, "model:state_dict() returned %s (expected a table)", show(sd)) end
   self.best_weights = clone_state(where, sd)
@@ -162,7 +175,7 @@ end
 function Early:_stop(reason, model)
   self.reason, self.stopped_epoch = reason, self.epoch
   if self.restore_best and self.best_weights ~= nil then
-    if model == nil then fail("stop.early:update", "restore_best needs the model: stop:update(value, model)") end
+    check_model(model)
     model:load_state_dict(self.best_weights)
   end
   return true, reason

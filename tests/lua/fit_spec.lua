@@ -239,6 +239,29 @@ describe("ember.fit", function()
     assert.matches("monitor \"valid_loss\" is not a column", with("monitor", "valid_loss"))
   end)
 
+  it("takes no best from a value its stop rule calls diverged, nor from a non-finite one", function()
+    -- valid_loss is 3 from epoch 1: beyond divergence_threshold 1, so the rule stops at once ("diverged")
+    local model = fake_model()
+    local run = ember.run{name = "dvs", runs = root .. "/runs"}
+    local h = fit{model = model, loss = mean_loss, optimizer = fake_opt(model, 0.1), train = dataset{1, 2},
+                  valid = dataset{2, 4}, epochs = 5, batch = 2, run = run, quiet = true,
+                  stop = ember.stop.early{divergence_threshold = 1}}
+    assert.equal("stopped-early", h.status)
+    assert.equal("diverged", h.stop_reason)
+    assert.is_nil(h.best_epoch)
+    assert.is_nil(h.best)
+    local meta = kv(run.dir .. "/meta.tsv")
+    assert.is_nil(meta.best_epoch)
+    assert.equal("1", meta.stop_epoch)
+    assert.is_false(exists(run.dir .. "/best.ckpt"))
+    -- mode max: an infinite valid_loss is not the best either
+    local m2 = fake_model()
+    local h2 = fit{model = m2, loss = mean_loss, optimizer = fake_opt(m2, 0.1), train = dataset{1},
+                   valid = dataset{1 / 0}, epochs = 1, batch = 1, quiet = true, mode = "max"}
+    assert.equal(math.huge, h2[1].valid_loss)
+    assert.is_nil(h2.best_epoch)
+  end)
+
   it("writes the epoch lines into stdout.log (one plain line per epoch when not on a terminal)", function()
     local model = fake_model()
     local run = ember.run{name = "log", runs = root .. "/runs"}
@@ -249,6 +272,29 @@ describe("ember.fit", function()
     assert.equal(2, #l)
     assert.matches("^epoch 1/2  train_loss 1.5  lr 0.1", l[1])
     assert.matches("^epoch 2/2  train_loss 1.5  lr 0.1", l[2])
+  end)
+end)
+
+describe("ember.fit --resume of a damaged checkpoint", function()
+  it("names the missing field instead of failing inside the loop", function()
+    local model = fake_model()
+    local run = ember.run{name = "miss", runs = root .. "/runs"}
+    fit{model = model, loss = mean_loss, optimizer = fake_opt(model, 0.1), train = dataset{1, 2}, epochs = 1,
+        batch = 2, run = run, quiet = true}
+    local ck = ember.load(run.dir .. "/last.ckpt")
+    ck.batch = nil
+    ember.save(run.dir .. "/last.ckpt", ck)
+    run:set_status("interrupted")
+    run:finish()
+    session.begin({resume = run.dir, set = {}, set_order = {}})
+    local r2 = ember.run{name = "miss", runs = root .. "/runs"}
+    local m2 = fake_model()
+    local ok, err = pcall(fit, {model = m2, loss = mean_loss, optimizer = fake_opt(m2, 0.1), train = dataset{1, 2},
+                                epochs = 2, batch = 2, run = r2, quiet = true})
+    assert.is_false(ok)
+    assert.equal("format", E.kind(err))
+    assert.matches("^ember.fit: cannot resume from '.-last.ckpt': its field batch is missing %(expected an integer >= 0%)",
+                   E.message(err))
   end)
 end)
 

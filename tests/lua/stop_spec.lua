@@ -183,6 +183,13 @@ describe("stop.early restore_best", function()
                 stop.early{restore_best = true}, 1)
   end)
 
+  it("says what the model must be when it is not one (stop:update(1, 5))", function()
+    local r = stop.early{restore_best = true}
+    errors_with("ember.stop.early:update: restore_best needs the model as the second argument, an object "
+                .. "with state_dict and load_state_dict (got 5)", r.update, r, 1, 5)
+    errors_with("(got table)", r.update, stop.early{restore_best = true}, 1, {})
+  end)
+
   it("does not touch the model without restore_best", function()
     local m = model(5)
     local r = stop.early{patience = 0}

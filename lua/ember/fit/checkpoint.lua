@@ -4,6 +4,7 @@
 -- metrics.tsv it knew, and mid-epoch the epoch's partial sums and the RNG state of the epoch's start.
 local ember = require "ember"
 local E = require "ember.error"
+local util = require "ember.util"
 
 local M = {}
 
@@ -42,12 +43,45 @@ local function load_into(obj, s, what, path)
   end
 end
 
---- checkpoint.load(path) -> the checkpoint table at path (an error of kind format when it is not one)
+local function count(v) return math.type(v) == "integer" and v >= 0 end
+local function number(v) return type(v) == "number" end
+local function text(v) return type(v) == "string" end
+local function tbl(v) return type(v) == "table" end
+
+-- the fields resume reads, with what each must be; mid-epoch ones only when batch > 0
+local FIELDS = {
+  {"epoch", count, "an integer >= 0"}, {"batch", count, "an integer >= 0"}, {"step", count, "an integer >= 0"},
+  {"rows", count, "an integer >= 0"}, {"best_epoch", count, "an integer >= 0"}, {"rng", text, "a string"},
+  {"elapsed", number, "a number"}, {"best", number, "a number"}, {"history", tbl, "a table"}}
+local MID_EPOCH = {{"sums", tbl, "a table"}, {"rng_epoch", text, "a string"}}
+
+local function format_fail(path, fmt, ...)
+  E.raise("format", "ember.fit", "cannot resume from '%s': " .. fmt, path, ...)
+end
+
+local function check_fields(ck, path, fields)
+  for _, f in ipairs(fields) do
+    local key, ok, what = f[1], f[2], f[3]
+    local v = ck[key]
+    if v == nil then format_fail(path, "its field %s is missing (expected %s)", key, what) end
+    if not ok(v) then format_fail(path, "its field %s must be %s (got %s)", key, what, util.show(v)) end
+  end
+end
+
+--- checkpoint.load(path) -> the checkpoint table at path; an error of kind format when it is not one
+-- or lacks a field that resuming needs
 function M.load(path)
   local ok, ck = pcall(ember.load, path)
-  if not ok then fail("cannot resume: %s", E.message(ck)) end
+  if not ok then E.raise("format", "ember.fit", "cannot resume: %s", E.message(ck)) end
   if type(ck) ~= "table" or ck.format ~= "ember.fit" then
-    fail("cannot resume: '%s' is not a checkpoint written by ember.fit", path)
+    format_fail(path, "it is not a checkpoint written by ember.fit")
+  end
+  check_fields(ck, path, FIELDS)
+  if ck.batch > 0 then
+    check_fields(ck, path, MID_EPOCH)
+    if not number(ck.sums.loss) or not number(ck.sums.count) or not tbl(ck.sums.metrics) then
+      format_fail(path, "its field sums must hold loss, count and metrics")
+    end
   end
   return ck
 end

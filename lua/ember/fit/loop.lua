@@ -176,7 +176,6 @@ local function monitored(c, row)
 end
 
 local function better(mode, a, b)
-  if a ~= a then return false end
   if mode == "max" then return a > b end
   return a < b
 end
@@ -197,7 +196,9 @@ local function end_epoch(t, epoch, t_epoch)
   if hook_stop and not stopping then
     stopping, reason = true, type(hook_stop) == "string" and hook_stop or "on_epoch"
   end
-  local improved = better(c.mode, mv, t.best)
+  -- a value the rule stopped on as diverged, or a non-finite one, is never the best
+  local bad = stopping and (reason == "diverged" or reason == "not finite")
+  local improved = is_finite(mv) and not bad and better(c.mode, mv, t.best)
   if improved then t.best, t.best_epoch = mv, epoch end
   t.out:line(progress.epoch_line(row, c.epochs, c.metrics, ember.clock() - t_epoch, improved and c.valid))
   t.out:curve(t.history, c.monitor)
