@@ -141,6 +141,55 @@ describe("ember.fit", function()
     assert.same({1, 1, 0.5}, {h[1].lr, h[2].lr, h[3].lr})
   end)
 
+  it("gives a plateau the stop rule's monitor and mode: a rising score in mode max keeps the lr", function()
+    -- on_epoch adds score = epoch (rising); in mode "min" the plateau would halve the lr from epoch 3
+    local model = fake_model()
+    local opt = fake_opt(model, 1)
+    local run = ember.run{name = "mon", runs = root .. "/runs"}
+    local h = fit{model = model, loss = mean_loss, optimizer = opt, train = dataset{1, 2}, epochs = 4, batch = 2,
+                  quiet = true, run = run, on_epoch = function(ctx) ctx.row.score = ctx.epoch end,
+                  schedule = ember.schedule.plateau{optimizer = opt, patience = 0, factor = 0.5},
+                  stop = ember.stop.early{monitor = "score", mode = "max", patience = 10}}
+    assert.same({1, 1, 1, 1}, {h[1].lr, h[2].lr, h[3].lr, h[4].lr})
+    assert.equal(4, h.best_epoch)
+    local meta = kv(run.dir .. "/meta.tsv")
+    assert.equal("score", meta.monitor)
+    assert.equal("max", meta.mode)
+  end)
+
+  it("gives a stop rule without a monitor fit's monitor and mode", function()
+    -- score falls 3, 2, 1 then rises: in mode max with patience 1 the rule stops at epoch 2
+    local model = fake_model()
+    local rule = ember.stop.early{patience = 1}
+    local h = fit{model = model, loss = mean_loss, optimizer = fake_opt(model, 1), train = dataset{1, 2},
+                  epochs = 6, batch = 2, quiet = true, monitor = "score", mode = "max", stop = rule,
+                  on_epoch = function(ctx) ctx.row.score = 4 - ctx.epoch end}
+    assert.equal(2, #h)
+    assert.equal("score", rule.monitor)
+    assert.equal("max", rule.mode)
+    assert.equal(1, rule.best_epoch)
+  end)
+
+  it("refuses a stop rule and a plateau that watch different columns or directions", function()
+    local model = fake_model()
+    local opt = fake_opt(model, 1)
+    local base = {model = model, loss = mean_loss, optimizer = opt, train = dataset{1}, epochs = 1, batch = 1,
+                  quiet = true}
+    local function with(extra)
+      local o = {}
+      for k, v in pairs(base) do o[k] = v end
+      for k, v in pairs(extra) do o[k] = v end
+      return errmsg(fit, o)
+    end
+    assert.matches('ember.fit: the stop rule monitors "train_loss" but monitor is "valid_loss"',
+                   with{monitor = "valid_loss", stop = ember.stop.early{monitor = "train_loss"}})
+    assert.matches('ember.fit: schedule.plateau has mode "min" but the stop rule\'s mode is "max"',
+                   with{stop = ember.stop.early{mode = "max"},
+                        schedule = ember.schedule.plateau{optimizer = opt, mode = "min"}})
+    assert.matches('ember.fit: the stop rule\'s mode is "min" but mode is "max"',
+                   with{mode = "max", stop = ember.stop.any{ember.stop.early{mode = "min"}}})
+  end)
+
   it("accepts a plain function epoch -> lr as the schedule", function()
     local model = fake_model()
     local opt = fake_opt(model, 1)

@@ -189,10 +189,7 @@ local function end_epoch(t, epoch, t_epoch)
   local mv = monitored(c, row)
   if c.sched and c.schedule_every == "epoch" then c.sched:step(mv) end
   local stopping, reason = false, nil
-  if c.stop then
-    local sm = type(c.stop.monitor) == "string" and row[c.stop.monitor] or mv
-    stopping, reason = c.stop:update(sm, c.model)
-  end
+  if c.stop then stopping, reason = c.stop:update(mv, c.model) end
   if hook_stop and not stopping then
     stopping, reason = true, type(hook_stop) == "string" and hook_stop or "on_epoch"
   end

@@ -105,8 +105,44 @@ local function resolve_extras(o, c)
   if c.clip and not c.clip_norm then fail("clip needs ember.optim.clip_grad_norm") end
 end
 
--- schedule, stop rule, and the monitored column with its mode
-local function resolve_monitor(o, c)
+-- The monitored column and its mode: fit's own options, else what the stop rule chose; a plateau's
+-- mode counts too. All that were chosen must agree, and the rest take them: early stopping and
+-- reduce-on-plateau watch one column in one direction.
+local function one_monitor(o, c)
+  local stop_mod, schedule = require "ember.stop", require "ember.schedule"
+  local claims = c.stop and stop_mod.claims(c.stop) or {}
+  local plateaus = c.sched and schedule.plateaus(c.sched) or {}
+  local monitor, mode = o.monitor, o.mode
+  if mode ~= nil and mode ~= "min" and mode ~= "max" then fail('mode must be "min" or "max" (got %s)', show(mode)) end
+  local m_from, d_from = "monitor", "mode"
+  for _, cl in ipairs(claims) do
+    if cl.monitor and monitor and cl.monitor ~= monitor then
+      fail("the stop rule monitors %s but %s is %s: early stopping and the plateau schedule share one "
+           .. "monitored column", show(cl.monitor), m_from, show(monitor))
+    end
+    if cl.monitor then monitor, m_from = cl.monitor, "the stop rule's monitor" end
+    if cl.mode and mode and cl.mode ~= mode then
+      fail("the stop rule's mode is %s but %s is %s: early stopping and the plateau schedule share one mode",
+           show(cl.mode), d_from, show(mode))
+    end
+    if cl.mode then mode, d_from = cl.mode, "the stop rule's mode" end
+  end
+  for _, p in ipairs(plateaus) do
+    local own = p._spec.mode
+    if own ~= nil and mode ~= nil and own ~= mode then
+      fail("schedule.plateau has mode %s but %s is %s: early stopping and the plateau schedule share one mode",
+           show(own), d_from, show(mode))
+    end
+    if own ~= nil then mode = own end
+  end
+  c.monitor = monitor or (o.valid and "valid_loss" or "train_loss")
+  c.mode = mode or "min"
+  if c.stop then stop_mod.share(c.stop, c.monitor, c.mode) end
+  for _, p in ipairs(plateaus) do p:_take_mode(c.mode) end
+end
+
+-- schedule and stop rule
+local function resolve_schedule(o, c)
   local sched = o.schedule
   if sched ~= nil then sched = require("ember.schedule").wrap(sched, c.opt) end
   c.sched = sched
@@ -117,10 +153,7 @@ local function resolve_monitor(o, c)
   local stop = o.stop
   if stop ~= nil then stop = require("ember.stop").wrap(stop) end
   c.stop = stop
-  c.monitor = o.monitor or (stop and type(stop.monitor) == "string" and stop.monitor)
-              or (o.valid and "valid_loss" or "train_loss")
-  c.mode = o.mode or (stop and (stop.mode == "max" or stop.mode == "min") and stop.mode) or "min"
-  if c.mode ~= "min" and c.mode ~= "max" then fail('mode must be "min" or "max" (got %s)', show(c.mode)) end
+  one_monitor(o, c)
 end
 
 --- options.resolve(o) -> c, the checked options of one ember.fit call (see ember.fit for each key)
@@ -129,7 +162,7 @@ function M.resolve(o)
   local c = {}
   resolve_training(o, c)
   resolve_extras(o, c)
-  resolve_monitor(o, c)
+  resolve_schedule(o, c)
   local sess = session.current()
   c.session = sess
   c.quiet = o.quiet or sess.quiet or false

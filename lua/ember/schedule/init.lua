@@ -121,4 +121,14 @@ function M.preview(spec, n, opts)
   return curves[1], curves
 end
 
+--- schedule.plateaus(sched) -> the plateau schedules in sched (itself, or inside a sequence or chain)
+function M.plateaus(sched, out)
+  out = out or {}
+  if is_schedule(sched) then
+    if sched.kind == "plateau" then out[#out + 1] = sched end
+    for _, c in ipairs(sched.children or {}) do M.plateaus(c, out) end
+  end
+  return out
+end
+
 return M

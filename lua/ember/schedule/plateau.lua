@@ -36,6 +36,17 @@ function M.plateau(args)
   return bind(self, opt):_write()
 end
 
+--- plateau:_take_mode(mode): a plateau built without a mode takes the mode of the metric it is fed
+-- (ember.fit's monitor); true when it did, false when its own mode was given
+function Plateau:_take_mode(mode)
+  if self._spec.mode ~= nil then return false end
+  if self.mode ~= mode then
+    self.mode = mode
+    if self.best == huge or self.best == -huge then self.best = mode == "min" and huge or -huge end
+  end
+  return true
+end
+
 function Plateau:_reset()
   self.last_epoch = 0
   self.best = self.mode == "min" and huge or -huge
