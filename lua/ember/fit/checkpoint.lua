@@ -1,18 +1,32 @@
--- ember.fit.checkpoint: what ember.fit saves in a run directory and how it puts it back. A checkpoint is
--- one table (docs/formats.md, "What ember.fit saves"): the state_dict of the model, optimizer, schedule
--- and stop rule, ember's RNG state, the epoch, batch and step reached, the history, the rows of
--- metrics.tsv it knew, and mid-epoch the epoch's partial sums and the RNG state of the epoch's start.
+-- ember.fit.checkpoint: what ember.fit saves in a run directory, when, and how it puts it back. A
+-- checkpoint is one table (docs/formats.md, "What ember.fit saves"): the state_dict of the model,
+-- optimizer, schedule and stop rule, ember's RNG state, the epoch, batch and step reached, the history,
+-- the rows of metrics.tsv and steps.tsv it knew, mid-epoch the epoch's partial sums and the RNG state of
+-- the epoch's start, and once training has ended its final status.
+--
+-- When: last.ckpt at the end of an epoch when the policy says so (every `checkpoint_every` epochs, or
+-- by default when `checkpoint_seconds` have passed since the last one), and always at the end of
+-- training, on an interrupt and on divergence. best.ckpt holds the state after the best epoch: kept in
+-- memory when the monitored value improves and written just before last.ckpt, so that on disk best.ckpt
+-- is never behind what last.ckpt knows. Each write is durable (ember.save: temporary file, fsync,
+-- rename); writing less often is what keeps short runs fast on a real disk.
 local ember = require "ember"
 local E = require "ember.error"
 local util = require "ember.util"
+local steps = require "ember.fit.steps"
 
 local M = {}
 
 local fail = E.raiser("ember.fit")
 
---- checkpoint.files(run) -> {last = path, best = path} of the run's checkpoints
-function M.files(run)
-  return {last = run:path("last.ckpt"), best = run:path("best.ckpt")}
+--- checkpoint.DEFAULT_SECONDS: the default checkpoint_seconds
+M.DEFAULT_SECONDS = 5
+
+--- checkpoint.files(run, k) -> {last = path, best = path}: the checkpoints of the k-th ember.fit call on
+-- run (last.ckpt and best.ckpt for the first, last-2.ckpt and best-2.ckpt for the second, ...)
+function M.files(run, k)
+  local tail = (k or 1) == 1 and "" or ("-%d"):format(k)
+  return {last = run:path("last" .. tail .. ".ckpt"), best = run:path("best" .. tail .. ".ckpt")}
 end
 
 local function state_of(obj)
@@ -32,7 +46,50 @@ function M.snapshot(t, epoch_done, batch_done)
     s.sums = t.sums
     s.rng_epoch = t.rng_epoch
   end
+  s.step_rows = steps.rows(c.run)
+  if t.steps then s.step_sums = t.steps:sums() end
   return s
+end
+
+-- a copy of v that later training cannot change: tables copied, tensors cloned
+local function frozen(v)
+  if util.is_tensor(v) then return v:clone() end
+  if type(v) ~= "table" then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = frozen(x) end
+  return c
+end
+
+--- checkpoint.save(t, snap [, status]): writes the pending best.ckpt, then snap as last.ckpt; status
+-- ("finished", "stopped-early", "diverged") marks a fit whose training has ended, with its stop reason
+-- or divergence message, so that a resumed script gets its result back without training again
+function M.save(t, snap, status)
+  if t.pending_best then
+    ember.save(t.files.best, t.pending_best)
+    t.pending_best = nil
+  end
+  if status then
+    snap.status, snap.stop_reason, snap.error = status, t.stop_reason, t.history.diverged
+  end
+  ember.save(t.files.last, snap)
+  t.last_save = ember.clock()
+end
+
+--- checkpoint.due(t, epoch) -> true when the policy wants last.ckpt after this epoch
+function M.due(t, epoch)
+  local c = t.c
+  if c.checkpoint_every then return epoch % c.checkpoint_every == 0 end
+  return ember.clock() - t.last_save >= c.checkpoint_seconds
+end
+
+--- checkpoint.epoch_end(t, epoch, improved [, status]): the checkpoints after an epoch: the best kept
+-- when it improved; last.ckpt (and the kept best) written when due or when training ends here (status)
+function M.epoch_end(t, epoch, improved, status)
+  local write = status ~= nil or M.due(t, epoch)
+  if not improved and not write then return end
+  local snap = M.snapshot(t, epoch, 0)
+  if improved then t.pending_best = write and snap or frozen(snap) end
+  if write then M.save(t, snap, status) end
 end
 
 local function load_into(obj, s, what, path)
@@ -54,6 +111,8 @@ local FIELDS = {
   {"rows", count, "an integer >= 0"}, {"best_epoch", count, "an integer >= 0"}, {"rng", text, "a string"},
   {"elapsed", number, "a number"}, {"best", number, "a number"}, {"history", tbl, "a table"}}
 local MID_EPOCH = {{"sums", tbl, "a table"}, {"rng_epoch", text, "a string"}}
+
+local ENDED = {finished = true, ["stopped-early"] = true, diverged = true}
 
 local function format_fail(path, fmt, ...)
   E.raise("format", "ember.fit", "cannot resume from '%s': " .. fmt, path, ...)
@@ -77,7 +136,10 @@ function M.load(path)
     format_fail(path, "it is not a checkpoint written by ember.fit")
   end
   check_fields(ck, path, FIELDS)
-  if ck.batch > 0 then
+  if ck.status ~= nil and not ENDED[ck.status] then
+    format_fail(path, "its field status must be finished, stopped-early or diverged (got %s)", util.show(ck.status))
+  end
+  if ck.batch > 0 and not ck.status then
     check_fields(ck, path, MID_EPOCH)
     if not number(ck.sums.loss) or not number(ck.sums.count) or not tbl(ck.sums.metrics) then
       format_fail(path, "its field sums must hold loss, count and metrics")
@@ -97,8 +159,9 @@ function M.restore(t, ck, path)
   t.history = ck.history or {}
   t.step = ck.step
   t.best, t.best_epoch = ck.best, (ck.best_epoch ~= 0 and ck.best_epoch or nil)
+  t.step_sums = type(ck.step_sums) == "table" and ck.step_sums or nil
   t.first_epoch = ck.epoch + 1
-  if ck.batch > 0 then
+  if ck.batch > 0 and not ck.status then
     t.skip, t.sums = ck.batch, ck.sums
     t.rng_epoch, t.rng_resume = ck.rng_epoch, ck.rng
   else

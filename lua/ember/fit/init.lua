@@ -30,6 +30,8 @@ local E = require "ember.error"
 local options = require "ember.fit.options"
 local loop = require "ember.fit.loop"
 local resume = require "ember.fit.resume"
+local steps = require "ember.fit.steps"
+local record = require "ember.fit.record"
 
 -- The folder: options.lua checks and resolves the options, loop.lua is the epoch loop, metrics.lua the
 -- metrics and the validation pass, checkpoint.lua what a checkpoint holds, resume.lua what a fit does
@@ -52,21 +54,34 @@ local M = {}
 function M.fit(o)
   local c = options.resolve(o)
   local t = loop.trainer(c)
-  resume.begin(t)
+  local ended = resume.begin(t)
   local run = c.run
-  if run then run:set_meta{monitor = c.monitor, mode = c.mode} end
+  if run then
+    run:set_meta{monitor = c.monitor, mode = c.mode}
+    record.used(run, c.opt)
+  end
+  if ended then return loop.restored(t, ended) end
+  if run and run.status ~= "running" then run:set_status("running") end   -- a fit after another one
+  loop.start_logging(t)
   local prev_graceful = ember._graceful(true)
   ember._reset_interrupts()
   -- restores the signal mode and records a failure when an error leaves the loop
   local guard <close> = setmetatable({}, {__close = function(_, err)
     ember._graceful(prev_graceful)
     t.out:clear_bar()
+    if run then steps.close(run) end
     if err ~= nil and run and not run._closed and run.status == "running" then
       local msg = tostring(err)
       run:set_status(E.is(err, "interrupted") and "interrupted" or "failed", {error = msg:match("^[^\n]*")})
     end
   end})
-  return loop.run(t)
+  if not c.session.interactive then return loop.run(t) end
+  -- the REPL: Ctrl-C ends training, not the session's work; the history so far comes back
+  local ok, res = pcall(loop.run, t)
+  if ok then return res end
+  if not E.is(res, "interrupted") then error(res, 0) end
+  if run and run.status == "running" then run:set_status("interrupted") end
+  return loop.interrupted_history(t, res)
 end
 
 return setmetatable(M, {__call = function(_, o) return M.fit(o) end})

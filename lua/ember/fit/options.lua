@@ -14,7 +14,7 @@ local fail = E.raiser("ember.fit")
 
 M.KEYS = {"model", "loss", "optimizer", "schedule", "schedule_every", "stop", "train", "valid", "epochs",
   "batch", "valid_batch", "run", "metrics", "clip", "on_epoch", "shuffle", "drop_last", "monitor", "mode",
-  "quiet", "live", "diverge"}
+  "quiet", "live", "diverge", "log_every", "checkpoint_every", "checkpoint_seconds"}
 
 local function check_dataset(ds, key)
   if type(ds) ~= "table" or type(ds.batches) ~= "function" or type(ds.size) ~= "function" then
@@ -105,6 +105,23 @@ local function resolve_extras(o, c)
   if c.clip and not c.clip_norm then fail("clip needs ember.optim.clip_grad_norm") end
 end
 
+-- per-batch logging and the checkpoint policy
+local function resolve_logging(o, c)
+  if o.log_every ~= nil then
+    c.log_every = check_posint(o.log_every, "log_every")
+    if not c.run then fail("log_every needs a run: steps.tsv is written in the run directory") end
+  end
+  if o.checkpoint_every ~= nil and o.checkpoint_seconds ~= nil then
+    fail("give checkpoint_every (epochs) or checkpoint_seconds, not both")
+  end
+  if o.checkpoint_every ~= nil then c.checkpoint_every = check_posint(o.checkpoint_every, "checkpoint_every") end
+  local secs = o.checkpoint_seconds
+  if secs ~= nil and not (util.is_finite(secs) and secs >= 0) then
+    fail("checkpoint_seconds must be a finite number >= 0 (got %s)", show(secs))
+  end
+  c.checkpoint_seconds = secs or require("ember.fit.checkpoint").DEFAULT_SECONDS
+end
+
 -- The monitored column and its mode: fit's own options, else what the stop rule chose; a plateau's
 -- mode counts too. All that were chosen must agree, and the rest take them: early stopping and
 -- reduce-on-plateau watch one column in one direction.
@@ -162,6 +179,7 @@ function M.resolve(o)
   local c = {}
   resolve_training(o, c)
   resolve_extras(o, c)
+  resolve_logging(o, c)
   resolve_schedule(o, c)
   local sess = session.current()
   c.session = sess

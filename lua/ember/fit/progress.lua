@@ -102,10 +102,10 @@ function Out:curve(history, monitor)
   -- one panel, the monitored metric, as tall as the terminal allows below the epoch lines
   local height = math.max(10, math.min(24, rows - 4))
   local metric = history[#history][monitor] ~= nil and monitor or "train_loss"
-  local text, err = require("ember.plot").dumb_curve(history, metric, math.min(cols, 100), height)
+  local text, why = require("ember.plot").dumb_curve(history, metric, math.min(cols, 100), height)
   if not text then
     if not self.live_warned then
-      io.stderr:write("ember: --live: no curve (" .. tostring(err):match("^[^\n]*") .. ")\n")
+      io.stderr:write("ember: --live: no curve (" .. tostring(why):match("^[^\n]*") .. ")\n")
       self.live_warned = true
     end
     return

@@ -350,6 +350,31 @@ function M.get(name)
   return M[key]
 end
 
+--- optim.hyperparameters(opt [, group = 1]) -> names, values: the options of one param group of opt,
+-- names in the optimizer's own order (sgd: lr, momentum, dampening, ...) and values by name. For an
+-- optimizer not made here: the group's number, boolean and number-list fields, sorted by name.
+function M.hyperparameters(opt, gi)
+  local g = opt.param_groups[gi or 1]
+  local names, values = {}, {}
+  local spec = kinds[opt.kind]
+  if spec then
+    for _, k in ipairs(spec.options) do
+      if g[k] ~= nil then names[#names + 1] = k end
+    end
+  else
+    for k, v in pairs(g) do
+      local t = type(v)
+      if type(k) == "string" and k ~= "params" and (t == "number" or t == "boolean"
+         or (t == "table" and #v > 0 and type(v[1]) == "number")) then
+        names[#names + 1] = k
+      end
+    end
+    table.sort(names)
+  end
+  for _, k in ipairs(names) do values[k] = copy_value(g[k]) end
+  return names, values
+end
+
 --- optim.is_optimizer(x) -- true when x was made by this module.
 function M.is_optimizer(x)
   return type(x) == "table" and getmetatable(x) == Optimizer
