@@ -4,7 +4,6 @@
 -- fit_resume_spec.lua. Expected numbers are worked out by hand in the comments.
 local ember = require "ember"
 local fit = require "ember.fit"
-local runs = require "ember.runs"
 local session = require "ember.session"
 local E = require "ember.error"
 local h = dofile("tests/lua/spec_helper.lua")
@@ -25,15 +24,16 @@ after_each(function()
   h.rmdir(root)
 end)
 
--- the only run directory below root/runs/name
-local function only_run(name)
-  local found = runs.find(root .. "/runs/" .. name)
-  assert.equal(1, #found)
-  return found[1]
-end
-
 local F = dofile("tests/lua/fit_fakes.lua")
 local fake_model, fake_opt, dataset, mean_loss = F.fake_model, F.fake_opt, F.dataset, F.mean_loss
+
+-- the message of the error fit raises on the options base with extra's keys set over them
+local function fit_error(base, extra)
+  local o = {}
+  for k, v in pairs(base) do o[k] = v end
+  for k, v in pairs(extra) do o[k] = v end
+  return errmsg(fit, o)
+end
 
 describe("ember.fit", function()
   it("averages the epoch loss over samples, not over batches", function()
@@ -121,12 +121,7 @@ describe("ember.fit", function()
     local opt = fake_opt(model, 1)
     local base = {model = model, loss = mean_loss, optimizer = opt, train = dataset{1}, epochs = 1, batch = 1,
                   quiet = true}
-    local function with(extra)
-      local o = {}
-      for k, v in pairs(base) do o[k] = v end
-      for k, v in pairs(extra) do o[k] = v end
-      return errmsg(fit, o)
-    end
+    local function with(extra) return fit_error(base, extra) end
     assert.matches('ember.fit: the stop rule monitors "train_loss" but monitor is "valid_loss"',
                    with{monitor = "valid_loss", stop = ember.stop.early{monitor = "train_loss"}})
     assert.matches('ember.fit: schedule.plateau has mode "min" but the stop rule\'s mode is "max"',
@@ -219,12 +214,7 @@ describe("ember.fit", function()
     local model = fake_model()
     local base = {model = model, loss = mean_loss, optimizer = fake_opt(model, 1), train = dataset{1}, epochs = 1,
                   batch = 1, quiet = true}
-    local function with(k, v)
-      local o = {}
-      for a, b in pairs(base) do o[a] = b end
-      o[k] = v
-      return errmsg(fit, o)
-    end
+    local function with(k, v) return fit_error(base, {[k] = v}) end
     assert.matches("ember.fit: unknown option \"epoch\"", with("epoch", 3))
     assert.matches("ember.fit: epochs must be a positive integer %(got 0%)", with("epochs", 0))
     assert.matches("ember.fit: batch must be a positive integer %(got 1.5%)", with("batch", 1.5))
@@ -274,12 +264,7 @@ describe("ember.fit", function()
     local run = ember.run{name = "bad", runs = root .. "/runs"}
     local base = {model = model, loss = mean_loss, optimizer = fake_opt(model, 1), train = dataset{1}, epochs = 1,
                   batch = 1, quiet = true, run = run}
-    local function with(extra)
-      local o = {}
-      for k, v in pairs(base) do o[k] = v end
-      for k, v in pairs(extra) do o[k] = v end
-      return errmsg(fit, o)
-    end
+    local function with(extra) return fit_error(base, extra) end
     assert.matches("ember.fit: checkpoint_every must be a positive integer %(got 0%)", with{checkpoint_every = 0})
     assert.matches("ember.fit: checkpoint_seconds must be a finite number >= 0 %(got %-1%)",
                    with{checkpoint_seconds = -1})

@@ -9,17 +9,18 @@
 -- logged (lr is the rate the epoch trained with; time is seconds since the run started), on_epoch, the
 -- epoch schedule step (plateau gets the monitored value), the early-stopping check, and the checkpoints.
 --
--- With a run: last.ckpt after every epoch, best.ckpt whenever the monitored value improves (strictly),
--- both holding model, optimizer, schedule and stop state, ember's RNG state, epoch, step, the partial
--- sums of an unfinished epoch and the metrics history. `ember run --resume DIR` reloads last.ckpt and
--- continues; metrics.tsv is cut back to the rows the checkpoint knew. The resumed run computes the same
--- numbers as an uninterrupted one, bit for bit at the same thread count: an interrupted epoch is
--- replayed by restoring the RNG state of the epoch's start, drawing the same batch order, skipping the
--- batches already done and then restoring the RNG state of the interruption.
+-- With a run: checkpoints (checkpoint.lua: last.ckpt when the policy says so and at the end, best.ckpt
+-- after the best epoch), `log_every` rows in steps.tsv, the optimizer's values in meta.tsv. Under
+-- `ember run --resume DIR` every fit of the script resumes (resume.lua): the ones that had ended give
+-- their result back, the first that had not continues from its last.ckpt, and metrics.tsv is cut back to
+-- the rows that checkpoint knew. The resumed run computes the same numbers as an uninterrupted one, bit
+-- for bit at the same thread count: an interrupted epoch is replayed by restoring the RNG state of the
+-- epoch's start, drawing the same batch order, skipping the batches already done and then restoring the
+-- RNG state of the interruption.
 --
 -- Ctrl-C / SIGTERM: the first signal lets the current step finish; then metrics are flushed, last.ckpt
 -- written, status `interrupted`, and fit raises an error of kind "interrupted" (`ember` exits with
--- status 130).
+-- status 130); in an interactive session (the REPL) it returns the history with status "interrupted".
 -- A second signal stops at once (rows already logged are on disk).
 -- Divergence: a NaN or infinite training loss stops with status `diverged` and a message naming epoch,
 -- step and learning rate, with a hint; a row with the bad loss is logged; rows logged before stay.
@@ -34,16 +35,18 @@ local steps = require "ember.fit.steps"
 local record = require "ember.fit.record"
 
 -- The folder: options.lua checks and resolves the options, loop.lua is the epoch loop, metrics.lua the
--- metrics and the validation pass, checkpoint.lua what a checkpoint holds, resume.lua what a fit does
--- under --resume, progress.lua the progress bar and epoch lines.
+-- metrics and the validation pass, checkpoint.lua what a checkpoint holds and when it is written,
+-- resume.lua what a fit does under --resume, steps.lua steps.tsv, record.lua the values in meta.tsv,
+-- progress.lua the progress bar and epoch lines.
 local M = {}
 
 --- ember.fit{model, loss, optimizer, train, epochs, batch, valid = nil, schedule = nil,
 --   schedule_every = "epoch" ("step" for onecycle), stop = nil, run = nil, metrics = {}, clip = nil,
 --   on_epoch = nil, shuffle = true, drop_last = false, valid_batch = batch, monitor = stop's monitor or
 --   "valid_loss" (train_loss without valid), mode = stop's mode or "min", quiet = false, live = false,
---   diverge = "error"} -> history, a list of the logged rows, with fields best_epoch, best, status
---   ("finished", "stopped-early", "diverged") and stop_reason.
+--   diverge = "error", log_every = nil, checkpoint_every = nil, checkpoint_seconds = 5} -> history, a
+--   list of the logged rows, with fields best_epoch, best, status ("finished", "stopped-early",
+--   "diverged", "interrupted" in the REPL) and stop_reason.
 -- model: callable with parameters() (and train/eval, state_dict/load_state_dict for checkpoints);
 -- loss: fn(output, target) -> 0-d tensor, or a name for ember.loss; schedule: a schedule or a function
 -- epoch -> lr (wrapped with ember.schedule.wrap); stop: a rule with update(value, model) or a function
