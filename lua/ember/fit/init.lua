@@ -64,7 +64,7 @@ function M.fit(o)
     record.used(run, c.opt)
   end
   if ended then return loop.restored(t, ended) end
-  if run and run.status ~= "running" then run:set_status("running") end   -- a fit after another one
+  if run and not run._closed and run.status ~= "running" then run:set_status("running") end   -- a later fit
   loop.start_logging(t)
   local prev_graceful = ember._graceful(true)
   ember._reset_interrupts()
