@@ -62,6 +62,7 @@ field() {   # field FILE NAME COLUMN: the value of COLUMN in the sweep.tsv line 
 }
 meta() { grep "^$2	" "$1/meta.tsv" | cut -f2; }   # meta RUNDIR KEY
 rundir() { ls -d "$1"/*/ 2>/dev/null | head -n 1 | sed 's:/$::'; }   # the run directory below a run name
+jobs_in() { wc -l <"$1/parallel/jobs.txt"; }   # the jobs of parallel/jobs.txt
 NAMES="lr=0.05,opt=sgd lr=0.05,opt=adam lr=0.1,opt=sgd lr=0.1,opt=adam"
 
 # --- the local engine: one run fails --------------------------------------------------------------------------
@@ -156,14 +157,14 @@ if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep 
   st=$?
   P=runs/par
   [ "$st" = 1 ] && grep -q "FAILED lr=0.1,opt=adam" out11; check $? "parallel: the failed run is reported, exit 1 (got $st)"
-  [ -f "$P/parallel/parallel.sh" ] && [ "$(wc -l <"$P/parallel/jobs.txt")" = 4 ]; check $? "parallel: parallel.sh and one job line per run"
+  [ -f "$P/parallel/parallel.sh" ] && [ "$(jobs_in "$P")" = 4 ]; check $? "parallel: parallel.sh and one job per run"
   [ "$(tail -n +2 "$P/parallel/joblog" | wc -l)" = 4 ] && [ "$(tail -n +2 "$P/parallel/joblog" | awk -F '\t' '$7 != 0' | wc -l)" = 1 ]
   check $? "parallel: the joblog has four jobs, one failed"
   [ "$(cut -f4 "$P/sweep.tsv" | grep -c '^finished$')" = 3 ]; check $? "parallel: sweep.tsv has three finished"
   rm -f "$FLAG"
   sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --name par --engine parallel --jobs 2 >out12 2>&1
   st=$?
-  [ "$st" = 0 ] && grep -q "1 to resume, 3 done" out12 && [ "$(wc -l <"$P/parallel/jobs.txt")" = 1 ] \
+  [ "$st" = 0 ] && grep -q "1 to resume, 3 done" out12 && [ "$(jobs_in "$P")" = 1 ] \
     && [ "$(meta "$(rundir "$P/lr=0.1,opt=adam")" resumes)" = 1 ]
   check $? "parallel: the second sweep resumes only the failed run (exit $st)"
 else
