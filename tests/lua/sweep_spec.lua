@@ -372,7 +372,7 @@ describe("engine scripts", function()
   end)
   after_each(function() h.rmdir(dir) end)
 
-  local nasty = "it's $(echo no) `x`"
+  local nasty = "it's $(echo no) `x`\n#\ttab\r\27[31m\"$HOME\" ;exit 9"
 
   it("job_shell (slurm) logs a header and the output, records the exit status and exits with it", function()
     local e = {action = "new", name = "tag=a", values = {tag = nasty}}
@@ -415,14 +415,15 @@ describe("engine scripts", function()
                      "/r/s%x/slurm/sweep.sbatch", "7"}, slurm.sbatch_argv(c, 5, 7))
   end)
 
-  it("parallel.files: one job line per run and a parallel.sh taking more arguments", function()
+  it("parallel.files: one NUL-ended job per run and a parallel.sh taking more arguments", function()
     local todo = {{action = "new", name = "tag=a", values = {tag = "a"}}, {action = "new", name = "tag=b", values = {tag = "b"}}}
     ctx.parallel_args = {"--sshlogin", "h1,h2"}
     local jobs, script = parallel.files(todo, ctx)
-    assert.are.equal(2, select(2, jobs:gsub("\n", "")))
+    assert.are.equal(2, select(2, jobs:gsub("%z", "")))
+    assert.are.equal(0, select(2, jobs:gsub("\n", "")))
     assert.truthy(jobs:find('echo "S 2"', 1, true))
-    assert.truthy(script:find("exec 'parallel' '--jobs' '2' '--line-buffer' '--termseq' 'TERM,60000,KILL,25' '--joblog' '"
-                              .. dir .. "/parallel/joblog' '--sshlogin' 'h1,h2' \"$@\" -a '" .. dir .. "/parallel/jobs.txt'", 1, true),
+    assert.truthy(script:find("exec 'parallel' '--null' '--jobs' '2' '--line-buffer' '--termseq' 'TERM,60000,KILL,25' '--joblog' '"
+                              .. dir .. "/parallel/joblog' '--sshlogin' 'h1,h2' \"$@\" -a '" .. dir .. "/parallel/jobs.nul'", 1, true),
                   script)
   end)
 end)

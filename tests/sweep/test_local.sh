@@ -5,7 +5,8 @@
 # sweep.tsv, the failure reported with its log, then the same sweep again resumes only the failed run
 # (in its own directory) and leaves the others untouched; --dry-run, bad usage, params that disagree
 # with an earlier run, Ctrl-C (runs stop and save, exit 130, then resume), `ember runs` on the folder.
-# The same grid through GNU parallel when it is installed.
+# The same grid through GNU parallel when it is installed. Hostile text in every field a user controls,
+# through the local and the parallel engine.
 # Prints "N passed, N failed"; exits non-zero on failure. The executable is $EMBER_BIN, else BUILD_DIR/ember.
 B=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -62,7 +63,7 @@ field() {   # field FILE NAME COLUMN: the value of COLUMN in the sweep.tsv line 
 }
 meta() { grep "^$2	" "$1/meta.tsv" | cut -f2; }   # meta RUNDIR KEY
 rundir() { ls -d "$1"/*/ 2>/dev/null | head -n 1 | sed 's:/$::'; }   # the run directory below a run name
-jobs_in() { wc -l <"$1/parallel/jobs.txt"; }   # the jobs of parallel/jobs.txt
+jobs_in() { tr -cd '\000' <"$1/parallel/jobs.nul" | wc -c; }   # the jobs of parallel/jobs.nul (NUL-ended)
 NAMES="lr=0.05,opt=sgd lr=0.05,opt=adam lr=0.1,opt=sgd lr=0.1,opt=adam"
 
 # --- the local engine: one run fails --------------------------------------------------------------------------
@@ -170,5 +171,46 @@ if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep 
 else
   echo "# skip: GNU parallel is not installed (apt-get install parallel): the parallel engine is not tested"
 fi
+
+# --- hostile text: every field a user controls reaches the runs as it is, and none runs as a command ----------
+# A newline (which ended a GNU parallel job line: the next line ran as a shell command), other control
+# characters, quotes, backticks and $(...), in a --grid value, a --set value, the --runs path, the
+# script's path, a script argument and --name (which refuses control characters). A pwned-* file appears in $W if any of it is run by a shell.
+NL='
+'
+TAB=$(printf '\t')
+CR=$(printf '\r')
+ESC=$(printf '\033')
+ODD="odd${NL}touch pwned-dir${NL}#"
+mkdir -p "$ODD"
+SCRIPT="$ODD/vals${NL}touch pwned-script${NL}#.lua"
+cat >"$SCRIPT" <<'LUA'
+local ember = require "ember"
+local cfg = ember.config{tag = "", note = ""}
+local run = ember.run{config = cfg}
+local f = assert(io.open(run:path("values"), "wb"))
+f:write(cfg.tag, "\0", cfg.note, "\0", arg[1] or "", "\0")
+f:close()
+LUA
+TAG="a${NL}touch pwned-grid${NL}#"
+NOTE="n${TAB}${CR}${ESC}[31m'\"\`touch pwned-tick\`\$(touch pwned-dollar)${NL}touch pwned-set${NL}#"
+ARG="x${NL}touch pwned-arg${NL}#;'\$(touch pwned-arg2)"
+RUNS="runs${NL}touch pwned-runs${NL}#"
+first_dir() { for d in "$1"/*/; do [ -d "$d" ] && { printf '%s' "${d%/}"; return; }; done; }
+hostile() {   # hostile ENGINE
+  NAME="h-$1'\"\$(touch pwned-name)\`touch pwned-name2\`;"
+  timeout 120 "$BIN" sweep "$SCRIPT" --grid "tag=b,$TAG" --set "note=$NOTE" --runs "$RUNS" --name "$NAME" --engine "$1" \
+    --jobs 2 -- "$ARG" >"out-h-$1" 2>&1
+  st=$?
+  [ -z "$(find "$W" -name 'pwned*')" ]; check $? "$1: no value, path or argument runs as a shell command"
+  H="$RUNS/$NAME"
+  printf '%s\0%s\0%s\0' b "$NOTE" "$ARG" | cmp -s - "$(first_dir "$H/tag=b")/values" \
+    && printf '%s\0%s\0%s\0' "$TAG" "$NOTE" "$ARG" | cmp -s - "$(first_dir "$H/tag=a%0Atouch pwned-grid%0A#")/values"
+  check $? "$1: each run got the values and the script argument exactly"
+  [ "$st" = 0 ] && [ "$(cut -f3 "$H/sweep.tsv" | grep -c '^finished$')" = 2 ]; check $? "$1: both runs finished (exit $st)"
+  rm -f "$W"/pwned*
+}
+hostile local
+if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep -q "GNU parallel"; then hostile parallel; fi
 
 finish

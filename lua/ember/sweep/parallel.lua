@@ -1,6 +1,7 @@
--- ember.sweep.parallel: the GNU parallel engine. The sweep writes parallel/jobs.txt, one job per line,
+-- ember.sweep.parallel: the GNU parallel engine. The sweep writes parallel/jobs.nul, one job per run,
 -- and parallel/parallel.sh, which runs GNU parallel on it; a job is the sh code of ember.sweep.job
--- (every word single-quoted).
+-- (every word single-quoted) and the jobs are separated by NUL bytes (parallel --null): no argument can
+-- hold a NUL, so no value, path or script argument can end a job and start another, newlines included.
 -- parallel.sh runs in a process group of its own with its output read through a pipe: each job prints
 -- `S i` when it starts and `E i status` when it ends. A stop request (ember.sweep.interrupt) reaches
 -- parallel as SIGHUP (start no more jobs; each run on this host then gets its SIGTERM from the sweep),
@@ -17,25 +18,26 @@ local M = {}
 local P = ember._process
 local function fail(fmt, ...) error(E.new("io", "ember sweep", string.format(fmt, ...)), 0) end
 
---- parallel.files(todo, ctx) -> jobs, script: the text of parallel/jobs.txt (one job_shell line per
--- entry of todo, index = position) and of parallel/parallel.sh, which runs GNU
--- parallel on it (ctx.jobs at a time, --line-buffer, --joblog parallel/joblog, one TERM then
+--- parallel.files(todo, ctx) -> jobs, script: the text of parallel/jobs.nul (one job_shell record per
+-- entry of todo, index = position, each ended by a NUL byte) and of parallel/parallel.sh, which runs GNU
+-- parallel on it (--null, ctx.jobs at a time, --line-buffer, --joblog parallel/joblog, one TERM then
 -- 60 s before KILL when stopped, ctx.parallel_args, then the script's own arguments "$@").
 function M.files(todo, ctx)
   local records = {}
-  for i, e in ipairs(todo) do records[i] = job.job_shell(e, ctx, "parallel", i) .. "\n" end
+  for i, e in ipairs(todo) do records[i] = job.job_shell(e, ctx, "parallel", i) .. "\0" end
   local pdir = ctx.sweepdir .. "/parallel"
-  local argv = {"parallel", "--jobs", tostring(ctx.jobs), "--line-buffer", "--termseq", "TERM,60000,KILL,25",
+  local argv = {"parallel", "--null", "--jobs", tostring(ctx.jobs), "--line-buffer", "--termseq", "TERM,60000,KILL,25",
                 "--joblog", pdir .. "/joblog"}
   for _, a in ipairs(ctx.parallel_args or {}) do argv[#argv + 1] = a end
   local script = table.concat({
     "#!/bin/sh",
-    "# GNU parallel command of `ember sweep` " .. (ctx.name or "") .. ": one line of jobs.txt per run.",
-    "# Arguments go to parallel: sh parallel.sh --resume-failed, or --sshlogin host1,host2 (ember and the",
-    "# sweep folder must be at the same paths there). ember sweep decides what to rerun from meta.tsv.",
+    "# GNU parallel command of `ember sweep` " .. (ctx.name or "") .. ": one job of jobs.nul per run, the",
+    "# jobs separated by NUL bytes. Arguments go to parallel: sh parallel.sh --resume-failed, or",
+    "# --sshlogin host1,host2 (ember and the sweep folder must be at the same paths there). ember sweep",
+    "# decides what to rerun from meta.tsv.",
     "PARALLEL_SHELL=/bin/sh",
     "export PARALLEL_SHELL",
-    "exec " .. job.command_line(argv) .. ' "$@" -a ' .. job.quote(pdir .. "/jobs.txt"),
+    "exec " .. job.command_line(argv) .. ' "$@" -a ' .. job.quote(pdir .. "/jobs.nul"),
     ""}, "\n")
   return table.concat(records), script
 end
@@ -47,8 +49,8 @@ function M.describe(todo, ctx, out, limit)
   local jobs, script = M.files(shown, ctx)
   out[#out + 1] = "engine parallel: " .. ctx.sweepdir .. "/parallel/parallel.sh:"
   out[#out + 1] = script
-  out[#out + 1] = ctx.sweepdir .. "/parallel/jobs.txt:"
-  out[#out + 1] = jobs
+  out[#out + 1] = ctx.sweepdir .. "/parallel/jobs.nul (NUL-separated):"
+  out[#out + 1] = (jobs:gsub("%z", "\n"))
   if #todo > limit then out[#out + 1] = ("... and %d more run(s)"):format(#todo - limit) end
 end
 
@@ -57,7 +59,7 @@ local function write_files(todo, ctx)
   local ok, err = util.mkdir_p(pdir)
   if not ok then fail("cannot create folder '%s': %s", pdir, err) end
   local jobs, script = M.files(todo, ctx)
-  for name, text in pairs{["jobs.txt"] = jobs, ["parallel.sh"] = script} do
+  for name, text in pairs{["jobs.nul"] = jobs, ["parallel.sh"] = script} do
     ok, err = util.write_atomic(pdir .. "/" .. name, text)
     if not ok then fail("cannot write '%s/%s': %s", pdir, name, err) end
   end
