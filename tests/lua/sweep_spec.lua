@@ -119,6 +119,10 @@ describe("sweep.parse", function()
     {"e.lua --grid lr=1,2 --bogus", "unknown option '--bogus'"},
     {"e.lua other.lua --grid lr=1,2", "unexpected argument 'other.lua'"},
     {"e.lua --grid", "--grid needs a value"},
+    {"e.lua --seeds 1e9", "this sweep would make 1000000000 runs (seeds 1000000000); at most 100000 runs per sweep"},
+    {"e.lua --seeds 100001", "would make 100001 runs (seeds 100001)"},
+    {"e.lua --grid a=1,2 --random x=0:1 --trials 50001", "would make 100002 runs (a 2 x trials 50001)"},
+    {"e.lua --seeds 9000000000000000000 --grid a=1,2", "would make more than 2^63 runs (a 2 x seeds 9000000000000000000)"},
   }
   for _, case in ipairs(bad) do
     it("refuses '" .. case[1] .. "'", function()
@@ -130,6 +134,21 @@ describe("sweep.parse", function()
 end)
 
 describe("plan.expand", function()
+  it("refuses a sweep over the run limit before drawing or allocating anything", function()
+    local values = {}
+    for i = 1, 1000 do values[i] = tostring(i) end
+    local grid = "=" .. table.concat(values, ",")
+    local o = assert(sweep.parse{"e.lua", "--grid", "a" .. grid, "--grid", "b=" .. table.concat(values, ",", 1, 100)})
+    assert.are.same({100000, "a 1000 x b 100"}, {plan.count(o)})
+    local _, why = sweep.parse{"e.lua", "--grid", "a" .. grid, "--grid", "b" .. grid, "--grid", "c" .. grid}
+    assert.truthy(why:find("^this sweep would make 1000000000 runs %(a 1000 x b 1000 x c 1000%); at most 100000"), why)
+    -- expand refuses too, when called with options that did not go through the parser's checks
+    o.seeds = 2
+    local msg = h.errmsg(plan.expand, o)
+    assert.truthy(msg:find("^ember sweep: this sweep would make 200000 runs %(a 1000 x b 100 x seeds 2%)"), msg)
+    assert.are.equal("usage", h.errkind(plan.expand, o))
+  end)
+
   it("is the cartesian product, first key slowest, named by the keys that vary", function()
     local points, info = plan.expand(assert(parse("e.lua --grid lr=0.1,0.01 --grid opt=sgd,adam,rms --grid epochs=3")))
     assert.are.same({"lr=0.1,opt=sgd", "lr=0.1,opt=adam", "lr=0.1,opt=rms",
@@ -477,6 +496,22 @@ describe("plan.plan and --dry-run", function()
         .. " >>'" .. dir .. "/runs/exp/logs/a=3.log'", ""}, "\n"), text)
   end)
 
+  it("lists at most report.SHOWN runs and commands, and counts the rest", function()
+    local entries, c = make_plan("exp.lua --seeds 60 --jobs 2")
+    local text = report.dry_run_text(entries, c)
+    assert.truthy(text:find("^sweep exp: 60 run%(s%) in runs/exp: 60 new"))
+    assert.are.equal(50, select(2, text:gsub("\n  new     seed=", "")))
+    assert.are.equal(50, select(2, text:gsub("\n'/bin/ember' 'run' ", "")))
+    assert.truthy(text:find("\n  new     seed=50  %(no run yet%)\n  %.%.%. and 10 more run%(s%)\n"), text)
+    assert.truthy(text:find("seed=50.log'\n... and 10 more run(s)\n", 1, true), text)
+    for _, engine in ipairs{"parallel", "slurm"} do
+      entries, c = make_plan("exp.lua --seeds 60 --engine " .. engine)
+      text = report.dry_run_text(entries, c)
+      assert.is_nil(text:find("seed=51", 1, true), engine)
+      assert.truthy(text:find("and 10 more run(s)", 1, true), engine)
+    end
+  end)
+
   it("splits a slurm array at MaxArraySize", function()
     local entries, c = make_plan("exp.lua --grid a=1,2,3,4,5 --engine slurm --jobs 2")
     c.max_array = 2
@@ -552,8 +587,8 @@ describe("ember._process", function()
   it("makes each child the leader of its own process group, and signals the group", function()
     P.watch(true)
     local out = dir .. "/pgid"
-    -- field 5 of /proc/PID/stat is the process group
-    local pid = assert(P.spawn({"sh", "-c", "cut -d' ' -f5 /proc/$$/stat; exec sleep 30"}, {stdout = out}))
+    -- field 5 of /proc/PID/stat is the process group (read by builtins: no child to leave a zombie behind)
+    local pid = assert(P.spawn({"sh", "-c", "read -r _ _ _ _ g _ </proc/$$/stat; echo $g; exec sleep 30"}, {stdout = out}))
     for _ = 1, 100 do if (read(out) or "") ~= "" then break end; P.wait({}, 0.05) end
     assert.are.equal(tostring(pid), (read(out):gsub("%s+$", "")))
     assert.is_true(P.alive(pid))

@@ -123,6 +123,10 @@ grep -q "2 new, 0 to resume, 4 done" out4 && grep -q "'--name' 'lr=0.2,opt=adam'
 check $? "--dry-run with a new grid value lists the two new runs and their commands"
 sweep --grid lr --runs runs >out5 2>&1
 [ $? = 2 ] && grep -q "ember sweep: --grid needs KEY=V1,V2" out5; check $? "a bad --grid is bad usage (exit 2)"
+timeout 20 "$BIN" sweep exp.lua --seeds 1e9 --dry-run >out5b 2>&1
+st=$?
+[ "$st" = 2 ] && grep -q "ember sweep: this sweep would make 1000000000 runs (seeds 1000000000); at most 100000" out5b
+check $? "--seeds 1e9 --dry-run is refused at once, naming the count (exit $st)"
 sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --set epochs=9 --runs runs >out6 2>&1
 [ $? = 2 ] && grep -q "was started with epochs=4, but this sweep passes epochs=9" out6; check $? "params that disagree with a run directory: exit 2"
 timeout 60 "$BIN" runs "$S" >out7 2>&1

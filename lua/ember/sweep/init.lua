@@ -58,7 +58,8 @@ M.spec = {
       .. "once; slurm: --cpus-per-task, else 1)"},
     {"--runs", "DIR", default = "runs", help = "root folder of run directories (default runs)"},
     {"--name", "N", help = "sweep name (default the script's file name without .lua)"},
-    {"--dry-run", help = "print what would run and the commands, start nothing, write nothing"},
+    {"--dry-run", help = "print what would run and the commands (the first " .. report.SHOWN .. " runs), start "
+      .. "nothing, write nothing"},
     {"--status", help = "refresh sweep.tsv from the run directories and print it; start nothing"},
     {"--rerun-running", help = "also rerun runs whose meta.tsv still says running (their process is gone)"},
     {"--wait", help = "slurm: follow the array until it ends (the other engines always wait)"},
@@ -71,7 +72,7 @@ M.spec = {
     {"--parallel-arg", "ARG", many = true, dest = "parallel_args",
       help = "any other GNU parallel argument (repeatable), e.g. --parallel-arg=--sshlogin=h1,h2"},
   },
-  footer = "Resume: run the same command again. Finished and "
+  footer = "At most " .. plan.MAX_RUNS .. " runs per sweep. Resume: run the same command again. Finished and "
     .. "stopped-early runs are skipped; failed, interrupted and diverged ones continue in their own directory "
     .. "(ember run --resume); new combinations start. Ctrl-C: the runs save and stop (again: at once); the "
     .. "sweep waits for them. Exit status: 0 all runs done, 1 a run failed or the engine failed, 2 bad usage, "
@@ -120,7 +121,7 @@ end
 
 -- the checks that involve several options; returns o, or nil and a usage message
 local function validate(o)
-  local why = check_keys(o) or check_engine(o)
+  local why = check_keys(o) or check_engine(o) or plan.check_count(o)
   if why then return nil, why end
   if o.name then
     if o.name:find("/", 1, true) or o.name == "." or o.name == ".." or o.name:find("%c") then

@@ -1,5 +1,7 @@
 -- ember.sweep.plan: from the command line to the list of runs.
 --   the value grammar   --grid K=V1,V2 (or V1;V2), --random K=LO:HI[:log], --set K=V
+--   count               how many runs the options make, checked against MAX_RUNS before anything is
+--                       drawn or allocated
 --   draw                seeded random draws (splitmix64: the same command draws the same values)
 --   run_name, expand    the runs in order (grid, first key slowest; then the draws; then the seeds),
 --                       each named by the params that vary
@@ -12,6 +14,7 @@ local job = require "ember.sweep.job"
 
 local M = {}
 
+M.MAX_RUNS = 100000   -- runs per sweep: each is a process and a run directory
 local MAX_NAME = 200  -- bytes of a run name; file names stop at 255
 
 local function usage_fail(fmt, ...) error(E.new("usage", "ember sweep", string.format(fmt, ...)), 0) end
@@ -78,6 +81,32 @@ function M.parse_set(text)
   local key, why = check_key(trim(k), text)
   if not key then return nil, why end
   return {key = key, value = v}
+end
+
+--- plan.count(o) -> n, factors: the number of runs the options o make before repeated draws are
+-- dropped (each grid's value count, the trials and the seeds multiplied; math.huge when that does not
+-- fit an integer) and the factors as text ("lr 1000 x opt 3 x seeds 5")
+function M.count(o)
+  local n, factors = 1, {}
+  local function times(what, k)
+    factors[#factors + 1] = what .. " " .. k
+    if n ~= math.huge then n = n > math.maxinteger // k and math.huge or n * k end   -- k >= 1
+  end
+  for _, k in ipairs(o.keys or {}) do
+    if k.kind == "grid" then times(k.key, #k.values) end
+  end
+  if o.trials then times("trials", o.trials) end
+  if o.seeds then times("seeds", o.seeds) end
+  return n, table.concat(factors, " x ")
+end
+
+--- plan.check_count(o) -> nil, or a usage message when o makes more than MAX_RUNS runs
+function M.check_count(o)
+  local n, factors = M.count(o)
+  if n <= M.MAX_RUNS then return nil end
+  local count = n == math.huge and "more than 2^63" or ("%d"):format(n)
+  return ("this sweep would make %s runs (%s); at most %d runs per sweep: sweep fewer values, or split it "
+    .. "into sweeps with their own --name"):format(count, factors, M.MAX_RUNS)
 end
 
 -- random draws --------------------------------------------------------------------------------------------
@@ -197,7 +226,10 @@ end
 -- seed = n or nil, name}; the order is the grid (first key slowest), then the random draws, then the
 -- seeds. Points that repeat an earlier one (equal integer draws) are dropped. info: {keys = every swept
 -- key in command-line order, varying = the keys (and "seed") that differ between points, dropped = n}.
+-- Raises a usage error, before drawing anything, when o makes more than MAX_RUNS runs.
 function M.expand(o)
+  local too_many = M.check_count(o)
+  if too_many then usage_fail("%s", too_many) end
   local grid, random = {}, {}
   for _, k in ipairs(o.keys) do
     if k.kind == "grid" then grid[#grid + 1] = k else random[#random + 1] = k end

@@ -11,7 +11,7 @@ local state = require "ember.sweep.state"
 
 local M = {}
 
-M.SHOWN = math.huge   -- runs (and their commands) that --dry-run lists
+M.SHOWN = 50   -- runs (and their commands) that --dry-run lists; the rest are counted
 local DONE, RERUN = state.DONE, state.RERUN
 
 --- report.shown(p, cwd) -> p for messages: relative to the working directory when below it
