@@ -654,3 +654,44 @@ describe("ember._process", function()
     assert.are.equal("state", h.errkind(P.wait, {}, 0))
   end)
 end)
+
+describe("ember.sweep.interrupt", function()
+  local interrupt = require "ember.sweep.interrupt"
+  local said
+  local rep = {say = function(_, text) said[#said + 1] = text end}
+  before_each(function() said = {} end)
+
+  it("counts one process's signals within a second once, a terminal's each time, up to 3", function()
+    local s = interrupt.new(rep)
+    assert.is_true(s:request{name = "INT", sender = 4242})
+    assert.is_false(s:request{name = "INT", sender = 4242})   -- timeout: the sweep, then its group
+    assert.are.equal(1, s.level)
+    assert.is_true(s:request{name = "INT", sender = 4343})    -- another process
+    assert.is_true(s:request{name = "INT", sender = 0})       -- the terminal: every Ctrl-C counts
+    assert.is_false(s:request{name = "INT", sender = 0})      -- past 3: nothing more to do
+    assert.are.equal(3, s.level)
+  end)
+
+  it("signals each run once per level; at the first only the runs that have started", function()
+    local s = interrupt.new(rep)
+    local runs = {a = {name = "a", up = true}, b = {name = "b", up = false}}
+    local sent = {}
+    local function send(e, sig) sent[#sent + 1] = e.name .. ":" .. sig end
+    local function started(e) return e.up end
+    assert.are.equal(0, s:apply(runs, started, send))
+    assert.are.same({}, sent)
+    s:request{sender = 0}
+    assert.are.equal(1, s:apply(runs, started, send))
+    assert.are.same({"a:TERM"}, sent)
+    assert.are.equal(1, s:apply(runs, started, send))   -- nothing twice
+    runs.b.up = true
+    assert.are.equal(0, s:apply(runs, started, send))
+    assert.are.same({"a:TERM", "b:TERM"}, sent)
+    s:request{sender = 0}
+    s:apply(runs, started, send)
+    s:request{sender = 0}
+    s:apply(runs, started, send)
+    table.sort(sent)
+    assert.are.same({"a:KILL", "a:TERM", "a:TERM", "b:KILL", "b:TERM", "b:TERM"}, sent)
+  end)
+end)

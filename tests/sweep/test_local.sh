@@ -4,7 +4,8 @@
 # combination fails at epoch 2 while a flag file exists. The local engine: run directories, names,
 # sweep.tsv, the failure reported with its log, then the same sweep again resumes only the failed run
 # (in its own directory) and leaves the others untouched; --dry-run, bad usage, params that disagree
-# with an earlier run, Ctrl-C (runs stop and save, exit 130, then resume), `ember runs` on the folder.
+# with an earlier run, Ctrl-C (runs stop and save, exit 130, then resume; a signal to the sweep and its
+# process group, as timeout sends; Ctrl-C while a run starts), `ember runs` on the folder.
 # The same grid through GNU parallel when it is installed. Hostile text in every field a user controls,
 # through the local and the parallel engine.
 # Prints "N passed, N failed"; exits non-zero on failure. The executable is $EMBER_BIN, else BUILD_DIR/ember.
@@ -154,6 +155,67 @@ sweep --grid lr=0.05,0.1 --runs runs --name slow >out10 2>&1
 st=$?
 [ "$st" = 0 ] && grep -q "2 to resume" out10 && [ "$(meta "$(rundir runs/slow/lr=0.1)" status)" = finished ]
 check $? "the same sweep resumes the interrupted runs to the end (exit $st)"
+
+# --- a signal to the sweep and then to its process group, as `timeout -s INT` and `kill -INT -PGID` send ------
+# The two signals (0.2 s apart here, so that the kernel cannot merge them) come from one process: one
+# request. The runs finish their step and save; the sweep waits for them and writes their final statuses.
+group_stop() {   # group_stop NAME SIGNALLER: a slow 2-run sweep in its own process group, stopped by SIGNALLER PID
+  SLOW=1 setsid timeout 120 "$BIN" sweep exp.lua --grid lr=0.05,0.1 --runs runs --name "$1" --jobs 2 >"out-$1" 2>&1 &
+  sp=$!
+  i=0
+  until [ "$(cat "runs/$1"/*/*/metrics.tsv 2>/dev/null | grep -c '^1	')" -ge 2 ] || [ $i -ge 200 ]; do sleep 0.1; i=$((i + 1)); done
+  $2 "$sp"
+  wait $sp
+  st=$?
+  [ "$st" = 130 ] && [ "$(cut -f3 "runs/$1/sweep.tsv" | grep -c '^interrupted$')" = 2 ]
+  check $? "$1: the sweep waits for its runs and writes their final statuses (exit $st)"
+  grep -q "Continue with: ember run" "runs/$1/logs/lr=0.05.log" && grep -q "Continue with: ember run" "runs/$1/logs/lr=0.1.log"
+  check $? "$1: both runs saved their state (one request, not two)"
+}
+pid_then_group() { sh -c 'kill -INT "$1"; sleep 0.2; kill -INT -- "-$1"' sh "$1"; }
+group_stop pid-then-group pid_then_group
+timeout_int() { kill -INT "$1"; }   # timeout passes it on to the sweep and to its group, as when time is up
+group_stop timeout-int timeout_int
+
+# --- Ctrl-C while a run starts: no half run directory --------------------------------------------------------
+# start.lua signals the sweep itself (the closest ancestor running `ember sweep`) while ember.run has
+# written params.tsv but not yet meta.tsv, and holds there a second: a SIGTERM sent then would leave a
+# folder with params.tsv alone.
+cat >start.lua <<EOF
+local ember = require "ember"
+local cfg = ember.config{x = 1}
+local flag = io.open("$FLAG")
+if flag then
+  flag:close()
+  local real_open = io.open
+  io.open = function(path, mode)
+    if type(path) == "string" and path:match("/metrics%.tsv$") then
+      io.open = real_open
+      local pid, sweep = "self"
+      for _ = 1, 5 do
+        pid = real_open("/proc/" .. pid .. "/stat"):read("a"):match("%) %S+ (%d+)")
+        if real_open("/proc/" .. pid .. "/cmdline"):read("a"):find("%zsweep%z") then sweep = pid; break end
+      end
+      os.execute("kill -INT " .. assert(sweep, "no ember sweep above this run") .. "; sleep 1")
+    end
+    return real_open(path, mode)
+  end
+end
+local run = ember.run{config = cfg}
+if flag then for _ = 1, 100 do os.execute("sleep 0.1") end end   -- a long run, until stopped
+EOF
+touch "$FLAG"
+timeout 120 "$BIN" sweep start.lua --grid x=1 --runs runs >out9c 2>&1
+st=$?
+D=$(rundir runs/start/run)
+[ "$st" = 130 ] && [ "$(ls -d runs/start/run/*/ | wc -l)" = 1 ] && [ -f "$D/params.tsv" ] && [ -f "$D/metrics.tsv" ] \
+  && [ "$(meta "$D" status)" = interrupted ] && [ "$(cut -f3 runs/start/sweep.tsv | tail -n 1)" = interrupted ]
+check $? "Ctrl-C while a run starts: the run stops once its run directory is complete (exit $st)"
+rm -f "$FLAG"
+timeout 120 "$BIN" sweep start.lua --grid x=1 --runs runs >out9d 2>&1
+st=$?
+[ "$st" = 0 ] && grep -q "1 to resume" out9d && [ "$(ls -d runs/start/run/*/ | wc -l)" = 1 ] && [ "$(meta "$D" status)" = finished ]
+check $? "Ctrl-C while a run starts: the same sweep resumes it in its own directory (exit $st)"
 
 # --- GNU parallel -----------------------------------------------------------------------------------------------
 if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep -q "GNU parallel"; then
