@@ -695,3 +695,48 @@ describe("ember.sweep.interrupt", function()
     assert.are.same({"a:KILL", "a:TERM", "a:TERM", "b:KILL", "b:TERM", "b:TERM"}, sent)
   end)
 end)
+
+describe("the local engine", function()
+  local dir
+  before_each(function()
+    dir = tmpdir()
+    write(dir .. "/exp.lua", "-- the fake ember below does the work\n")
+  end)
+  after_each(function() h.rmdir(dir) end)
+
+  local function sink()
+    local s = {text = ""}
+    function s:write(...) for _, x in ipairs{...} do self.text = self.text .. tostring(x) end return self end
+    function s:flush() return self end
+    return s
+  end
+
+  it("passes a second stop request on at once, and waits for the runs before it writes sweep.tsv", function()
+    -- a fake `ember run`: a complete run directory, then two Ctrl-C to the sweep from two processes, 0.3 s
+    -- apart; it ends (interrupted) at its second SIGTERM only
+    local fake = dir .. "/fake ember"
+    write(fake, [[#!/bin/sh
+d="$4/$6/20250101-000000-aaaaaa"
+mkdir -p "$d" && printf 'x\t1\n' >"$d/params.tsv" && : >"$d/metrics.tsv"
+printf 'status\trunning\nhost\tme\npid\t%s\n' $$ >"$d/meta.tsv"
+n=0
+trap 'n=$((n + 1)); echo "TERM $n"' TERM
+/bin/kill -INT $PPID; sleep 0.3; /bin/kill -INT $PPID
+i=0
+while [ $n -lt 2 ] && [ $i -lt 200 ]; do sleep 0.05 & wait $!; i=$((i + 1)); done
+printf 'status\tinterrupted\nhost\tme\npid\t%s\n' $$ >"$d/meta.tsv"
+exit 130
+]])
+    sh("chmod +x '" .. fake .. "'")
+    local out, err = sink(), sink()
+    local code = sweep.cli({dir .. "/exp.lua", "--grid", "x=1", "--runs", dir .. "/runs"},
+                           {exe = fake, host = "me", cwd = dir, stdout = out, stderr = err, tty = false})
+    assert.are.equal(130, code, out.text .. err.text)
+    assert.truthy(out.text:find("ember sweep: interrupted: 1 running run(s) stop after their step", 1, true), out.text)
+    assert.truthy(out.text:find("ember sweep: interrupted again: the runs stop now", 1, true), out.text)
+    local log = read(dir .. "/runs/exp/logs/run.log")
+    assert.truthy(log:find("\nTERM 1\n", 1, true) and log:find("\nTERM 2\n", 1, true), log)   -- its sleep got them too
+    assert.are.equal("130\n", read(dir .. "/runs/exp/logs/run.exit"))
+    assert.truthy(read(dir .. "/runs/exp/sweep.tsv"):find("\nrun\t1\tinterrupted\t", 1, true))
+  end)
+end)

@@ -86,8 +86,8 @@ local function on_line(line, todo, running, ctx, rep, tsv)
     state.refresh(e, ctx)
     rep:ended(e)
     tsv:changed()
-  elseif line ~= "" then
-    rep:say(line)
+  elseif line ~= "" and not line:find("^parallel: trap '' INT TERM; echo \"S %d+\";") then
+    rep:say(line)   -- parallel's own message (the list of running jobs it prints on SIGHUP is left out)
   end
 end
 
@@ -112,9 +112,10 @@ local function follow(pid, fd, todo, ctx, rep, stop, tsv)
       elseif ev.kind == "eof" then eof = true
       elseif ev.kind == "exit" then exited = true
       elseif ev.kind == "signal" and stop:request(ev) then
-        local n = 0
+        local n, left = 0, 0
         for _ in pairs(running) do n = n + 1 end
-        stop:announce(n, #todo)
+        for _, e in ipairs(todo) do if e.state == "pending" then left = left + 1 end end
+        stop:announce(n, left)
         if not exited then P.signal(pid, LEVEL_SIGNAL[stop.level], stop.level == 3) end
       end
     end
