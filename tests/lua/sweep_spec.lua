@@ -704,13 +704,6 @@ describe("the local engine", function()
   end)
   after_each(function() h.rmdir(dir) end)
 
-  local function sink()
-    local s = {text = ""}
-    function s:write(...) for _, x in ipairs{...} do self.text = self.text .. tostring(x) end return self end
-    function s:flush() return self end
-    return s
-  end
-
   it("passes a second stop request on at once, and waits for the runs before it writes sweep.tsv", function()
     -- a fake `ember run`: a complete run directory, then two Ctrl-C to the sweep from two processes, 0.3 s
     -- apart; it ends (interrupted) at its second SIGTERM only
