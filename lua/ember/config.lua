@@ -14,7 +14,8 @@
 -- every --set key must be known to each call.
 local E = require "ember.error"
 local session = require "ember.session"
-local show = require("ember.util").show
+local util = require "ember.util"
+local show = util.show
 
 local M = {}
 
@@ -68,7 +69,7 @@ function M.parse(text, default)
   return parse_scalar(text, default)
 end
 
-local num_text = require("ember.util").number_text
+local num_text = util.number_text
 M.number_text = num_text
 
 --- config.format(value) -> the text params.tsv holds for a config value (numbers exactly, lists
@@ -117,21 +118,7 @@ local function check_defaults(defaults)
 end
 
 -- key<TAB>value lines of a params.tsv, parsed as text only
-local function read_params(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local out, order = {}, {}
-  for line in f:lines() do
-    local k, v = line:gsub("\r$", ""):match("^([^\t]+)\t(.*)$")
-    if k then
-      if out[k] == nil then order[#order + 1] = k end
-      out[k] = v
-    end
-  end
-  f:close()
-  return out, order
-end
-M.read_params = read_params
+M.read_params = util.read_kv
 
 local function apply(resolved, defaults, key, text, source)
   local known = sorted_keys(defaults)
@@ -166,7 +153,7 @@ function M.config(defaults)
   if s.command_line then
     s.config_called = true
     if s.resume then
-      local saved, order = read_params(s.resume .. "/params.tsv")
+      local saved, order = util.read_kv(s.resume .. "/params.tsv")
       if saved == nil then
         usage_error("cannot read '%s/params.tsv' of the run to resume", s.resume)
       end

@@ -35,7 +35,7 @@ local function say(fmt, ...)
   io.stderr:flush()
 end
 
-local function usage_fail(fmt, ...) error(E.new("usage", "ember run", string.format(fmt, ...)), 0) end
+local usage_fail = E.raiser("ember run", "usage")
 
 local function is_file(p)
   if lfs.attributes(p, "mode") ~= "file" then return false end
