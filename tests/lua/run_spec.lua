@@ -144,6 +144,22 @@ describe("ember.run", function()
     assert.equal(w0, io.write)
   end)
 
+  it("set_used records the values a run used as used.<key> in meta.tsv, and refuses what it cannot write", function()
+    local run = ember.run{name = "u", runs = root .. "/runs", config = {lr = 0, betas = {0.9, 0.999}}}
+    assert.equal(run, run:set_used{lr = 1e-3, betas = {0.9, 0.99}, opt = "adam", nesterov = true})
+    local meta = kv(run.dir .. "/meta.tsv")
+    assert.equal("0.001", meta["used.lr"])
+    assert.equal("0.9,0.99", meta["used.betas"])
+    assert.equal("adam", meta["used.opt"])
+    assert.equal("true", meta["used.nesterov"])
+    assert.equal("betas\t0.9,0.999\nlr\t0\n", read(run.dir .. "/params.tsv"))   -- params.tsv keeps the config
+    assert.matches("^run:set_used: value of lr must be a number, string, boolean or a list of them",
+      errmsg(run.set_used, run, {lr = {a = 1}}))
+    assert.matches("^run:set_used: keys must be config names", errmsg(run.set_used, run, {["a=b"] = 1}))
+    assert.matches("^run:set_used: expected a table", errmsg(run.set_used, run, 3))
+    assert.matches("^run:set_meta: expected a table", errmsg(run.set_meta, run, 3))
+  end)
+
   it("as a to-be-closed variable marks a failing block failed, with the message", function()
     local dir
     local ok = pcall(function()

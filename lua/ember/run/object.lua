@@ -77,6 +77,38 @@ function Run:set_meta(t)
   return self
 end
 
+-- a value set_used can record: what a config value can be
+local function usable(v)
+  local t = type(v)
+  if t == "number" or t == "string" or t == "boolean" then return true end
+  if t ~= "table" then return false end
+  for i, x in pairs(v) do
+    if math.type(i) ~= "integer" or i < 1 or i > #v or not usable(x) or type(x) == "table" then return false end
+  end
+  return true
+end
+
+--- run:set_used{key = value, ...} -- records the value the run actually used for config key `key`,
+-- when the config holds a stand-in (lr = 0 for "the optimizer's default") or the script resolved it
+-- otherwise: meta.tsv gets `used.<key>`, the value written as params.tsv writes it (numbers exactly,
+-- lists comma-separated), and `ember runs` shows it in that key's column. Returns the run.
+function Run:set_used(t)
+  local fn = "run:set_used"
+  if type(t) ~= "table" then E.raise("type", fn, "expected a table of key = value such as {lr = 0.01} (got %s)", show(t)) end
+  local format = require("ember.config").format
+  for k, v in pairs(t) do
+    if type(k) ~= "string" or k == "" or k:find("[%c=]") then
+      E.raise("value", fn, "keys must be config names, non-empty strings without '=' or control characters (got %s)", show(k))
+    end
+    if not usable(v) then
+      E.raise("type", fn, "value of %s must be a number, string, boolean or a list of them (got %s)", k, show(v))
+    end
+    self.meta["used." .. k] = format(v)
+  end
+  meta.write(self.dir, self.meta, fn)
+  return self
+end
+
 --- run:set_status(status [, meta]) -- record a status (running, finished, stopped-early, diverged, failed,
 -- interrupted) and optional extra meta keys; a final status also records end_time. Returns the run.
 function Run:set_status(status, extra)
