@@ -160,6 +160,20 @@ describe("ember.run", function()
     assert.matches("^run:set_meta: expected a table", errmsg(run.set_meta, run, 3))
   end)
 
+  it("holds the lock of its directory while it is open, with this process's pid in the lock file", function()
+    local run = ember.run{name = "l", runs = root .. "/runs"}
+    assert.equal(tostring(ember.getpid()) .. "\n", read(run.dir .. "/lock"))
+    local other, pid = ember._lock(run.dir .. "/lock")
+    assert.is_nil(other)
+    assert.equal(ember.getpid(), pid)
+    session.begin{resume = run.dir, set = {}, set_order = {}}
+    assert.matches("^ember.run: cannot resume: run directory '.*' is already open in this process", errmsg(ember.run, {}))
+    assert.equal("state", h.errkind(ember.run, {}))
+    run:finish()
+    local lock = assert(ember._lock(run.dir .. "/lock"))
+    lock:unlock()
+  end)
+
   it("as a to-be-closed variable marks a failing block failed, with the message", function()
     local dir
     local ok = pcall(function()

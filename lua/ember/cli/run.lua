@@ -67,10 +67,17 @@ local function resolve_resume(o)
     usage_fail("--seed %d differs from the resumed run's seed %d", o.seed, seed)
   end
   o.seed = o.seed or seed
-  if not o.script then
+  local recorded = not o.script
+  if recorded then
     o.script = meta.script
     if not o.script then usage_fail("the run in '%s' does not record its script; give it", o.resume) end
   end
+  -- a run directory holds data, never code: whoever could write it must not choose what runs
+  if require("ember.run.dir").contains(o.resume, o.script) then
+    usage_fail("will not run '%s': it is inside the run directory '%s', and nothing in a run directory is "
+      .. "executed; give a script outside it: ember run SCRIPT --resume %s", o.script, o.resume, o.resume)
+  end
+  say("ember run: resuming %s with %s%s", o.resume, o.script, recorded and " (the script its meta.tsv records)" or "")
 end
 
 -- the message handler of the script: a traceback down to the script's main chunk, except for errors
@@ -88,6 +95,15 @@ local function handler(m)
   return msg .. "\n" .. (cut and tb:sub(1, cut - 1) or tb)
 end
 
+-- os.exit in the script: its runs are closed first, as when the script returns (finished after a
+-- success code, failed otherwise), since exit skips everything that would close them
+local function exit_closing(s, code)
+  if code == nil or code == true or code == 0 then s:close_runs()
+  else s:close_runs(E.new("value", "os.exit", ("the script exited with status %s"):format(tostring(code)))) end
+  require("ember.run")._capture(false)
+  io.stdout:flush()
+end
+
 -- runs the loaded script in a session; returns the exit status
 local function run_script(o, chunk)
   local set, order = set_map(o.set)
@@ -99,7 +115,13 @@ local function run_script(o, chunk)
   local old_arg = rawget(_G, "arg")
   rawset(_G, "arg", argt)
   runmod._capture(true)
+  local real_exit = os.exit
+  os.exit = function(code, close)
+    exit_closing(s, code)
+    return real_exit(code, close)
+  end
   local ok, e = xpcall(chunk, handler, table.unpack(o.script_args))
+  os.exit = real_exit
   local status = 0
   if ok then
     s:close_runs()

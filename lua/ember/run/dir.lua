@@ -1,4 +1,6 @@
--- ember.run.dir: the run directory on disk: path helpers, and a new directory with a unique name.
+-- ember.run.dir: the run directory on disk: path helpers, a new directory with a unique name, the lock
+-- that keeps a second process from writing a directory while its run is open, and the removal of the
+-- temporary files a killed process leaves behind.
 local ember = require "ember"
 local lfs = require "lfs"
 local E = require "ember.error"
@@ -61,6 +63,61 @@ function M.create(root, name)
     if not M.is_dir(dir) then E.raise("io", "ember.run", "cannot create run directory '%s': %s", dir, merr) end
   end
   E.raise("io", "ember.run", "cannot find a free run directory name below '%s'", parent)
+end
+
+--- dir.contains(dir, path) -> true when path, with symlinks and .. resolved, is dir itself or below it;
+-- false when it is elsewhere or does not exist
+function M.contains(dir, path)
+  local rdir, rpath = ember._realpath(dir), ember._realpath(path)
+  if not rdir or not rpath then return false end
+  local prefix = rdir:gsub("/+$", "") .. "/"
+  return rpath == rdir or rpath:sub(1, #prefix) == prefix
+end
+
+-- the message for a run directory whose lock another process (or this one) holds
+local function in_use(dir, pid)
+  if pid == ember.getpid() then
+    return ("run directory '%s' is already open in this process (--resume continues one run; this script "
+      .. "opens another)"):format(dir)
+  end
+  local who = pid and pid > 0 and ("process %d"):format(pid) or "another process"
+  return ("run directory '%s' is in use by %s, whose run is still open: wait for it to end or stop it "
+    .. "(kill %s) before resuming"):format(dir, who, pid and pid > 0 and tostring(pid) or "PID")
+end
+
+--- dir.holder(dir) -> nil when no process holds the lock of dir, else a message naming the process that does
+function M.holder(dir)
+  local lock, pid = ember._lock(dir .. "/lock")
+  if lock then lock:unlock(); return nil end
+  if pid then return in_use(dir, pid) end
+  return nil   -- not lockable here (a read-only folder): M.lock says so when a run opens it
+end
+
+--- dir.lock(dir, who) -> the lock on dir/lock, held until lock:unlock() or the process ends; raises an
+-- error of kind state naming the holder when another process has it. Where the file system cannot
+-- lock, warns and returns nil.
+function M.lock(dir, who)
+  local lock, pid, err = ember._lock(dir .. "/lock")
+  if lock then return lock end
+  if pid then E.raise("state", who, "%s", in_use(dir, pid)) end
+  io.stderr:write(("ember: warning: %s: nothing keeps another process from writing this run\n"):format(err))
+  return nil
+end
+
+--- dir.remove_stale_temps(dir, locked): removes the temporary files (NAME.tmp.PID of checkpoints,
+-- NAME.tmp-PID of text files) that a process killed while writing left in dir: those of processes that
+-- have ended and, when this process holds the directory's lock (every writer of a run holds it), those
+-- of any other process
+function M.remove_stale_temps(dir, locked)
+  local me = ember.getpid()
+  local ok, iter, state = pcall(lfs.dir, dir)
+  if not ok then return end
+  for name in iter, state do
+    local pid = math.tointeger(tonumber(name:match("%.tmp[.-](%d+)$") or ""))
+    if pid and pid ~= me and (locked or not ember._pid_alive(pid)) and M.is_file(dir .. "/" .. name) then
+      os.remove(dir .. "/" .. name)
+    end
+  end
 end
 
 return M

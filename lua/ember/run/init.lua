@@ -33,8 +33,8 @@ M._capture = tee.capture
 local fail = E.raiser("ember.run", "value")
 local show = util.show
 
---- run.check_resumable(dir) -> meta table, or nil and a message saying why dir cannot be resumed.
-function M.check_resumable(dir)
+-- the meta table of the run in dir, or nil and why it cannot be resumed, whoever holds its lock
+local function resumable(dir)
   if type(dir) ~= "string" or dir == "" then return nil, "--resume needs a run directory" end
   dir = dirs.strip_slash(dir)
   if not dirs.is_dir(dir) then return nil, ("'%s' is not a directory"):format(dir) end
@@ -48,6 +48,16 @@ function M.check_resumable(dir)
   if st == "finished" or st == "stopped-early" then
     return nil, ("run '%s' has status %s: there is nothing to resume"):format(dir, st)
   end
+  return m
+end
+
+--- run.check_resumable(dir) -> meta table, or nil and a message saying why dir cannot be resumed: not
+-- a run directory, a finished run, or a run another process has open (its lock is held).
+function M.check_resumable(dir)
+  local m, why = resumable(dir)
+  if not m then return nil, why end
+  local busy = dirs.holder(dirs.strip_slash(dir))
+  if busy then return nil, busy end
   return m
 end
 
@@ -105,6 +115,7 @@ local function open_new(self, s, args)
   local root = s.runs_root or args.runs or "runs"
   if type(root) ~= "string" or root == "" then fail("runs must be a folder name (got %s)", show(root)) end
   self.dir, self.id = dirs.create(root, self.name)
+  self._lock = dirs.lock(self.dir, "ember.run")
   self.seed = new_seed(s, args, self.config)
   write_params(self)
   self.meta = meta.fresh(self)
@@ -113,9 +124,15 @@ end
 
 -- `ember run --resume DIR`: the run reopens DIR with its own name, id and seed
 local function open_resumed(self, s)
-  local m, why = M.check_resumable(s.resume)
-  if not m then fail("cannot resume: %s", why) end
-  self.dir = dirs.strip_slash(s.resume)
+  local dir = dirs.strip_slash(s.resume)
+  local _, why = M.check_resumable(dir)
+  if why then E.raise("state", "ember.run", "cannot resume: %s", why) end
+  self._lock = dirs.lock(dir, "ember.run")
+  local m
+  m, why = resumable(dir)   -- again under the lock: a process that had it may have finished the run
+  if not m then E.raise("state", "ember.run", "cannot resume: %s", why) end
+  dirs.remove_stale_temps(dir, self._lock ~= nil)
+  self.dir = dir
   self.resumed = true
   self.id, self.name = dirs.basename(self.dir), dirs.basename(dirs.dirname(self.dir))
   self.meta = m

@@ -48,10 +48,25 @@ function M.create(run)
   run._mf = nil
 end
 
+--- metrics.repair(run, who) -> the text of metrics.tsv, without the torn last line that a process killed
+-- while writing a row leaves (every complete line ends with a newline); the file is rewritten without
+-- it, atomically, with a warning
+function M.repair(run, who)
+  local path = path_of(run)
+  local text = util.read_file(path) or ""
+  if text == "" or text:sub(-1) == "\n" then return text end
+  local keep = text:match("^(.*\n)") or ""
+  local ok, err = util.write_atomic(path, keep)
+  if not ok then E.raise("io", who, "cannot write '%s': %s", path, err) end
+  io.stderr:write(("ember: warning: %s ended in a torn line (%d bytes, the process stopped while writing "
+    .. "it): removed\n"):format(path, #text - #keep))
+  return keep
+end
+
 --- metrics.open(run): reads the header and counts the rows of an existing file (a resumed run), so new
 -- rows line up with the old ones, and opens the file for appending
 function M.open(run, who)
-  local text = util.read_file(path_of(run)) or ""
+  local text = M.repair(run, who)
   local head = text:match("^([^\n]*)\n")
   if head and head ~= "" then
     for c in (head:gsub("\r$", "") .. "\t"):gmatch("([^\t]*)\t") do

@@ -134,6 +134,7 @@ function Run:finish(status)
   if self._mf then self._mf:close(); self._mf = nil end
   tee.remove(self)
   if self._log then self._log:close(); self._log = nil end
+  if self._lock then self._lock:unlock(); self._lock = nil end
   if self.session then self.session:close_run(self) end
   return self
 end
