@@ -17,17 +17,19 @@ M.spec = {
   options = {
     {"--set", "KEY=VALUE", many = true, check = args.key_value, help =
       "override a default of ember.config (repeatable); the value is parsed by the type of the default: "
-      .. "numbers stay numbers, booleans stay booleans (true/false)"},
+      .. "numbers stay numbers (finite; integers for an integer default), booleans stay booleans "
+      .. "(true/false); an ember.choice or ember.number default takes only the values it declares"},
     {"--name", "NAME", help = "the experiment name (runs/NAME/...); default the name given to ember.run"},
     {"--runs", "DIR", help = "the root folder of run directories (default runs)"},
     {"--seed", "S", type = "integer", min = 0, help = "seed of ember's RNG (default the config's seed key, else 0)"},
     {"--threads", "T", type = "integer", min = 1, max = 1024, help = "threads of the compute pool (recorded in meta.tsv)"},
     {"--resume", "RUNDIR", help = "continue an interrupted or failed run in its own directory, with its own "
-      .. "params; the script defaults to the one the run recorded"},
+      .. "params; the script defaults to the one the run recorded, and is never one inside RUNDIR; refused "
+      .. "while another process has the run open"},
     {"--quiet", help = "no progress output (stdout.log still gets the epoch lines)"},
     {"--live", help = "redraw the loss curves in the terminal after every epoch (needs gnuplot)"},
   },
-  footer = "Exit status: 0 ok, 1 script error, 2 bad usage, 130 interrupted (Ctrl-C / SIGTERM).",
+  footer = "Exit status: 0 ok, 1 script error, 2 bad usage, 130 interrupted (Ctrl-C / SIGTERM / SIGHUP).",
 }
 
 local function say(fmt, ...)
