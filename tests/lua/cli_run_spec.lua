@@ -7,26 +7,10 @@ local runs = require "ember.runs"
 local h = dofile("tests/lua/spec_helper.lua")
 local read, write, kv, exists = h.read, h.write, h.kv, h.exists
 
-local cwd = lfs.currentdir()
-local function absolute(p) return p:sub(1, 1) == "/" and p or cwd .. "/" .. p end
-local EMBER = absolute(os.getenv("EMBER_BIN") or "build/ember")
-local LUA_DIR = absolute(os.getenv("EMBER_PATH") or "lua")
 local q = require("ember.util").shell_quote
 
 local root
-
--- runs a shell command line in root; returns stdout, stderr, exit status
-local function sh(cmd)
-  local p = io.popen(("cd %s && (%s) 2>%s"):format(q(root), cmd, q(root .. "/.stderr")))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, read(root .. "/.stderr") or "", code
-end
-
--- `ember ARGS` in root, with the source tree's Lua modules
-local function ember(args, env)
-  return sh(("%sEMBER_PATH=%s timeout 60 %s %s"):format(env and env .. " " or "", q(LUA_DIR), q(EMBER), args))
-end
+local sh, ember, EMBER, LUA_DIR = h.runner(function() return root end)
 
 local function the_run(parent)
   local dirs = runs.find(root .. "/" .. parent)
