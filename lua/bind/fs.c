@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "bind.h"
 
@@ -42,6 +43,15 @@ static int l_lock(lua_State *L) {
     lua_pushnil(L);
     lua_pushnil(L);
     lua_pushfstring(L, "cannot open '%s': %s", path, strerror(errno));
+    return 3;
+  }
+  /* the pid is written into it: never into a device, a folder or a file linked from elsewhere */
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    close(fd);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot lock '%s': not a plain file of its own", path);
     return 3;
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

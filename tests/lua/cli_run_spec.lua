@@ -151,6 +151,27 @@ describe("ember run --resume", function()
     assert.same(expected, rows_without_time(dir))
   end)
 
+  it("refuses a run directory holding a symbolic link where the run writes", function()
+    local dir, rel = interrupted_run()
+    write(root .. "/victim", "precious\n")
+    os.remove(dir .. "/stdout.log")
+    lfs.link(root .. "/victim", dir .. "/stdout.log", true)
+    local _, err, code = ember("run --resume " .. q(rel))
+    assert.equal(2, code)
+    assert.matches("cannot resume: '" .. rel:gsub("%p", "%%%0") .. "/stdout.log' is a symbolic link", err)
+    assert.equal("precious\n", read(root .. "/victim"))
+    -- a lock file linked to another file is not written either
+    os.remove(dir .. "/stdout.log")
+    os.remove(dir .. "/lock")
+    assert(lfs.link(root .. "/victim", dir .. "/lock"))   -- a hard link
+    local out
+    out, err, code = ember("run --resume " .. q(rel))
+    assert.equal(0, code, err)
+    assert.matches("cannot lock '[^']*/lock': not a plain file of its own", err)
+    assert.equal("trained\n", out)
+    assert.equal("precious\n", read(root .. "/victim"))
+  end)
+
   it("removes the temporary files a killed process left, and repairs a torn last row of metrics.tsv", function()
     local dir, rel, expected = interrupted_run()
     local dead = tonumber((sh("sh -c 'echo $$'")))   -- a process that has ended

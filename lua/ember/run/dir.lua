@@ -74,6 +74,23 @@ function M.contains(dir, path)
   return rpath == rdir or rpath:sub(1, #prefix) == prefix
 end
 
+-- the files a run writes (ember.fit's checkpoints: last.ckpt, last-2.ckpt, best.ckpt, ...)
+local function written_by_run(name)
+  return name == "meta.tsv" or name == "params.tsv" or name == "metrics.tsv" or name == "stdout.log"
+    or name == "lock" or name:match("%.ckpt$") or name:match("%.tsv$") or name:match("%.log$")
+end
+
+--- dir.find_link(dir) -> the name of a symbolic link in dir where the run writes a file, or nil: a
+-- resumed run would append or write through it, to wherever it points
+function M.find_link(dir)
+  local ok, iter, state = pcall(lfs.dir, dir)
+  if not ok then return nil end
+  for name in iter, state do
+    if written_by_run(name) and lfs.symlinkattributes(dir .. "/" .. name, "mode") == "link" then return name end
+  end
+  return nil
+end
+
 -- the message for a run directory whose lock another process (or this one) holds
 local function in_use(dir, pid)
   if pid == ember.getpid() then

@@ -43,6 +43,11 @@ local function resumable(dir)
       return nil, ("'%s' is not a run directory (no %s)"):format(dir, f)
     end
   end
+  local link = dirs.find_link(dir)
+  if link then
+    return nil, ("'%s/%s' is a symbolic link: a run directory holds plain files, and a resumed run "
+      .. "would write through it"):format(dir, link)
+  end
   local m = util.read_kv(dir .. "/meta.tsv")
   local st = m.status
   if st == "finished" or st == "stopped-early" then
