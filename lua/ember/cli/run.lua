@@ -57,6 +57,9 @@ local function set_map(list)
   return map, order
 end
 
+-- a path as the terminal may show it: meta.tsv is anyone's text, escape sequences included
+local function printable(path) return (path:gsub("%c", "?")) end
+
 -- what --resume adds to the options: the run's seed and script; raises usage errors
 local function resolve_resume(o)
   local runmod = require "ember.run"
@@ -74,12 +77,13 @@ local function resolve_resume(o)
     o.script = meta.script
     if not o.script then usage_fail("the run in '%s' does not record its script; give it", o.resume) end
   end
+  local shown = printable(o.script)
   -- a run directory holds data, never code: whoever could write it must not choose what runs
   if require("ember.run.dir").contains(o.resume, o.script) then
     usage_fail("will not run '%s': it is inside the run directory '%s', and nothing in a run directory is "
-      .. "executed; give a script outside it: ember run SCRIPT --resume %s", o.script, o.resume, o.resume)
+      .. "executed; give a script outside it: ember run SCRIPT --resume %s", shown, o.resume, o.resume)
   end
-  say("ember run: resuming %s with %s%s", o.resume, o.script, recorded and " (the script its meta.tsv records)" or "")
+  say("ember run: resuming %s with %s%s", o.resume, shown, recorded and " (the script its meta.tsv records)" or "")
 end
 
 -- the message handler of the script: a traceback down to the script's main chunk, except for errors
@@ -156,7 +160,7 @@ function M.main(o)
     if not ok then usage_fail("--threads %d: %s", o.threads, E.message(e)) end
   end
   if not is_file(o.script) then
-    say("ember run: cannot open script '%s'", o.script)
+    say("ember run: cannot open script '%s'", printable(o.script))
     return 1
   end
   local chunk, lerr = loadfile(o.script)
