@@ -9,7 +9,7 @@ local M = {}
 
 -- the documented keys first, in this order (docs/formats.md); others (run:set_meta) follow sorted
 local ORDER = {"status", "name", "id", "seed", "start_time", "end_time", "script", "script_sha",
-  "ember_version", "threads", "blas_kernel", "host", "pid", "git_commit", "git_dirty", "resumes",
+  "ember_version", "threads", "blas_kernel", "conv_kernel", "host", "pid", "git_commit", "git_dirty", "resumes",
   "resume_time", "monitor", "mode", "best_epoch", "stop_epoch", "stop_reason", "error"}
 
 -- tabs and newlines would break a key<TAB>value line
@@ -72,6 +72,8 @@ function M.fresh(run)
     host = ember.hostname(), pid = tostring(ember.getpid())}
   local okb, blas = pcall(ember.blas)
   meta.blas_kernel = okb and type(blas) == "table" and blas.kernel or "unknown"
+  -- with blas_kernel, what results depend on besides the seed (where the build chooses among kernels)
+  if okb and type(blas) == "table" and blas.conv then meta.conv_kernel = blas.conv end
   local script = run.script
   if script then
     meta.script = script
