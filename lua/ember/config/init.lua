@@ -43,8 +43,9 @@ function M.format(v)
   return tostring(v)
 end
 
--- key<TAB>value lines of a params.tsv, parsed as text only
-M.read_params = util.read_kv
+--- config.read_params(path) -> map, keys in file order: the key<TAB>value lines of a params.tsv, as text
+-- (nothing in it is executed), or nil when the file cannot be read
+function M.read_params(path) return util.read_kv(path) end
 
 local function sorted_keys(t)
   local keys = {}
