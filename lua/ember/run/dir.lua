@@ -27,7 +27,7 @@ function M.dirname(p)
   return d
 end
 
---- dir.fnv1a64(text) -> FNV-1a 64-bit hash of the bytes of text, as 16 hex digits.
+--- run.fnv1a64(text) -> FNV-1a 64-bit hash of the bytes of text, as 16 hex digits.
 -- (Lua integers wrap modulo 2^64, which is exactly the arithmetic FNV needs.)
 function M.fnv1a64(text)
   local h = -3750763034362895579   -- 0xcbf29ce484222325
