@@ -90,7 +90,7 @@ print(cfg.sched, cfg.lr)
     assert.matches("lr must be a finite number %(default 0.1%)", err)
     _, err, code = ember("run n.lua --set epochs=2.5")
     assert.equal(2, code)
-    assert.matches("epochs must be an integer %(default 4%)", err)
+    assert.matches("epochs must be an integer %(default 4, an integer: a script that wants fractions writes it 4.0%)", err)
     local out
     out, err, code = ember("run n.lua --set epochs=2.0 --set lr=2")
     assert.equal(0, code, err)

@@ -123,8 +123,8 @@ describe("ember.config's checks of numbers", function()
 
   it("takes integers only for an integer default; 2.0 and 1e3 are integers", function()
     set("epochs", "2.5")
-    assert.equal("ember.config: --set epochs=2.5: epochs must be an integer (default 4)",
-      errmsg(ember.config, {epochs = 4}))
+    assert.equal("ember.config: --set epochs=2.5: epochs must be an integer (default 4, an integer: a script "
+      .. "that wants fractions writes it 4.0)", errmsg(ember.config, {epochs = 4}))
     set("epochs", "2.0")
     local c = ember.config{epochs = 4}
     assert.equal(2, c.epochs)

@@ -90,9 +90,14 @@ local function apply(resolved, defaults, key, text, source)
     usage_error("unknown key '%s' in %s (known keys: %s)", key, source,
       #known > 0 and table.concat(known, ", ") or "none")
   end
-  local v, want = M.parse(text, defaults[key])
+  local default = defaults[key]
+  local v, want = M.parse(text, default)
   if v == nil then
-    usage_error("%s: %s must be %s (default %s)", source, key, want, M.format(defaults[key]))
+    local hint = ""
+    if math.type(default) == "integer" and tonumber(text) and tonumber(text) == tonumber(text) then
+      hint = (", an integer: a script that wants fractions writes it %s.0"):format(M.format(default))
+    end
+    usage_error("%s: %s must be %s (default %s%s)", source, key, want, M.format(default), hint)
   end
   resolved[key] = v
 end
