@@ -112,7 +112,7 @@ end
 
 local function field_text(v)
   if type(v) == "number" then return util.number_text(v) end
-  return (tostring(v):gsub("[%c]", " "))
+  return require("ember.run.meta").clean(v)
 end
 
 -- the row's values by column, checked; a one-element tensor becomes its number
