@@ -264,6 +264,8 @@ describe("ember run killed with SIGKILL", function()
   local EMBER = absolute(os.getenv("EMBER_BIN") or "build/ember")
   local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
+  -- KILL_AT=N makes the script kill itself with SIGKILL in its N-th loss evaluation (training and
+  -- validation batches of both fits count): a moment chosen by progress, the same on any machine load
   local SCRIPT = [[
 local ember = require "ember"
 local nn = ember.nn
@@ -273,12 +275,18 @@ local x = ember.randn(1200, 8)
 local y = x:matmul(ember.randn(8, 1)) + ember.randn(1200, 1) * 0.1
 local train, valid = ember.data.tensor_dataset(x, y):split(0.75)
 local model = nn.Sequential{nn.Linear(8, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 1)}
+local kill_at, calls = tonumber(os.getenv("KILL_AT") or ""), 0
+local function loss(out, target)
+  calls = calls + 1
+  if calls == kill_at then os.execute("kill -9 " .. ember.getpid()) end
+  return ember.loss.mse(out, target)
+end
 local opt = ember.optim.adam(model:parameters(), {lr = 3e-3})
-ember.fit{model = model, loss = "mse", optimizer = opt, train = train, valid = valid, epochs = cfg.epochs,
+ember.fit{model = model, loss = loss, optimizer = opt, train = train, valid = valid, epochs = cfg.epochs,
   batch = 8, run = run, log_every = 7, checkpoint_seconds = 0.02,
   schedule = ember.schedule.cosine{optimizer = opt, t_max = cfg.epochs}}
 local opt2 = ember.optim.sgd(model:parameters(), {lr = 1e-3, momentum = 0.9})
-ember.fit{model = model, loss = "mse", optimizer = opt2, train = train, valid = valid, epochs = cfg.epochs,
+ember.fit{model = model, loss = loss, optimizer = opt2, train = train, valid = valid, epochs = cfg.epochs,
   batch = 8, run = run, log_every = 7, checkpoint_seconds = 0.02, stop = ember.stop.early{patience = 100}}
 ]]
 
@@ -294,21 +302,13 @@ ember.fit{model = model, loss = "mse", optimizer = opt2, train = train, valid = 
     local expected = rows_without_time(full .. "/metrics.tsv")
     local expected_steps = rows_without_time(full .. "/steps.tsv")
     assert.equal(1 + 24, #expected)
-    -- moments by progress, not by the clock (a loaded machine): once metrics.tsv holds `rows` rows, after
-    -- `delay` seconds. 0: in fit 1's first epoch, before any checkpoint; 2: fit 1 mid-way; 12: as fit 1
-    -- ends and fit 2 starts; 13 and 19: in fit 2
-    for _, m in ipairs{{rows = 0, delay = 0.05}, {rows = 2, delay = 0.013}, {rows = 12, delay = 0},
-                       {rows = 13, delay = 0.007}, {rows = 19, delay = 0.021}} do
-      local name = "kill" .. m.rows
-      -- ember itself in the background (under timeout, kill -9 would hit timeout and not ember)
-      os.execute(([[cd %s && (%s --threads 1 run %s --runs runs --name %s >/dev/null 2>&1 & p=$!
-        while kill -0 $p 2>/dev/null; do
-          f=$(ls runs/%s/*/metrics.tsv 2>/dev/null | head -n 1)
-          if [ -n "$f" ] && [ $(wc -l < "$f") -ge %d ]; then break; fi
-          sleep 0.005
-        done
-        sleep %.3f; kill -9 $p 2>/dev/null; wait $p) >/dev/null 2>&1]]):format(q(root), q(EMBER), q(script), name,
-        name, m.rows == 0 and 0 or m.rows + 1, m.delay))
+    -- moments by progress: 113 training and 38 validation batches per epoch, so 50 is in fit 1's first
+    -- epoch (before any checkpoint), 600 mid fit 1, 1812 the last loss of fit 1 (12 epochs x 151),
+    -- 1900 and 3000 in fit 2
+    for _, k in ipairs{50, 600, 1812, 1900, 3000} do
+      local name = "kill" .. k
+      os.execute(("cd %s && KILL_AT=%d %s --threads 1 run %s --runs runs --name %s >/dev/null 2>&1"):format(
+        q(root), k, q(EMBER), q(script), name))
       local dir = only_run(name)
       assert.not_equal("finished", kv(dir .. "/meta.tsv").status, name .. " finished before the kill")
       assert.is_true(ember_run("--resume " .. q(dir)), name)
