@@ -53,6 +53,8 @@ void ember_open_data(lua_State *L);
 void ember_open_checkpoint(lua_State *L);
 void ember_open_weights(lua_State *L);
 void ember_open_sys(lua_State *L);
+void ember_open_process(lua_State *L);   /* ember._process: child processes for ember sweep */
+void ember_open_fs(lua_State *L);
 /* weights.c: when the file at path is a safetensors or npz file (by its first bytes), pushes its tensors as
    a table name -> tensor and returns 1 (raising on a corrupt file); else returns -1 and pushes nothing */
 int lt_load_weights(lua_State *L, const char *path);
