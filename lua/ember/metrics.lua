@@ -197,16 +197,27 @@ local function width(s) return utf8.len(s) or #s end
 local function pad_left(s, w) return string.rep(" ", w - width(s)) .. s end
 local function pad_right(s, w) return s .. string.rep(" ", w - width(s)) end
 
+-- s cut to at most n characters (UTF-8 aware)
+local function cut(s, n)
+  if width(s) <= n then return s end
+  local stop = utf8.offset(s, n + 1)
+  return stop and s:sub(1, stop - 1) or s:sub(1, n)
+end
+
 --- cm:matrix_text() -> the matrix as aligned text: rows true classes, columns predicted, class names on both
+-- (a column's name cut to 7 characters, so that ten classes fit a terminal)
 function Confusion:matrix_text()
-  local names, w = {}, 4
-  for k, s in ipairs(self.classes) do names[k] = cell(s); w = math.max(w, width(names[k])) end
+  local names, label, w = {}, 10, 4
+  for k, s in ipairs(self.classes) do
+    names[k] = cell(s)
+    label = math.max(label, width(names[k]))
+    w = math.max(w, width(cut(names[k], 7)))
+  end
   for t = 1, self.C do
     for p = 1, self.C do w = math.max(w, #tostring(self.counts[t][p])) end
   end
-  local label = math.max(10, w)
   local lines = {pad_right("true \\ pred", label + 1)}
-  for p = 1, self.C do lines[1] = lines[1] .. " " .. pad_left(names[p], w) end
+  for p = 1, self.C do lines[1] = lines[1] .. " " .. pad_left(cut(names[p], w), w) end
   for t = 1, self.C do
     local line = pad_right(names[t], label + 1)
     for p = 1, self.C do line = line .. " " .. pad_left(tostring(self.counts[t][p]), w) end

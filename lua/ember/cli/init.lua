@@ -16,6 +16,8 @@ local COMMANDS = {
   {"plot", "ember.plot", "draw the curves of runs with gnuplot"},
   {"runs", "ember.cli.runs", "list the runs below a folder"},
   {"sweep", "ember.sweep", "run a script over a grid or random draws of its config"},
+  {"eval", "ember.cli.eval", "a run's classifier on data: confusion matrix and per-class metrics"},
+  {"export", "ember.cli.export", "a run's weights as safetensors or npz"},
   {"help", false, "the usage of ember or of one command or topic"},
 }
 
@@ -118,7 +120,11 @@ function M.main(cmd, argv, env)
     if stderr.flush then stderr:flush() end
     return 2
   end
-  stderr:write((cmd and M.commands[cmd]) and ("ember " .. cmd .. ": ") or "ember: ", E.message(status), "\n")
+  -- an error of the command itself is already named by it ("ember eval: ...")
+  local prefix = (cmd and M.commands[cmd]) and ("ember " .. cmd .. ": ") or "ember: "
+  local msg = E.message(status)
+  if msg:sub(1, #prefix) == prefix then prefix = "" end
+  stderr:write(prefix, msg, "\n")
   if E.is(status) and status.traceback then stderr:write(status.traceback, "\n") end
   if stderr.flush then stderr:flush() end
   return E.status(status)
