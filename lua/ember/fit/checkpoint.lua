@@ -2,7 +2,8 @@
 -- checkpoint is one table (docs/formats.md, "What ember.fit saves"): the state_dict of the model,
 -- optimizer, schedule and stop rule, ember's RNG state, the epoch, batch and step reached, the history,
 -- the rows of metrics.tsv and steps.tsv it knew, mid-epoch the epoch's partial sums and the RNG state of
--- the epoch's start, and once training has ended its final status.
+-- the epoch's start, and once training has ended its final status; and for `ember eval` the model's
+-- spec and how the data looked (ember.eval.checkpoint.entries).
 --
 -- When: last.ckpt at the end of an epoch when the policy says so (every `checkpoint_every` epochs, or
 -- by default when `checkpoint_seconds` have passed since the last one), and always at the end of
@@ -48,6 +49,7 @@ function M.snapshot(t, epoch_done, batch_done)
   end
   s.step_rows = steps.rows(c.run)
   if t.steps then s.step_sums = t.steps:sums() end
+  for k, v in pairs(c.eval_entries or {}) do s[k] = v end
   return s
 end
 

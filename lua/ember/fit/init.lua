@@ -44,7 +44,7 @@ local M = {}
 --   schedule_every = "epoch" ("step" for onecycle), stop = nil, run = nil, metrics = {}, clip = nil,
 --   on_epoch = nil, shuffle = true, drop_last = false, valid_batch = batch, monitor = stop's monitor or
 --   "valid_loss" (train_loss without valid), mode = stop's mode or "min", quiet = false, live = false,
---   diverge = "error", log_every = nil, checkpoint_every = nil, checkpoint_seconds = 5} -> history, a
+--   diverge = "error", log_every = nil, checkpoint_every = nil, checkpoint_seconds = 5, input = nil} -> history, a
 --   list of the logged rows, with fields best_epoch, best, status ("finished", "stopped-early",
 --   "diverged", "interrupted" in the REPL) and stop_reason.
 -- model: callable with parameters() (and train/eval, state_dict/load_state_dict for checkpoints);
@@ -53,7 +53,9 @@ local M = {}
 -- (ember.stop.wrap); metrics: {"accuracy", "mae", "mse", name = fn(out, y) -> batch mean};
 -- clip: max gradient norm (ember.optim.clip_grad_norm); on_epoch(ctx): ctx = {epoch, step, row, history,
 -- model, optimizer, run}; it may add columns to ctx.row, and returning true (or a reason string) stops
--- training early. quiet and live also come from `ember run --quiet/--live`.
+-- training early. quiet and live also come from `ember run --quiet/--live`. input: how the script turned
+-- the data it loaded into the model's input, {scale = k, standardize = stats | normalize = stats,
+-- shape = {sizes of one sample}}, kept in the checkpoints so that `ember eval` prepares data the same way.
 function M.fit(o)
   local c = options.resolve(o)
   local t = loop.trainer(c)

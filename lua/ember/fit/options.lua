@@ -14,7 +14,7 @@ local fail = E.raiser("ember.fit")
 
 M.KEYS = {"model", "loss", "optimizer", "schedule", "schedule_every", "stop", "train", "valid", "epochs",
   "batch", "valid_batch", "run", "metrics", "clip", "on_epoch", "shuffle", "drop_last", "monitor", "mode",
-  "quiet", "live", "diverge", "log_every", "checkpoint_every", "checkpoint_seconds"}
+  "quiet", "live", "diverge", "log_every", "checkpoint_every", "checkpoint_seconds", "input"}
 
 local function check_dataset(ds, key)
   if type(ds) ~= "table" or type(ds.batches) ~= "function" or type(ds.size) ~= "function" then
@@ -185,6 +185,8 @@ function M.resolve(o)
   c.session = sess
   c.quiet = o.quiet or sess.quiet or false
   c.live = o.live or sess.live
+  -- what `ember eval` needs in every checkpoint: the model's spec and how the data looked
+  c.eval_entries = require("ember.eval.checkpoint").entries(o)
   return c
 end
 
