@@ -1,6 +1,6 @@
 -- ember.cli: the subcommands of the `ember` executable. main.c calls M.main(cmd, args) for
--- `ember run|plot|runs|sweep|help ...` (and for -h, --help and options it does not know itself) and
--- exits with the status it returns: 0 ok, 1 error, 2 bad usage, 130 interrupted.
+-- `ember run|plot|runs|sweep|eval|export|help ...` (and for -h, --help and options it does not know
+-- itself) and exits with the status it returns: 0 ok, 1 error, 2 bad usage, 130 interrupted.
 --
 -- Each command is a module with `spec` (its declaration for ember.cli.args, which parses its command
 -- line and writes its help and reference) and `main(options, env)`. Adding a command is one line in
