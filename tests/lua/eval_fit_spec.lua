@@ -2,7 +2,6 @@
 -- none), the training data's classes and columns, and the `input` option; and ember eval reproducing the
 -- accuracy of a model trained by ember.fit on the shipped digits.
 local ember = require "ember"
-local cli = require "ember.cli"
 local session = require "ember.session"
 local h = dofile("tests/lua/spec_helper.lua")
 local nn = ember.nn
@@ -20,13 +19,7 @@ after_each(function()
   h.rmdir(root)
 end)
 
-local function ember_cli(cmd, args)
-  local out, err = io.tmpfile(), io.tmpfile()
-  local status = cli.main(cmd, args, {stdout = out, stderr = err})
-  out:seek("set")
-  err:seek("set")
-  return status, out:read("a"), err:read("a")
-end
+local ember_cli = h.cli
 
 describe("ember.fit for ember eval", function()
   local function digits()

@@ -5,7 +5,6 @@
 -- what ember.fit records for eval is eval_fit_spec.lua's.
 local ember = require "ember"
 local lfs = require "lfs"
-local cli = require "ember.cli"
 local session = require "ember.session"
 local h = dofile("tests/lua/spec_helper.lua")
 local nn = ember.nn
@@ -23,14 +22,7 @@ after_each(function()
   h.rmdir(root)
 end)
 
--- `ember CMD ARGS` in this process: exit status, stdout, stderr
-local function ember_cli(cmd, args)
-  local out, err = io.tmpfile(), io.tmpfile()
-  local status = cli.main(cmd, args, {stdout = out, stderr = err})
-  out:seek("set")
-  err:seek("set")
-  return status, out:read("a"), err:read("a")
-end
+local ember_cli = h.cli
 
 -- a Linear(3, c) whose weight is the identity (c = 3): it predicts the class of the largest feature
 local function argmax_model(c)

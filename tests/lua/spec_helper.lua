@@ -76,6 +76,16 @@ function M.errors_with(fragment, f, ...)
   assert(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
 end
 
+--- h.cli(cmd, args) -> exit status, stdout, stderr of `ember CMD ARGS` run in this process
+-- (ember.cli.main with files in place of the terminal)
+function M.cli(cmd, args)
+  local out, err = io.tmpfile(), io.tmpfile()
+  local status = require("ember.cli").main(cmd, args, {stdout = out, stderr = err})
+  out:seek("set")
+  err:seek("set")
+  return status, out:read("a"), err:read("a")
+end
+
 --- h.runner(folder) -> sh, ember: sh(cmd) runs a shell command line in folder() (a function, so a spec
 -- can give a new scratch folder to each test) and returns its stdout, stderr and exit status;
 -- ember(args [, env]) runs `env ember args` there the same way: the built executable ($EMBER_BIN, else
