@@ -141,6 +141,15 @@ describe("ember eval", function()
     assert.is_false(h.exists(dir .. "/eval/confusion.txt"))
   end)
 
+  it("still measures and writes the files without gnuplot, and says why there is no heatmap", function()
+    local dir = make_run(argmax_model(), {data = DATA})
+    local r = ember.eval.evaluate{run = dir, data = csv_file(), gnuplot = root .. "/no-gnuplot"}
+    assert.are.equal(1, r.cm.accuracy)
+    assert.is_nil(r.figure)
+    assert.truthy(r.figure_error:find("gnuplot not found at", 1, true))
+    assert.truthy(h.exists(dir .. "/eval/metrics.tsv"))
+  end)
+
   it("rebuilds a run's model for scripts: ember.eval.load_model", function()
     local dir = make_run(argmax_model(), {data = DATA})
     local model, ck = ember.eval.load_model(dir)
