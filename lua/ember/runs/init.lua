@@ -1,6 +1,8 @@
 -- ember.runs: finds and reads run directories (format: docs/formats.md) for `ember plot` and `ember runs`.
 -- Reading only: nothing in a run directory is executed or loaded as code, every file is parsed as text.
+-- The folder holds the table of `ember runs` (ember.runs.table) and the run filter (ember.runs.filter).
 local lfs = require "lfs"
+local util = require "ember.util"
 
 local fail = require("ember.error").module_fail("runs")
 
@@ -89,10 +91,8 @@ function M.find(paths)
 end
 
 local function lines(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+  local text = util.read_file(path)
+  if not text then return nil end
   local out = {}
   for line in text:gmatch("([^\n]*)\n?") do
     out[#out + 1] = (line:gsub("\r$", ""))
@@ -111,7 +111,7 @@ end
 
 -- key<TAB>value lines -> map and the keys in file order (empty when the file is missing)
 local function read_kv(path)
-  local map, keys = require("ember.util").read_kv(path)
+  local map, keys = util.read_kv(path)
   return map or {}, keys or {}
 end
 
