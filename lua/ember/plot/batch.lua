@@ -6,6 +6,7 @@ local E = require "ember.error"
 local data = require "ember.plot.data"
 local figure = require "ember.plot.figure"
 local gnuplot = require "ember.plot.gnuplot"
+local filter = require "ember.runs.filter"
 
 local fail = E.module_fail("plot")
 
@@ -27,8 +28,9 @@ function M.each(o, plot)
   local term = o.term or "png"
   local list = {}
   for _, d in ipairs(runs.find(o.paths)) do list[#list + 1] = runs.read(d) end
+  if filter.active(o) then list = filter.select(list, o, "ember.plot.each") end
   if #list == 0 then
-    fail("plot.each", "no runs (folders with metrics.tsv) below %s", table.concat(
+    fail("plot.each", "no runs (folders with metrics.tsv%s) below %s", filter.active(o) and " that the filter keeps" or "", table.concat(
       type(o.paths) == "table" and o.paths or {tostring(o.paths)}, ", "))
   end
   local wanted = o.metric

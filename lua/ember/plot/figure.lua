@@ -1,11 +1,15 @@
--- ember.plot.figure: from runs and the options of ember.plot to a figure: its groups of runs, their
--- labels, one panel per metric with its curves and marks. The figure is a plain table that
--- ember.plot.gnuplot draws:
---   {term, title, xlabel, log_y, width, height,
---    panels = {{ylabel, curves = {{label, lt, points | band, smoothed}}, best = {{x, y}}, stop = {{x, y}}}}}
+-- ember.plot.figure: from runs and the options of ember.plot to a figure: one panel per metric, with a
+-- curve per group of runs (ember.plot.groups), their best-epoch and stop marks, and one legend. The
+-- figure is a plain table that ember.plot.gnuplot draws:
+--   {term, title, xlabel, width, height,
+--    legend = {title, entries = {{label, colour}}, best = bool, stop = bool},
+--    panels = {{ylabel, log, curves = {{colour, points | band, smoothed}},
+--               best = {{x, y, colour}}, stop = {{x, y, colour}}}}}
+-- colour is 1, 2, ...: the renderer's palette, the same number for the same run in every figure.
 local runs = require "ember.runs"
 local E = require "ember.error"
 local data = require "ember.plot.data"
+local groups_mod = require "ember.plot.groups"
 local gnuplot = require "ember.plot.gnuplot"
 
 local fail = E.module_fail("plot")
@@ -33,6 +37,19 @@ function M.check_opts(o, fname)
   if o.title ~= nil and o.title ~= false and type(o.title) ~= "string" then
     fail(fname, "title must be a string (got %s)", type(o.title))
   end
+  if o.band ~= nil and not data.BANDS[o.band] then
+    fail(fname, "band must be minmax, std or ci95 (got %s)", tostring(o.band))
+  end
+  local log_y = o.log_y
+  if type(log_y) == "table" then
+    for i, v in ipairs(log_y) do
+      if v ~= true and (type(v) ~= "string" or v == "") then
+        fail(fname, "log_y[%d] must be a metric name or true (got %s)", i, tostring(v))
+      end
+    end
+  elseif log_y ~= nil and type(log_y) ~= "boolean" and type(log_y) ~= "string" then
+    fail(fname, "log_y must be true, a metric name or a list of them (got %s)", type(log_y))
+  end
 end
 
 --- figure.term_of(o) -> o.term, else the terminal of out's extension, else nil
@@ -50,112 +67,148 @@ function M.safe_name(s)
   return n
 end
 
--- Legend labels: the params that differ between the runs (and the name when names differ);
--- runs that would share a label get their id added.
-local function run_labels(list)
-  local diff = runs.differing_params(list)
-  local names_differ = false
-  for i = 2, #list do if list[i].name ~= list[1].name then names_differ = true end end
-  local labels, count = {}, {}
-  for i, r in ipairs(list) do
-    local parts = {}
-    if names_differ then parts[#parts + 1] = r.name or "?" end
-    for _, k in ipairs(diff) do parts[#parts + 1] = k .. "=" .. ((r.params or {})[k] or "?") end
-    local s = table.concat(parts, " ")
-    if s == "" then s = #list == 1 and (r.name or "run") or (r.id or tostring(i)) end
-    labels[i] = s
-    count[s] = (count[s] or 0) + 1
-  end
-  for i, r in ipairs(list) do
-    if count[labels[i]] > 1 and r.id and labels[i] ~= r.id then labels[i] = labels[i] .. " " .. r.id end
-  end
-  return labels
+-- metrics where more is better, or fractions: plain log_y leaves their panels linear
+local SCORES = {"acc", "f1", "precision", "recall", "auc", "iou", "dice", "r2", "confidence"}
+
+local function is_score(metric)
+  for _, w in ipairs(SCORES) do if metric:find(w, 1, true) then return true end end
+  return false
 end
 
-local function sort_values(values)
-  local numeric = true
-  for _, v in ipairs(values) do if not tonumber(v) then numeric = false end end
-  table.sort(values, function(a, b)
-    if numeric then return tonumber(a) < tonumber(b) end
-    return a < b
-  end)
+local function is_lr(metric)
+  return metric == "lr" or metric:find("^lr[_.]") ~= nil or metric:find("[_.]lr$") ~= nil
 end
 
--- The groups of runs drawn as one curve each: {label, runs}; one per run, or one per value of by.
-local function groups_of(list, by)
-  if by == nil then
-    local groups, labels = {}, run_labels(list)
-    for i, r in ipairs(list) do groups[i] = {label = labels[i], runs = {r}} end
-    return groups
+-- metric -> "named" (log_y names it: always log), "auto" (plain log_y, or an lr panel: log when its
+-- values allow) or nil (linear). Raises when log_y names a metric that is not drawn.
+local function log_panels(o, metrics)
+  local out, drawn = {}, {}
+  for _, m in ipairs(metrics) do
+    drawn[m] = true
+    if is_lr(m) then out[m] = "auto" end
   end
-  if type(by) ~= "string" or by == "" then fail("plot", "by must be a param name (got %s)", tostring(by)) end
-  local members, values, any = {}, {}, false
-  for _, r in ipairs(list) do
-    local v = (r.params or {})[by]
-    if v ~= nil then any = true else v = "?" end
-    if not members[v] then members[v] = {}; values[#values + 1] = v end
-    table.insert(members[v], r)
+  local log_y = o.log_y
+  if log_y == nil or log_y == false then return out end
+  if type(log_y) ~= "table" then log_y = {log_y} end
+  for _, v in ipairs(log_y) do
+    if v == true then
+      for _, m in ipairs(metrics) do
+        if not is_score(m) and out[m] == nil then out[m] = "auto" end
+      end
+    else
+      if not drawn[v] then
+        fail("plot", "log_y names '%s', which is not a panel (panels: %s)", v, table.concat(metrics, ", "))
+      end
+      out[v] = "named"
+    end
   end
-  if not any then
-    local keys = runs.differing_params(list)
-    fail("plot", "no run has a param '%s'%s", by,
-      #keys > 0 and (" (params that differ: " .. table.concat(keys, ", ") .. ")") or "")
-  end
-  sort_values(values)
-  local groups = {}
-  for _, v in ipairs(values) do
-    local n = #members[v]
-    groups[#groups + 1] = {label = by .. "=" .. v .. (n > 1 and (" (" .. n .. " runs)") or ""), runs = members[v]}
-  end
-  return groups
+  return out
 end
 
--- One group's curve in the panel of metric m.
-local function group_curve(g, c, x, m, smooth)
-  local curve = {label = g.label, lt = c, points = {}}
+-- One group's curve in the panel of metric m: its single run's points, or the mean and band of its runs.
+local function group_curve(g, x, m, o)
+  local curve = {colour = g.colour, points = {}}
   if #g.runs == 1 then
-    curve.points, curve.smoothed = data.smooth(data.series(g.runs[1], x, m), smooth)
+    curve.points, curve.smoothed = data.smooth(data.series(g.runs[1], x, m), o.smooth)
     return curve
   end
   local all = {}
   for _, r in ipairs(g.runs) do
-    local pts = data.smooth(data.series(r, x, m), smooth)
+    local pts = data.smooth(data.series(r, x, m), o.smooth)
     if #pts > 0 then all[#all + 1] = pts end
   end
   if #all == 1 then curve.points = all[1]
-  elseif #all > 1 then curve.band = data.aggregate(all, x == "time" or x == "row") end
+  elseif #all > 1 then curve.band = data.aggregate(all, x == "time" or x == "row", o.band) end
   return curve
 end
 
--- The panel of metric m: a curve per group, and the best-epoch and stop marks of single runs.
-local function panel_of(list, groups, m, x, o)
-  local panel = {ylabel = m, curves = {}, best = {}, stop = {}}
-  local drawn = false
-  for c, g in ipairs(groups) do
-    local curve = group_curve(g, c, x, m, o.smooth)
-    if #curve.points > 0 or (curve.band and #curve.band > 0) then drawn = true end
-    panel.curves[#panel.curves + 1] = curve
-    if o.by == nil and o.marks ~= false then
-      local r = g.runs[1]
-      local best, stop = runs.number((r.meta or {}).best_epoch), runs.number((r.meta or {}).stop_epoch)
-      local bp = best and data.point_at_epoch(r, best, x, m)
-      local sp = stop and data.point_at_epoch(r, stop, x, m)
-      if bp then panel.best[#panel.best + 1] = bp end
-      if sp then panel.stop[#panel.stop + 1] = sp end
+-- the best-epoch and stop marks of every run of g in the panel of metric m, in the group's colour
+local function group_marks(panel, g, x, m)
+  for _, r in ipairs(g.runs) do
+    local meta = r.meta or {}
+    for _, kind in ipairs{"best", "stop"} do
+      local epoch = runs.number(meta[kind .. "_epoch"])
+      local p = epoch and data.point_at_epoch(r, epoch, x, m)
+      if p then panel[kind][#panel[kind] + 1] = {p[1], p[2], g.colour} end
     end
   end
-  if not drawn then
+end
+
+local function all_positive(panel)
+  for _, c in ipairs(panel.curves) do
+    for _, p in ipairs(c.points) do if p[2] <= 0 or (p[3] and p[3] <= 0) then return false end end
+    for _, b in ipairs(c.band or {}) do if b[2] <= 0 then return false end end
+  end
+  return true
+end
+
+-- On a log axis: points at or below zero cannot be drawn (they are left out) and a band's low edge
+-- is kept above zero (at the panel's smallest positive value).
+local function clip_for_log(panel)
+  local floor = math.huge
+  for _, c in ipairs(panel.curves) do
+    for _, p in ipairs(c.points) do if p[2] > 0 then floor = math.min(floor, p[2]) end end
+    for _, b in ipairs(c.band or {}) do
+      if b[3] > 0 then floor = math.min(floor, b[3]) elseif b[2] > 0 then floor = math.min(floor, b[2]) end
+    end
+  end
+  for _, c in ipairs(panel.curves) do
+    local pts = {}
+    for _, p in ipairs(c.points) do
+      if p[2] > 0 and (p[3] == nil or p[3] > 0) then pts[#pts + 1] = p end
+    end
+    c.points = pts
+    if c.band then
+      local band = {}
+      for _, b in ipairs(c.band) do
+        if b[2] > 0 then band[#band + 1] = {b[1], b[2], math.max(b[3], floor), b[4], b[5]} end
+      end
+      c.band = band
+    end
+  end
+  for _, kind in ipairs{"best", "stop"} do
+    local kept = {}
+    for _, p in ipairs(panel[kind]) do if p[2] > 0 then kept[#kept + 1] = p end end
+    panel[kind] = kept
+  end
+end
+
+local function has_data(curve)
+  return #curve.points > 0 or (curve.band ~= nil and #curve.band > 0)
+end
+
+-- The panel of metric m: a curve per group and the marks of their runs; drawn[g] set for groups that
+-- have values here.
+local function panel_of(list, groups, m, x, o, log, drawn)
+  local panel = {ylabel = m, curves = {}, best = {}, stop = {}}
+  for _, g in ipairs(groups) do
+    local curve = group_curve(g, x, m, o)
+    if has_data(curve) then
+      drawn[g] = true
+      panel.curves[#panel.curves + 1] = curve
+      if o.marks ~= false then group_marks(panel, g, x, m) end
+    end
+  end
+  if #panel.curves == 0 then
     fail("plot", "no values for metric '%s' in the %d run(s) given (columns: %s)", m, #list,
       table.concat(list[1].columns or {}, ", "))
   end
+  panel.log = log == "named" or (log == "auto" and all_positive(panel))
+  if log == "auto" and not panel.log and is_lr(m) then
+    -- an lr schedule that starts at 0 still reads best on a log axis
+    for _, c in ipairs(panel.curves) do
+      for _, p in ipairs(c.points) do if p[2] > 0 then panel.log = true end end
+    end
+  end
+  if panel.log then clip_for_log(panel) end
   return panel
 end
 
---- figure.metrics(o, list) -> the checked list of metrics to draw (o.metric, else the defaults)
-function M.metrics(o, list)
+--- figure.metrics(o, list, x) -> the checked list of metrics to draw (o.metric, else the defaults)
+function M.metrics(o, list, x)
   local metrics = o.metric
   if type(metrics) == "string" then metrics = {metrics} end
-  if metrics == nil then metrics = data.default_metrics(list) end
+  if metrics == nil then metrics = data.default_metrics(list, x) end
   if type(metrics) ~= "table" or #metrics == 0 then
     fail("plot", "no metric to draw (give metric = NAME; the runs have no numeric columns)")
   end
@@ -173,7 +226,7 @@ function M.x_of(o, list)
   if o.x ~= nil then
     if type(x) ~= "string" or x == "" then fail("plot", "x must be a column name (got %s)", tostring(x)) end
     for _, r in ipairs(list) do
-      if not data.has_column(r, x) then
+      if not data.has_column(r, x, x) then
         fail("plot", "run '%s' has no column '%s' (columns: %s)", r.dir or r.name or "?", x,
           table.concat(r.columns or {}, ", "))
       end
@@ -182,10 +235,35 @@ function M.x_of(o, list)
   return x
 end
 
---- figure.build(o, list, term, metrics, x) -> the figure of the runs of list (see the module comment)
-function M.build(o, list, term, metrics, x)
-  local fig = {term = term, xlabel = x == "row" and "row" or x, log_y = o.log_y and true or false,
-               width = o.width, height = o.height, panels = {}}
+local BAND_WORDS = {
+  minmax = "mean of the runs, band: min to max",
+  std = "mean of the runs, band: -/+ 1 std",
+  ci95 = "mean of the runs, band: 95% CI",
+}
+
+-- the legend: an entry per group drawn, which marks appear, and what a band means when one is drawn
+local function legend_of(fig, groups, drawn, band)
+  local legend = {entries = {}}
+  local banded = false
+  for _, g in ipairs(groups) do
+    if drawn[g] then
+      legend.entries[#legend.entries + 1] = {label = g.label, colour = g.colour}
+      if #g.runs > 1 then banded = true end
+    end
+  end
+  for _, p in ipairs(fig.panels) do
+    if #p.best > 0 then legend.best = true end
+    if #p.stop > 0 then legend.stop = true end
+  end
+  if banded then legend.title = BAND_WORDS[band or "minmax"] end
+  return legend
+end
+
+--- figure.build(o, list, term, metrics, x [, universe]) -> the figure of the runs of list (see the
+-- module comment), and notes for the user (a list of sentences). universe: the runs whose order fixes
+-- the colours (default list).
+function M.build(o, list, term, metrics, x, universe)
+  local fig = {term = term, xlabel = x == "row" and "row" or x, width = o.width, height = o.height, panels = {}}
   if o.title == nil then
     local same = true
     for i = 2, #list do if list[i].name ~= list[1].name then same = false end end
@@ -193,9 +271,17 @@ function M.build(o, list, term, metrics, x)
   elseif o.title ~= false then
     fig.title = o.title
   end
-  local groups = groups_of(list, o.by)
-  for _, m in ipairs(metrics) do fig.panels[#fig.panels + 1] = panel_of(list, groups, m, x, o) end
-  return fig
+  local groups, notes
+  if o.by ~= nil then groups, notes = groups_mod.by(list, o.by)
+  else groups, notes = groups_mod.per_run(list), {} end
+  groups_mod.colour(groups, universe or list, o.by)
+  local logs = log_panels(o, metrics)
+  local drawn = {}
+  for _, m in ipairs(metrics) do
+    fig.panels[#fig.panels + 1] = panel_of(list, groups, m, x, o, logs[m], drawn)
+  end
+  fig.legend = legend_of(fig, groups, drawn, o.band)
+  return fig, notes
 end
 
 --- figure.default_out(o, list, metrics, term) -> <first path or run>/plots/<metrics>[_by_<by>].<ext>

@@ -1,7 +1,8 @@
 -- ember.plot: loss curves and any numbers drawn by gnuplot (`ember plot`, ember.plot{...}, ember.plot.series).
 -- The folder, by concern:
 --   data.lua     runs loaded from paths, their columns, (x, y) series, smoothing, means and bands
---   figure.lua   from runs and options to a figure: groups, labels, panels, marks
+--   groups.lua   which runs share a curve (--by), their labels and their stable colours
+--   figure.lua   from runs and options to a figure: panels, curves, marks, log axes, the legend
 --   gnuplot.lua  the figure drawn by gnuplot, with the rules that keep user text out of its scripts
 --   batch.lua    `ember plot --each`
 --   command.lua  `ember plot`: its options and main
@@ -11,6 +12,7 @@ local data = require "ember.plot.data"
 local figure = require "ember.plot.figure"
 local gnuplot = require "ember.plot.gnuplot"
 local command = require "ember.plot.command"
+local filter = require "ember.runs.filter"
 
 local fail = E.module_fail("plot")
 
@@ -38,26 +40,45 @@ local function draw(fig, out, o, fname)
   return path
 end
 
---- plot.plot{runs, metric, x, by, out, term, log_y, smooth, title, width, height, marks, gnuplot}:
--- draw metrics of runs with gnuplot, one curve per run labelled by the params that differ.
+--- plot.plot{runs, metric, x, by, band, where, last, match, out, term, log_y, smooth, title, width,
+-- height, marks, gnuplot, notes}: draw metrics of runs with gnuplot, one curve per run labelled by the
+-- params that differ, one panel per metric, one legend.
 --   runs    a path (run directory or folder of runs), a run table (runs.read) or a list of these
+--   where, last, match  keep some of the runs (ember.runs.filter: where = "lr<=0.01" or a list,
+--           last = N runs started last, match = a glob on run names)
 --   metric  a column name or a list of them, one panel each (default train_loss and valid_loss,
---           else loss, else the first metric column)
---   x       "epoch" | "step" | "time" | any column (default epoch, else step, else time, else row number)
---   by      a param: one curve per value, the mean over its runs with a min-max band
+--           else loss, else the first metric column; batch_loss with x = "step" and steps.tsv)
+--   x       "epoch" | "step" | "time" | any column (default epoch, else step, else time, else row number);
+--           with "step", a metric only steps.tsv has (batch_loss) comes from there
+--   by      a param: one curve per value, the mean over its runs with a band; runs that differ in
+--           another param than by and the seed get curves of their own (see ember.plot.groups)
+--   band    "minmax" (default), "std" (mean -/+ std) or "ci95" (95% interval of the mean)
 --   out     output file (default <first path or run>/plots/<metrics>[_by_<by>].<ext>; none for dumb)
 --   term    "png" | "svg" | "pdf" | "dumb" (default from the extension of out, else png)
---   log_y   false; smooth: moving average over N points (default none); title: text (default the
---   experiment name when all runs share one); width, height: pixels or characters; marks: true
---   (best epoch and early-stopping point from meta.tsv); gnuplot: the program (default from PATH)
--- Returns the path of the figure; for term dumb, the text drawn and the path when out was given.
+--   log_y   true (every panel but accuracy-like ones, when its values are positive), a metric name or
+--           a list of them (those panels); lr panels are always logarithmic
+--   smooth: moving average over N points (default none); title: text (default the experiment name
+--   when all runs share one); width, height: pixels or characters; marks: true (each run's best epoch
+--   and early-stopping point from meta.tsv, in its colour); gnuplot: the program (default from PATH);
+--   notes: function(text) called with remarks for the user (which params split the groups)
+-- A run's colour is its rank among the runs below the folders given (before any filter), so it is the
+-- same in every figure of a folder. Returns the path of the figure; for term dumb, the text drawn and
+-- the path when out was given.
 function M.plot(o)
   figure.check_opts(o, "plot")
-  local list = data.load_runs(o.runs, "plot")
+  local all = data.load_runs(o.runs, "plot")
+  local list = all
+  if filter.active(o) then
+    list = filter.select(all, o, "ember.plot")
+    if #list == 0 then fail("plot", "the filter keeps none of the %d run(s) found", #all) end
+  end
   local term = figure.term_of(o) or "png"
-  local metrics = figure.metrics(o, list)
   local x = figure.x_of(o, list)
-  local fig = figure.build(o, list, term, metrics, x)
+  local metrics = figure.metrics(o, list, x)
+  local fig, notes = figure.build(o, list, term, metrics, x, data.universe(o.runs, all))
+  if type(o.notes) == "function" then
+    for _, n in ipairs(notes) do o.notes(n) end
+  end
   local out = o.out
   if out == nil and term ~= "dumb" then out = figure.default_out(o, list, metrics, term) end
   return draw(fig, out, o, "ember.plot")
@@ -102,7 +123,9 @@ function M.series(o)
   figure.check_opts(o, "plot.series")
   local curves = series_curves(o)
   local term = figure.term_of(o) or (o.out and "png" or "dumb")
-  local panel = {ylabel = o.ylabel or (#curves == 1 and curves[1].name or "y"), curves = {}}
+  local panel = {ylabel = o.ylabel or (#curves == 1 and curves[1].name or "y"), curves = {}, best = {}, stop = {},
+                 log = o.log_y and true or false}
+  local legend = {entries = {}}
   for c, cv in ipairs(curves) do
     if o.x and #o.x ~= #cv.y then
       fail("plot.series", "x has %d values but %s has %d", #o.x, cv.name, #cv.y)
@@ -110,11 +133,12 @@ function M.series(o)
     local pts = {}
     for i, v in ipairs(cv.y) do
       local xv = o.x and o.x[i] or i
-      if data.is_num(xv) and data.is_num(v) then pts[#pts + 1] = {xv, v} end
+      if data.is_num(xv) and data.is_num(v) and (v > 0 or not panel.log) then pts[#pts + 1] = {xv, v} end
     end
-    panel.curves[c] = {label = cv.name, lt = c, points = pts}
+    panel.curves[c] = {colour = c, points = pts}
+    legend.entries[c] = {label = cv.name, colour = c}
   end
-  local fig = {term = term, xlabel = o.xlabel or "x", title = o.title or nil, log_y = o.log_y and true or false,
+  local fig = {term = term, xlabel = o.xlabel or "x", title = o.title or nil, legend = legend,
                width = o.width, height = o.height, panels = {panel}}
   if o.out == nil and term ~= "dumb" then fail("plot.series", "out is required for term %s", term) end
   return draw(fig, o.out, o, "ember.plot.series")
