@@ -46,6 +46,11 @@ describe("plot --by", function()
          notes = function(n) notes[#notes + 1] = n end}
     assert.same({"opt=adam", "opt=sgd (3 runs)"}, select(2, fx.legend(root .. "/f")))
     assert.same({}, notes)
+    -- a param that moves with the optimizer is in the labels, but splits nothing: no note
+    plot{runs = optimizers(), metric = "loss", by = "opt", match = "[12456]", out = root .. "/g.svg",
+         notes = function(n) notes[#notes + 1] = n end}
+    assert.same({"opt=adam lr=0.01 (2 runs)", "opt=sgd lr=0.1 (3 runs)"}, select(2, fx.legend(root .. "/g")))
+    assert.same({}, notes)
   end)
 
   it("keeps runs of different experiments apart", function()
@@ -56,6 +61,23 @@ describe("plot --by", function()
          out = root .. "/x.svg", notes = function(n) notes[#notes + 1] = n end}
     assert.same({"opt opt=adam", "opt opt=sgd (3 runs)", "other opt=sgd"}, select(2, fx.legend(root .. "/x")))
     assert.matches("different experiments", notes[1])
+  end)
+
+  it("groups the runs of a sweep (named by their params) and a plain run of the same experiment", function()
+    local d = root .. "/runs/optimizers/"
+    for _, o in ipairs{"sgd", "adam"} do
+      for seed = 1, 2 do
+        make_run(d .. ("opt=%s,seed=%d/20240101-00000%d-aaaa"):format(o, seed, seed),
+          {{"opt", o}, {"seed", seed}}, nil, {"epoch", "loss"}, {{1, seed}, {2, seed / 2}})
+      end
+    end
+    h.write(d .. "sweep.tsv", "name\n")
+    make_run(d .. "20240102-000000-bbbb", {{"opt", "adam"}, {"seed", "3"}}, nil, {"epoch", "loss"}, {{1, 3}, {2, 1.5}})
+    plot{runs = d, metric = "loss", by = "opt", out = root .. "/s.svg"}
+    assert.same({"opt=adam (3 runs)", "opt=sgd (2 runs)"}, select(2, fx.legend(root .. "/s")))
+    assert.same({"optimizers"}, {fx.labels(root .. "/s.dat")[1]})     -- the title: the sweep's name
+    plot{runs = d, metric = "loss", by = "opt", match = "opt=*", out = root .. "/m.svg"}
+    assert.same({"opt=adam (2 runs)", "opt=sgd (2 runs)"}, select(2, fx.legend(root .. "/m")))
   end)
 
   it("draws std and 95% interval bands, with hand-computed values", function()

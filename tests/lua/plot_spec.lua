@@ -418,3 +418,20 @@ describe("ember plot (command line)", function()
     assert.equal("ember plot: gnuplot not found on PATH; install it with: apt-get install gnuplot-nox\nrc=1\n", text)
   end)
 end)
+
+describe("the README's figures", function()
+  it("are drawn by the commands the READMEs print beside them", function()
+    local script = read("tools/make-figures.sh")
+    local readme, experiments = read("README.md"), read("experiments/README.md")
+    local n = 0
+    for name, cmd in script:gmatch("\n%s*fig (%S+) (ember plot [^\n]+)") do
+      n = n + 1
+      assert.truthy(experiments:find(cmd, 1, true), "experiments/README.md does not print: " .. cmd)
+      if readme:find("docs/figures/" .. name .. ".png", 1, true) then
+        assert.truthy(readme:find(cmd, 1, true), "README.md shows " .. name .. ".png but not: " .. cmd)
+      end
+      assert.truthy(h.exists("docs/figures/" .. name .. ".png"), name)
+    end
+    assert.is_true(n >= 10, "figures found in tools/make-figures.sh: " .. n)
+  end)
+end)

@@ -10,6 +10,7 @@ local runs = require "ember.runs"
 local E = require "ember.error"
 local data = require "ember.plot.data"
 local groups_mod = require "ember.plot.groups"
+local values = require "ember.runs.values"
 local gnuplot = require "ember.plot.gnuplot"
 
 local fail = E.module_fail("plot")
@@ -265,9 +266,10 @@ end
 function M.build(o, list, term, metrics, x, universe)
   local fig = {term = term, xlabel = x == "row" and "row" or x, width = o.width, height = o.height, panels = {}}
   if o.title == nil then
+    -- the experiment's name when every run belongs to it
     local same = true
     for i = 2, #list do if list[i].name ~= list[1].name then same = false end end
-    fig.title = same and list[1].name or nil
+    fig.title = same and list[1].name or (not groups_mod.experiments_differ(list) and values.experiment(list[1]) or nil)
   elseif o.title ~= false then
     fig.title = o.title
   end

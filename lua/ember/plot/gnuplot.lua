@@ -217,6 +217,9 @@ local function legend_size(fig)
   return rows + (lg.title and 1 or 0), math.min(longest, 60)
 end
 
+-- the width of an average character of each terminal's font, in its units (pixels; 1/100 inch for pdf)
+local CHAR_WIDTH = {png = 8.5, svg = 9.4, pdf = 7, dumb = 1}
+
 local function figure_size(fig, P, has_title, legend_w, legend_rows)
   local width, height = fig.width, fig.height
   if fig.term == "dumb" then
@@ -239,8 +242,8 @@ local function layout(fig, has_title)
   local legend = wants_legend(fig)
   local legend_rows, longest = 0, 0
   if legend then legend_rows, longest = legend_size(fig) end
-  local char_w = dumb and 1 or 7
-  local legend_w = (legend and not dumb) and (longest + 8) * char_w or 0
+  -- a legend line: its sample, a gap and the text, in widths of an average character of the font
+  local legend_w = (legend and not dumb) and math.floor((longest + 6) * CHAR_WIDTH[fig.term] + 10) or 0
   local width, height = figure_size(fig, P, has_title, legend_w, dumb and legend_rows or 0)
   legend_w = math.min(legend_w, math.floor(width * 0.45))
   local L = {width = width, height = height, legend = legend, panels = {}}

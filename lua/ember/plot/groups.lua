@@ -18,11 +18,11 @@ local M = {}
 -- params that never split a group: the seed is what repeats vary
 local REPEAT_KEYS = {seed = true}
 
---- groups.identity(run, by) -> the text that runs of one group share: the experiment name and every
--- param but the seed, as used (numbers canonical); by nil: the run itself
+--- groups.identity(run, by) -> the text that runs of one group share: the experiment (values.experiment)
+-- and every param but the seed, as used (numbers canonical); by nil: the run itself
 function M.identity(run, by)
   if by == nil then return run.dir or (tostring(run.name) .. "/" .. tostring(run.id)) end
-  local parts = {tostring(run.name)}
+  local parts = {tostring(values.experiment(run))}
   local keys = values.param_keys({run})
   table.sort(keys)
   for _, k in ipairs(keys) do
@@ -77,10 +77,13 @@ local function splitting_keys(groups, list, by)
   return out
 end
 
-local function names_differ(list)
-  for i = 2, #list do if list[i].name ~= list[1].name then return true end end
+--- groups.experiments_differ(list) -> true when the runs come from more than one experiment
+function M.experiments_differ(list)
+  local first = values.experiment(list[1])
+  for i = 2, #list do if values.experiment(list[i]) ~= first then return true end end
   return false
 end
+local experiments_differ = M.experiments_differ
 
 --- groups.by(list, by) -> groups, notes. groups: {{label, runs, identity}} in the order drawn (by the
 -- value of by, numbers as numbers); notes: sentences for the user when other params split the groups.
@@ -108,16 +111,23 @@ function M.by(list, by)
   local keys = {by}
   for _, k in ipairs(split) do keys[#keys + 1] = k end
   sort_groups(groups, keys)
-  local with_name = names_differ(list)
+  local with_name = experiments_differ(list)
   for _, g in ipairs(groups) do
     local parts = {}
-    if with_name then parts[1] = g.runs[1].name or "?" end
+    if with_name then parts[1] = values.experiment(g.runs[1]) or "?" end
     for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. (g.values[k] or "?") end
     local n = #g.runs
     g.label = table.concat(parts, " ") .. (n > 1 and (" (" .. n .. " runs)") or "")
   end
   local notes = {}
-  if #split > 0 then
+  -- a note only when a value of by has several groups: a param that moves with by splits nothing
+  local per_value, split_value = {}, false
+  for _, g in ipairs(groups) do
+    local v = values.canonical(g.values[by] or "?")
+    if per_value[v] then split_value = true end
+    per_value[v] = true
+  end
+  if split_value and #split > 0 then
     notes[1] = ("--by %s: the runs also differ in %s, so each combination is a group of its own "
       .. "(runs share a curve only when they differ in nothing but %s and the seed; --where picks some)")
       :format(by, table.concat(split, ", "), by)
@@ -129,14 +139,14 @@ function M.by(list, by)
 end
 
 --- groups.per_run(list) -> one group per run, labelled by the params that differ between the runs (and
--- the name when names differ); runs that would share a label get their id added
+-- the experiment when they come from several); runs that would share a label get their id added
 function M.per_run(list)
   local diff = values.differing(list)
-  local with_name = names_differ(list)
+  local with_name = experiments_differ(list)
   local groups, count = {}, {}
   for i, r in ipairs(list) do
     local parts = {}
-    if with_name then parts[#parts + 1] = r.name or "?" end
+    if with_name then parts[#parts + 1] = values.experiment(r) or "?" end
     for _, k in ipairs(diff) do parts[#parts + 1] = k .. "=" .. (values.param(r, k) or "?") end
     local s = table.concat(parts, " ")
     if s == "" then s = #list == 1 and (r.name or "run") or (r.id or tostring(i)) end

@@ -88,6 +88,18 @@ local function has_column(run, c, in_steps)
   return false
 end
 
+--- values.experiment(run) -> the experiment a run belongs to: the sweep's name for a run of `ember sweep`
+-- (its folder <sweep>/<run name>/<id> sits in a folder with sweep.tsv), else the run's name
+function M.experiment(run)
+  if run.dir then
+    local sweep = runs.dirname(runs.dirname(run.dir))
+    if sweep ~= "." and require("lfs").attributes(runs.join(sweep, "sweep.tsv"), "mode") == "file" then
+      return runs.basename(sweep)
+    end
+  end
+  return run.name
+end
+
 --- values.mode(run, metric) -> "min" or "max": the recorded mode for the monitored metric, else "max"
 -- for accuracy-like names, else "min"
 function M.mode(run, metric)
