@@ -339,6 +339,16 @@ describe("ember plot --each", function()
       .. "2 figure(s) written, 2 up to date\n", out.text)
   end)
 
+  it("applies a log axis named by --log-y to that metric's figures only, and filters runs", function()
+    local a1, a2 = setup()
+    local out = sink()
+    assert.equal(0, plot.cli({root .. "/runs/a", "--each", "--log-y", "acc", "--where", "lr=0.1"}, {stdout = out}))
+    assert.equal(a1 .. "/plots/loss.png\n" .. a1 .. "/plots/acc.png\n2 figure(s) written, 0 up to date\n", out.text)
+    assert.truthy(read(a1 .. "/plots/acc.gp"):find("\nset logscale y", 1, true))
+    assert.falsy(read(a1 .. "/plots/loss.gp"):find("\nset logscale y", 1, true))
+    assert.falsy(exists(a2 .. "/plots"))
+  end)
+
   it("batch mode from Lua returns what it wrote", function()
     setup()
     local res = plot.each{paths = {root .. "/runs/b"}, term = "svg"}

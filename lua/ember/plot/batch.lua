@@ -30,15 +30,24 @@ function M.each(o, plot)
   for _, d in ipairs(runs.find(o.paths)) do list[#list + 1] = runs.read(d) end
   if filter.active(o) then list = filter.select(list, o, "ember.plot.each") end
   if #list == 0 then
-    fail("plot.each", "no runs (folders with metrics.tsv%s) below %s", filter.active(o) and " that the filter keeps" or "", table.concat(
-      type(o.paths) == "table" and o.paths or {tostring(o.paths)}, ", "))
+    fail("plot.each", "no runs (folders with metrics.tsv%s) below %s", filter.active(o) and " that the filter keeps" or "",
+      table.concat(type(o.paths) == "table" and o.paths or {tostring(o.paths)}, ", "))
   end
   local wanted = o.metric
   if type(wanted) == "string" then wanted = {wanted} end
   local result = {written = {}, skipped = 0}
+  -- the log_y of a figure of one metric: the metric when log_y names it, true when log_y is plain
+  local function log_for(metric)
+    local plain = false
+    for _, v in ipairs(type(o.log_y) == "table" and o.log_y or {o.log_y}) do
+      if v == metric then return metric end
+      if v == true then plain = true end
+    end
+    return plain or nil
+  end
   local function draw(group, metric, out, deps)
     if not o.force and up_to_date(out, deps) then result.skipped = result.skipped + 1; return end
-    plot{runs = group, metric = metric, x = o.x, term = term, out = out, log_y = o.log_y,
+    plot{runs = group, metric = metric, x = o.x, term = term, out = out, log_y = log_for(metric),
          smooth = o.smooth, width = o.width, height = o.height, gnuplot = o.gnuplot}
     result.written[#result.written + 1] = out
   end

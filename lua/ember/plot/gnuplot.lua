@@ -34,10 +34,8 @@ local function mkdir_p(dir)
 end
 
 local function write_file(path, text)
-  local f, err = io.open(path, "wb")
-  if not f then fail("plot", "cannot write '%s': %s", path, tostring(err)) end
-  f:write(text)
-  f:close()
+  local ok, err = util.write_atomic(path, text)
+  if not ok then fail("plot", "cannot write '%s': %s", path, err) end
 end
 
 --- gnuplot.temp_dir() -> a fresh private folder for figures nobody asked to keep (dumb previews)
