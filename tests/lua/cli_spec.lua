@@ -454,7 +454,7 @@ describe("ember runs", function()
   it("filters, sorts, chooses any column (set_meta keys, values set_used recorded) and writes CSV and JSON", function()
     write(root .. "/m.lua", [=[
 local ember = require "ember"
-local cfg = ember.config{lr = 0, tag = "x"}
+local cfg = ember.config{lr = 0.0, tag = "x"}
 local run = ember.run{name = "m", config = cfg}
 run:set_meta{note = "tag " .. cfg.tag}
 if cfg.lr == 0 then run:set_used{lr = 0.001} end
