@@ -2,12 +2,16 @@
 -- the `nil, message` results in errors worded for their own command.
 local M = {}
 
---- util.show(v) -> v as a message shows it: strings quoted ("adam"), tensors as tensor[2 x 3], numbers
--- and the rest as tostring gives them
+--- util.show(v) -> v as a message shows it: strings quoted ("adam"), tensors as tensor[2 x 3], NaN as
+-- nan (tostring gives -nan on x86), numbers, booleans and nil as tostring gives them, any other value by
+-- its type ("table", "function"), never by an address
 function M.show(v)
-  if type(v) == "string" then return string.format("%q", v) end
+  local t = type(v)
+  if t == "string" then return string.format("%q", v) end
   if M.is_tensor(v) then return "tensor" .. M.shape_str(v) end
-  return tostring(v)
+  if v ~= v then return "nan" end
+  if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
+  return t
 end
 
 --- util.is_finite(x) -> true for a number that is neither NaN nor infinite

@@ -68,6 +68,14 @@ function M.errkind(f, ...)
   return E.kind(e)
 end
 
+--- h.errors_with(fragment, f, ...) fails the spec unless f(...) raises an error whose text contains
+-- fragment (plain text, not a pattern)
+function M.errors_with(fragment, f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error containing: " .. fragment)
+  assert(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
+end
+
 --- h.runner(folder) -> sh, ember: sh(cmd) runs a shell command line in folder() (a function, so a spec
 -- can give a new scratch folder to each test) and returns its stdout, stderr and exit status;
 -- ember(args [, env]) runs `env ember args` there the same way: the built executable ($EMBER_BIN, else
