@@ -182,7 +182,7 @@ group_stop() {   # group_stop NAME SIGNALLER: a slow 2-run sweep in its own proc
   grep -q "Continue with: ember run" "runs/$1/logs/lr=0.05.log" && grep -q "Continue with: ember run" "runs/$1/logs/lr=0.1.log"
   check $? "$1: both runs saved their state (one request, not two)"
 }
-pid_then_group() { sh -c 'kill -INT "$1"; sleep 0.2; kill -INT -- "-$1"' sh "$1"; }
+pid_then_group() { sh -c 'kill -INT "$1"; sleep 0.2; kill -INT "-$1" 2>/dev/null' sh "$1"; }
 group_stop pid-then-group pid_then_group
 timeout_int() { kill -INT "$1"; }   # timeout passes it on to the sweep and to its group, as when time is up
 group_stop timeout-int timeout_int
