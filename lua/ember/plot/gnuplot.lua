@@ -374,8 +374,8 @@ local function panel_setup(w, fig, L, p, labels)
   end
 end
 
--- The whole .gp script of fig, its texts and blocks collected in st.
-local function script_text(fig, st, stem, suffix)
+-- The whole .gp script of fig, its texts and blocks collected in st; head writes the script's head.
+local function script_text(fig, st, head)
   local dumb = fig.term == "dumb"
   local title_i = (fig.title and fig.title ~= "") and st.label(fig.title) or nil
   local labels = {x = st.label(fig.xlabel), y = {}}
@@ -392,7 +392,7 @@ local function script_text(fig, st, stem, suffix)
   local sentinel = st.label("-")   -- the label block is never empty, so stats always has a row
   local gp = {}
   local function w(s) gp[#gp + 1] = s end
-  script_head(w, st, stem, suffix, fig.term, L.width, L.height)
+  head(w, L.width, L.height)
   if not dumb then w("set grid") end
   w(("set lmargin at screen %.5f; set rmargin at screen %.5f"):format(L.left, L.right))
   local lo, hi = x_range(fig)
@@ -424,25 +424,36 @@ local function run_gnuplot(gnuplot, dir, script, figure)
   end
 end
 
---- gnuplot.render(fig, out, opt) draws fig to out: writes stem.dat and stem.gp next to out and runs
--- gnuplot (opt.gnuplot, else found) there. Returns out, and for the dumb terminal the text drawn.
-function M.render(fig, out, opt)
+--- gnuplot.draw(out, opt, term, script_of) -> out, and for the dumb terminal the text drawn: any figure
+-- drawn by gnuplot (opt.gnuplot, else found) with the rules above. script_of(st, head) returns the .gp
+-- script: st.label(text) -> the index of text in the script's array L (every user text goes through
+-- it, so that none is ever in the script), st.block(rows) -> the `index` of a block of numbers in the
+-- data file; head(w, width, height), called once every text has its label, writes the script's head
+-- (how it finds its data and output, the texts decoded into L, the terminal, the palette) through w.
+-- Writes stem.dat and stem.gp next to out and runs gnuplot there.
+function M.draw(out, opt, term, script_of)
   local gnuplot, err = M.find(opt.gnuplot)
   if not gnuplot then fail("plot", "%s", err) end
   local dir, stem, suffix = split_out(out)
   mkdir_p(dir)
   local st = new_store()
-  local script = script_text(fig, st, stem, suffix)
+  local script = script_of(st, function(w, width, height) script_head(w, st, stem, suffix, term, width, height) end)
   write_file(paths.join(dir, stem .. ".dat"), data_text(st))
   write_file(paths.join(dir, stem .. ".gp"), script)
   local figure = paths.join(dir, stem .. suffix)
   run_gnuplot(gnuplot, dir, stem .. ".gp", figure)
-  if fig.term == "dumb" then
+  if term == "dumb" then
     local t = (util.read_file(figure) or ""):gsub("\f", ""):gsub("[ \t]+\n", "\n"):gsub("^\n+", "")
       :gsub("[ \t]+$", ""):gsub("\n*$", "\n")
     return figure, t
   end
   return figure
+end
+
+--- gnuplot.render(fig, out, opt) draws fig (the model ember.plot.figure builds) to out: gnuplot.draw
+-- with the script of its panels, curves and legend
+function M.render(fig, out, opt)
+  return M.draw(out, opt, fig.term, function(st, head) return script_text(fig, st, head) end)
 end
 
 return M
