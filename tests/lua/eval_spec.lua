@@ -117,6 +117,15 @@ describe("ember eval", function()
     assert.are.equal(require("ember.util").number_text(correct / 1797), h.kv(dir .. "/eval/info.tsv").accuracy)
   end)
 
+  it("gives digits flat to a model that does not start with a convolution, as the MLP experiments do", function()
+    local m = nn.Sequential{nn.Linear(64, 10)}
+    local dir = make_run(m)
+    assert.are.equal(0, (ember_cli("eval", {dir, "--data", "digits", "--term", "dumb"})))
+    local ds = ember.data.csv("experiments/data/digits.csv", {target = "label", classes = true})
+    local correct = ember.no_grad(function() return m:eval()(ds.x / 16):argmax(2):eq(ds.y):sum():item() end)
+    assert.are.equal(require("ember.util").number_text(correct / 1797), h.kv(dir .. "/eval/info.tsv").accuracy)
+  end)
+
   it("draws the heatmap without any class name in its script", function()
     local evil = '"); system("touch PWNED"); print("'
     local dir = make_run(argmax_model(), {data = {classes = {evil, "b\nc", "ok"}, features = DATA.features,

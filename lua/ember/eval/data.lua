@@ -2,6 +2,8 @@
 -- own. SPEC:
 --   fashion-mnist:test, fashion-mnist:train   ember.data.fashion_mnist: (N, 1, 28, 28) in [0, 1]
 --   digits     experiments/data/digits.csv as the experiments load it: pixels / 16, shaped (N, 1, 8, 8)
+--              for a model that starts with a convolution (classify_digits.lua), else (N, 64) (the MLPs
+--              of optimizers.lua, regularization.lua, early_stopping.lua)
 --   PATH       a CSV file; the class column is --target COL (default: the run's target column); the
 --              features are the run's feature columns, by name, when its checkpoint records them
 -- When the checkpoint records how the run's script prepared its input (data.input: scale, standardize or
@@ -91,6 +93,15 @@ local function select_features(x, features, wanted, path, fn)
   return ember.cat(cols, 2)
 end
 
+-- the kind of the first layer a model spec runs (inside containers), or nil
+local function first_layer(spec)
+  while type(spec) == "table" and spec.kind == "Sequential" and type(spec.args) == "table" do
+    local layers = spec.args[1]
+    spec = type(layers) == "table" and (layers.kind and layers or layers[1]) or nil
+  end
+  return type(spec) == "table" and spec.kind or nil
+end
+
 -- the raw data of a SPEC: x, y (class indices), class names, and the preparation the SPEC implies
 local function load_raw(spec, o, fn)
   local run_data = o.data or {}
@@ -106,7 +117,7 @@ local function load_raw(spec, o, fn)
   local path, target, default_input, what
   if spec == "digits" then
     path, target, what = digits_path(o.run_dir, fn), "label", "digits"
-    default_input = {scale = 1 / 16, shape = {1, 8, 8}}
+    default_input = {scale = 1 / 16, shape = first_layer(o.model_spec) == "Conv2d" and {1, 8, 8} or nil}
   elseif spec:find("[/.]") or exists(spec) then
     path, what = spec, spec
     target = o.target or (run_data.target and #run_data.target == 1 and run_data.target[1]) or nil
@@ -157,7 +168,7 @@ end
 
 --- data.load(spec, o) -> {x, y, classes, what, notes}: the data of --data SPEC as the model takes it, y
 -- class indices 1..C, classes their names (or nil). o: target (--target), data (the checkpoint's data
--- entry, may be nil), run_dir, fn (the name in errors).
+-- entry, may be nil), model_spec (the checkpoint's), run_dir, fn (the name in errors).
 function M.load(spec, o)
   local fn = o.fn or "ember eval"
   if type(spec) ~= "string" or spec == "" then E.raise("usage", fn, "give the data with --data SPEC") end

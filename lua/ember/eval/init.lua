@@ -103,7 +103,7 @@ function M.evaluate(o)
   local ck = checkpoint.load(path, FN)
   local model = checkpoint.model(ck, path, FN)
   local d = data.load(o.data, {target = o.target, data = type(ck.data) == "table" and ck.data or nil,
-                               run_dir = run_dir, fn = FN})
+                               model_spec = ck.model_spec, run_dir = run_dir, fn = FN})
   local notes = d.notes
   local cm = predict(model, d, o.batch or 500, notes)
   local dir = o.out or (run_dir .. "/eval")
