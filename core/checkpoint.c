@@ -320,7 +320,12 @@ static int read_tensor(ck_in *in, em_ck_entry *e) {
       }
       numel *= s;
     }
-  else numel = 0;
+  else if (em_check_shape("load", e->ndim, e->shape)) {   /* empty, but its strides must still fit */
+    char shape[EM_SHAPE_BUF], why[EM_SHAPE_BUF + 64];
+    snprintf(why, sizeof why, "empty tensor %s is too large: its sizes other than 0 multiply to more than 2^40",
+             em_shape_str(shape, sizeof shape, e->ndim, e->shape));
+    return corrupt(in, why);
+  } else numel = 0;
   size_t bytes = (size_t)numel * 4;
   e->data = malloc(bytes ? bytes : 1);
   if (!e->data) return em_fail("load: '%s': out of memory (%zu bytes)", in->path, bytes);

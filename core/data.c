@@ -529,12 +529,12 @@ int em_gather_rows(em_tensor *dst, em_tensor *src, const int64_t *idx, int64_t f
   if (B == 0) return 0;
   if (idx == NULL) {
     if (first < 0 || first > N || B > N - first)
-      return em_fail("gather_rows: rows %lld..%lld out of range for %lld rows", (long long)first + 1,
-                     (long long)(first + B), (long long)N);
+      return em_fail("gather_rows: %lld rows from row %s are out of range for %lld rows", (long long)B,
+                     em_index1_str(a, sizeof a, first), (long long)N);
   } else {
     for (int64_t k = 0; k < B; k++)
       if (idx[k] < 0 || idx[k] >= N)
-        return em_fail("gather_rows: index %lld out of range for %lld rows", (long long)idx[k] + 1,
+        return em_fail("gather_rows: index %s out of range for %lld rows", em_index1_str(a, sizeof a, idx[k]),
                        (long long)N);
   }
   em_tensor *s = em_tensor_contiguous(src);   /* the data sets ember builds already are */

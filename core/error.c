@@ -16,6 +16,12 @@ int em_fail(const char *fmt, ...) {
 const char *em_error(void) { return em_msg; }
 void em_clear_error(void) { em_msg[0] = '\0'; }
 
+char *em_index1_str(char *buf, size_t len, int64_t i) {
+  if (i >= 0) snprintf(buf, len, "%llu", (unsigned long long)i + 1);
+  else snprintf(buf, len, "%lld", (long long)(i + 1));
+  return buf;
+}
+
 char *em_shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
   size_t n = 0;
   n += (size_t)snprintf(buf + n, len - n, "[");

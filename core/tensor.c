@@ -102,13 +102,22 @@ int64_t em_shape_numel(int ndim, const int64_t *shape) {
 int em_check_shape(const char *fn, int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > EM_MAX_DIMS)
     return em_fail("%s: a tensor has 0 to %d dimensions (got %d)", fn, EM_MAX_DIMS, ndim);
-  int64_t n = 1;
+  int empty = 0;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
       return em_fail("%s: size of dimension %d is negative (%lld)", fn, i + 1, (long long)shape[i]);
-    if (shape[i] > 0 && n > ((int64_t)1 << 40) / shape[i])
-      return em_fail("%s: shape is too large to allocate", fn);
-    n *= shape[i];
+    empty |= shape[i] == 0;
+  }
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) {
+    int64_t s = shape[i] ? shape[i] : 1;
+    if (n > EM_MAX_NUMEL / s) {
+      char sb[EM_SHAPE_BUF];
+      em_shape_str(sb, sizeof sb, ndim, shape);
+      if (empty) return em_fail("%s: shape %s is too large (its sizes other than 0 multiply to more than 2^40)", fn, sb);
+      return em_fail("%s: shape %s has more than 2^40 elements", fn, sb);
+    }
+    n *= s;
   }
   return 0;
 }

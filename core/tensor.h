@@ -70,8 +70,11 @@ em_tensor *em_tensor_clone(const em_tensor *t);   /* fresh contiguous copy, no a
 int em_tensor_copy_(em_tensor *dst, const em_tensor *src);  /* same numel; src read in row-major order */
 void em_tensor_fill_(em_tensor *t, float v);                /* in place, allocates nothing: cannot fail */
 
-/* shape validation shared by every entry point: positive rank <= EM_MAX_DIMS, non-negative sizes,
-   numel that fits in memory. fn names the caller in the message. */
+/* the most elements a tensor may have (4 TiB of floats) */
+#define EM_MAX_NUMEL ((int64_t)1 << 40)
+/* shape validation shared by every entry point that makes a shape: rank 0..EM_MAX_DIMS, non-negative
+   sizes, and sizes that multiply to at most EM_MAX_NUMEL with a 0 counted as 1, so that no stride or
+   offset of any view overflows even when the tensor is empty. fn names the caller in the message. */
 int em_check_shape(const char *fn, int ndim, const int64_t *shape);
 
 /* bytes allocated by tensors and not yet freed: the binding reports growth to the Lua GC */

@@ -166,10 +166,16 @@ static int m_permute(lua_State *L) {
   return 1;
 }
 
+/* x:narrow(dim, start, length): start is 1-based; start - 1 and start + length are formed only once
+   they cannot overflow (math.mininteger, math.maxinteger) */
 static int m_narrow(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int d = lt_check_dim(L, 2, t->ndim, "narrow");
   lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+  lua_Integer size = t->ndim ? t->shape[d] : 1;
+  if (start < 1 || len < 0 || start - 1 > size || len > size - (start - 1))
+    return luaL_error(L, "narrow: start %I with length %I is outside dimension %d of size %I", start, len, d + 1,
+                      size);
   lt_push(L, em_narrow(t, d, start - 1, len));
   return 1;
 }
@@ -177,7 +183,10 @@ static int m_narrow(lua_State *L) {
 static int m_select(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int d = lt_check_dim(L, 2, t->ndim, "select");
-  lt_push(L, em_select(t, d, luaL_checkinteger(L, 3) - 1));
+  lua_Integer i = luaL_checkinteger(L, 3), size = t->ndim ? t->shape[d] : 1;
+  if (i < 1 || i > size)
+    return luaL_error(L, "select: index %I is out of range for dimension %d of size %I", i, d + 1, size);
+  lt_push(L, em_select(t, d, i - 1));
   return 1;
 }
 
@@ -186,7 +195,11 @@ static int m_expand(lua_State *L) {
   int64_t shape[EM_MAX_DIMS];
   int n = 0;
   if (lua_istable(L, 2)) n = lt_check_shape(L, 2, shape, "expand");
-  else for (int i = 2; i <= lua_gettop(L) && n < EM_MAX_DIMS; i++) shape[n++] = luaL_checkinteger(L, i);
+  else
+    for (int i = 2; i <= lua_gettop(L); i++) {
+      if (n == EM_MAX_DIMS) return luaL_error(L, "expand: at most %d dimensions", EM_MAX_DIMS);
+      shape[n++] = luaL_checkinteger(L, i);
+    }
   lt_push(L, em_expand(t, n, shape));
   return 1;
 }
@@ -195,7 +208,7 @@ static int m_unsqueeze(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   lua_Integer d = luaL_checkinteger(L, 2);
   if (d == 0 || d > t->ndim + 1 || d < -(t->ndim + 1))
-    return luaL_error(L, "unsqueeze: dimension %d out of range for a %d-d tensor", (int)d, t->ndim);
+    return luaL_error(L, "unsqueeze: dimension %I out of range for a %d-d tensor", d, t->ndim);
   lt_push(L, em_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
   return 1;
 }

@@ -1,5 +1,6 @@
 /* sys.c (binding) - the little OS surface the Lua side needs: interrupt handling (Ctrl-C / SIGTERM),
    a monotonic clock, terminal queries, host and process ids. */
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -50,11 +51,18 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
-static int l_isatty(lua_State *L) { lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 1))); return 1; }
+/* a file descriptor argument, 1 (stdout) by default; checked before it is narrowed to an int */
+static int opt_fd(lua_State *L, int arg) {
+  lua_Integer fd = luaL_optinteger(L, arg, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, arg, "not a file descriptor");
+  return (int)fd;
+}
+
+static int l_isatty(lua_State *L) { lua_pushboolean(L, isatty(opt_fd(L, 1))); return 1; }
 
 static int l_terminal_size(lua_State *L) {
   struct winsize w;
-  int fd = (int)luaL_optinteger(L, 1, 1);
+  int fd = opt_fd(L, 1);
   if (ioctl(fd, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) {
     lua_pushinteger(L, w.ws_col);
     lua_pushinteger(L, w.ws_row);

@@ -69,8 +69,8 @@ int lt_check_dim(lua_State *L, int idx, int ndim, const char *fn) {
   lua_Integer d = luaL_checkinteger(L, idx);
   int lim = ndim > 0 ? ndim : 1;
   if (d == 0 || d > lim || d < -lim)
-    return luaL_error(L, "%s: dimension %d out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn,
-                      (int)d, ndim, lim, lim);
+    return luaL_error(L, "%s: dimension %I out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn, d,
+                      ndim, lim, lim);
   return d > 0 ? (int)d - 1 : (int)d + lim;
 }
 
@@ -383,7 +383,8 @@ static int m_item(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   if (em_numel(t) != 1) {
     char sb[EM_SHAPE_BUF];
-    return luaL_error(L, "item: tensor %s has %d elements, expected 1", em_tensor_shape_str(sb, sizeof sb, t), (int)em_numel(t));
+    return luaL_error(L, "item: tensor %s has %I elements, expected 1", em_tensor_shape_str(sb, sizeof sb, t),
+                      (lua_Integer)em_numel(t));
   }
   lua_pushnumber(L, em_get_flat(t, 0));
   return 1;
@@ -428,8 +429,7 @@ static int tensor_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-d tensor");
     lua_Integer i = luaL_checkinteger(L, 2);
-    if (i < 1 || i > t->shape[0])
-      return luaL_error(L, "index: %d is out of range 1..%d", (int)i, (int)t->shape[0]);
+    if (i < 1 || i > t->shape[0]) return luaL_error(L, "index: %I is out of range 1..%I", i, (lua_Integer)t->shape[0]);
     lt_push(L, em_select(t, 0, i - 1));
     return 1;
   }
@@ -450,7 +450,7 @@ static int tensor_newindex(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     lua_Integer i = luaL_checkinteger(L, 2);
     if (t->ndim == 0 || i < 1 || i > t->shape[0])
-      return luaL_error(L, "index: %d is out of range 1..%d", (int)i, t->ndim ? (int)t->shape[0] : 0);
+      return luaL_error(L, "index: %I is out of range 1..%I", i, (lua_Integer)(t->ndim ? t->shape[0] : 0));
     em_tensor *row = em_tensor_select_raw(t, 0, i - 1);
     if (!row) return lt_raise(L);
     if (lua_type(L, 3) == LUA_TNUMBER) { em_tensor_fill_(row, (float)lua_tonumber(L, 3)); em_tensor_release(row); return 0; }
