@@ -268,6 +268,7 @@ static int l_cat(lua_State *L) {
     for (; k < EM_NODE_MAX_IN && i <= n; k++, i++) {
       lua_rawgeti(L, 1, i);
       ts[k] = lt_test(L, -1);
+      if (!ts[k] && luaL_testudata(L, -1, EM_TENSOR_MT)) return luaL_error(L, "cat: element %d: tensor was closed", i);
       if (!ts[k]) return luaL_error(L, "cat: element %d is a %s, expected a tensor", i, luaL_typename(L, -1));
       lua_pop(L, 1);
     }

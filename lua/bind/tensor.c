@@ -58,10 +58,11 @@ void lt_push(lua_State *L, em_tensor *t) {
   lt_gc_account(L);
 }
 
-/* __gc and __close: may run twice */
+/* __gc and __close: may run twice. Reachable by hand (getmetatable(x).__gc(io.stdout)), so the
+   argument must be a tensor's box, open or closed: liolib's own __gc checks its argument the same way. */
 static int tensor_gc(lua_State *L) {
-  lt_box *b = lua_touserdata(L, 1);
-  if (b && b->t) { em_tensor_release(b->t); b->t = NULL; }
+  lt_box *b = luaL_checkudata(L, 1, EM_TENSOR_MT);
+  if (b->t) { em_tensor_release(b->t); b->t = NULL; }
   return 0;
 }
 
@@ -166,6 +167,7 @@ em_tensor *lt_to_tensor(lua_State *L, int idx, const char *fn) {
     return t;
   }
   if (lua_istable(L, idx)) return from_table(L, idx, fn);
+  if (luaL_testudata(L, idx, EM_TENSOR_MT)) luaL_error(L, "%s: tensor was closed", fn);
   luaL_error(L, "%s: expected a tensor, number or table (got %s)", fn, luaL_typename(L, idx));
   return NULL;
 }
