@@ -18,6 +18,10 @@ int em_needs_grad(int n, em_tensor *const *inputs) {
 int em_node_attach(em_node **node, em_tensor *out, const char *name, em_backward_fn fn, int n,
                    em_tensor *const *inputs, const void *state, size_t state_size) {
   if (node) *node = NULL;
+  if (!grad_enabled)
+    for (int i = 0; i < n; i++)
+      if (inputs[i] && out->storage == inputs[i]->storage && (inputs[i]->requires_grad || inputs[i]->grad_view))
+        out->grad_view = 1;
   if (!em_needs_grad(n, inputs)) return 0;
   em_node *nd = calloc(1, sizeof *nd + state_size);
   if (!nd) return em_fail("%s: out of memory recording the autograd graph", name);

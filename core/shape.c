@@ -202,6 +202,8 @@ em_tensor *em_cat(int n, em_tensor *const *ts, int dim) {
   char sa[EM_SHAPE_BUF], sb[EM_SHAPE_BUF];
   if (n < 1) { em_fail("cat: no tensors given"); return NULL; }
   if (n > EM_NODE_MAX_IN) { em_fail("cat: at most %d tensors at a time", EM_NODE_MAX_IN); return NULL; }
+  for (int k = 0; k < n; k++)   /* as PyTorch: there is no dimension to join them along */
+    if (ts[k]->ndim == 0) { em_fail("cat: zero-dimensional tensor (at position %d) cannot be concatenated", k + 1); return NULL; }
   int d = em_wrap_dim("cat", dim, ts[0]->ndim);
   if (d < 0) return NULL;
   int64_t shape[EM_MAX_DIMS];

@@ -31,6 +31,9 @@ typedef struct em_tensor {
   struct em_tensor *grad;     /* owned; NULL until a backward pass reaches this leaf */
   struct em_node *grad_fn;    /* owned; the op that produced this tensor, NULL for leaves */
   int requires_grad;          /* leaf: accumulate .grad; non-leaf: part of a graph */
+  int grad_view;              /* a view made with grad mode off of a tensor that requires grad (or of such
+                                 a view): writing through it with grad mode on would hide the change
+                                 from autograd, so the binding refuses that, as PyTorch does */
   int inline_header;          /* this header lives inside its storage's block (see tensor.c) */
 } em_tensor;
 

@@ -20,6 +20,9 @@ em_tensor *lt_test(lua_State *L, int idx);      /* borrowed or NULL */
 void lt_push(lua_State *L, em_tensor *t);
 /* a tensor from a tensor (retained), a number (0-d) or a nested table of numbers; new reference */
 em_tensor *lt_to_tensor(lua_State *L, int idx, const char *fn);
+/* the tensor at idx, for an in-place change by fn: refused with grad mode on when it requires grad or
+   is a view of such a tensor made under no_grad (the change would be invisible to autograd) */
+em_tensor *lt_check_writable(lua_State *L, int idx, const char *fn);
 /* raises em_error() as a Lua error; never returns */
 int lt_raise(lua_State *L);
 /* a 1-based Lua dim (negative counts from the end) to the core's 0-based one; raises when out of range */

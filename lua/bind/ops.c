@@ -255,6 +255,12 @@ static int l_cat(lua_State *L) {
   em_tensor *ts[EM_NODE_MAX_IN];
   if (n < 1) return luaL_error(L, "cat: expects a non-empty list of tensors");
   int dim = 0;
+  for (int i = 1; i <= n; i++) {   /* positions count in the whole list, not in the groups folded below */
+    lua_rawgeti(L, 1, i);
+    em_tensor *t = lt_test(L, -1);
+    if (t && t->ndim == 0) return luaL_error(L, "cat: zero-dimensional tensor (at position %d) cannot be concatenated", i);
+    lua_pop(L, 1);
+  }
   lua_rawgeti(L, 1, 1);
   em_tensor *first = lt_check(L, -1);
   lua_pop(L, 1);
@@ -280,12 +286,7 @@ static int l_cat(lua_State *L) {
 
 /* ---- in place (no autograd: for initialisation and optimizers; refused on tensors that need grad) ---- */
 
-static em_tensor *check_inplace(lua_State *L, const char *fn) {
-  em_tensor *t = lt_check(L, 1);
-  if (em_grad_enabled() && t->requires_grad)
-    luaL_error(L, "%s: in-place change of a tensor that requires grad; wrap it in ember.no_grad(function() ... end)", fn);
-  return t;
-}
+static em_tensor *check_inplace(lua_State *L, const char *fn) { return lt_check_writable(L, 1, fn); }
 
 static int m_fill(lua_State *L) {
   em_tensor *t = check_inplace(L, "fill");

@@ -34,6 +34,16 @@ em_tensor *lt_check(lua_State *L, int idx) {
   return t;
 }
 
+em_tensor *lt_check_writable(lua_State *L, int idx, const char *fn) {
+  em_tensor *t = lt_check(L, idx);
+  if (em_grad_enabled() && t->requires_grad)
+    luaL_error(L, "%s: in-place change of a tensor that requires grad; wrap it in ember.no_grad(function() ... end)", fn);
+  if (em_grad_enabled() && t->grad_view)
+    luaL_error(L, "%s: in-place change of a view, made under no_grad, of a tensor that requires grad; make the "
+               "change under ember.no_grad too", fn);
+  return t;
+}
+
 /* bytes reported to the collector so far; growth beyond it becomes GC work */
 static int64_t reported;
 
@@ -450,6 +460,7 @@ static int tensor_index(lua_State *L) {
 static int tensor_newindex(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
+    lt_check_writable(L, 1, "index");
     lua_Integer i = luaL_checkinteger(L, 2);
     if (t->ndim == 0 || i < 1 || i > t->shape[0])
       return luaL_error(L, "index: %I is out of range 1..%I", i, (lua_Integer)(t->ndim ? t->shape[0] : 0));
@@ -471,7 +482,12 @@ static int tensor_newindex(lua_State *L) {
     t->grad = c;
     return 0;
   }
-  if (!strcmp(k, "requires_grad")) { t->requires_grad = lua_toboolean(L, 3); return 0; }
+  if (!strcmp(k, "requires_grad")) {
+    int on = lua_toboolean(L, 3);
+    if (!on && t->grad_fn) return luaL_error(L, "requires_grad: cannot turn it off on a non-leaf tensor (use detach())");
+    t->requires_grad = on;
+    return 0;
+  }
   return luaL_error(L, "tensor has no settable field '%s'", k);
 }
 
