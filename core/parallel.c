@@ -1,7 +1,7 @@
 /* parallel.c - a small fork-join pool on pthreads. The caller runs chunk 0 itself; helpers spin briefly
    for the next job (LeNet-sized layers come back-to-back within microseconds) and then sleep on a
    condition variable, so an idle pool costs no CPU (two spinning pools on 2 cores slowed training
-   3-6x: performance-baseline.md). */
+   3-6x, docs/performance.md). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>

@@ -48,7 +48,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = lua ]; then
   for spec in tests/lua/*_spec.lua; do
     [ -f "$spec" ] || continue
     echo "== $spec"
-    "${LUA:-lua5.4}" "$busted_bin" --lpath="$ROOT/lua/?.lua" --cpath="$ROOT/$B/?.so" -o TAP "$spec" >"$log" 2>&1
+    "${LUA:-lua5.4}" "$busted_bin" --lpath="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua" --cpath="$ROOT/$B/?.so" -o TAP "$spec" >"$log" 2>&1
     rc=$?
     p=$(grep -c '^ok ' "$log")
     f=$(grep -c '^not ok ' "$log")

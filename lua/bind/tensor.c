@@ -13,12 +13,6 @@
 static char mt_key;        /* registry slot of the tensor metatable (faster than a string lookup) */
 static char methods_key;   /* registry slot of the method table */
 
-int lt_raise(lua_State *L) {
-  const char *m = em_error();
-  lua_pushstring(L, *m ? m : "ember: unknown error");
-  return lua_error(L);
-}
-
 em_tensor *lt_test(lua_State *L, int idx) {
   lt_box *b = lua_touserdata(L, idx);
   if (!b || lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof *b || b->magic != LT_MAGIC) return NULL;
