@@ -188,7 +188,7 @@ int em_checkpoint_write(const char *path, const em_ck_entry *entries, size_t n) 
   if (check_entries(path, entries, n)) return -1;
   size_t tlen = strlen(path) + 32;
   char *tmp = malloc(tlen);
-  if (!tmp) return em_fail("save: cannot write '%s': out of memory", path);
+  if (!tmp) return em_fail_kind(EM_ENOMEM, "save: cannot write '%s': out of memory", path);
   snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
 
   ck_out o = {NULL, crc32(0L, Z_NULL, 0), 0};
@@ -278,7 +278,7 @@ static int in_u64(ck_in *in, uint64_t *v, const char *what) {
 static int in_bytes(ck_in *in, char **out, size_t len, const char *what) {
   if (in_need(in, len, what)) return -1;
   char *p = malloc(len + 1);
-  if (!p) return em_fail("load: '%s': out of memory (%zu bytes)", in->path, len + 1);
+  if (!p) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory (%zu bytes)", in->path, len + 1);
   if (in_read(in, p, len, what)) { free(p); return -1; }
   p[len] = '\0';
   *out = p;
@@ -328,7 +328,7 @@ static int read_tensor(ck_in *in, em_ck_entry *e) {
   } else numel = 0;
   size_t bytes = (size_t)numel * 4;
   e->data = malloc(bytes ? bytes : 1);
-  if (!e->data) return em_fail("load: '%s': out of memory (%zu bytes)", in->path, bytes);
+  if (!e->data) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory (%zu bytes)", in->path, bytes);
   if (in_read(in, e->data, bytes, "tensor data")) return -1;
   /* decode in place: element i's four bytes are exactly where float i goes */
   unsigned char *b = (unsigned char *)e->data;
@@ -404,13 +404,13 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
   /* the array grows with the entries actually read, so its size follows the data, not the count */
   size_t cap = count < 64 ? count : 64, len = 0;
   em_ck_entry *es = calloc(cap ? cap : 1, sizeof *es);
-  if (!es) return em_fail("load: '%s': out of memory", in->path);
+  if (!es) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory", in->path);
   int rc = 0;
   for (uint32_t i = 0; i < count; i++) {
     if (len == cap) {
       size_t ncap = cap * 2 < count ? cap * 2 : count;
       em_ck_entry *p = realloc(es, ncap * sizeof *es);
-      if (!p) { rc = em_fail("load: '%s': out of memory", in->path); break; }
+      if (!p) { rc = em_fail_kind(EM_ENOMEM, "load: '%s': out of memory", in->path); break; }
       memset(p + cap, 0, (ncap - cap) * sizeof *p);
       es = p;
       cap = ncap;

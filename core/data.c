@@ -49,7 +49,7 @@ static gzFile gz_open_read(const char *kind, const char *path) {
   errno = 0;
   gzFile f = gzopen(path, "rb");
   if (!f) {
-    em_fail("%s: %s: %s", kind, path, errno ? strerror(errno) : "cannot open (out of memory)");
+    em_fail_kind(EM_ENOMEM, "%s: %s: %s", kind, path, errno ? strerror(errno) : "cannot open (out of memory)");
     return NULL;
   }
   gzbuffer(f, 1 << 18);   /* bigger reads: the 47 MB Fashion-MNIST images inflate measurably faster */
@@ -208,7 +208,7 @@ static int bytes_begin(idx_sink *s, const char *path, const em_idx *head) {
   em_idx *out = ((bytes_sink *)s)->out;
   *out = *head;
   out->data = malloc((size_t)head->count);
-  if (!out->data) return em_fail("idx: %s: out of memory for %lld bytes", path, (long long)head->count);
+  if (!out->data) return em_fail_kind(EM_ENOMEM, "idx: %s: out of memory for %lld bytes", path, (long long)head->count);
   return 0;
 }
 static void bytes_put(idx_sink *s, int64_t at, const unsigned char *p, int64_t n) {
@@ -311,7 +311,7 @@ static int read_all(const char *kind, const char *path, buf_t *b) {
   for (;;) {
     if (buf_reserve(b, b->len + 65536 + 1) < 0) {
       gzclose(f);
-      return em_fail("%s: %s: out of memory", kind, path);
+      return em_fail_kind(EM_ENOMEM, "%s: %s: out of memory", kind, path);
     }
     int64_t got = gz_read_some(f, b->p + b->len, 65536);
     if (got < 0) {
@@ -402,7 +402,7 @@ static int csv_names(em_csv *out, const char *path, int64_t lineno, const char *
   while ((r = next_field(&p, e, sep, f, &why)) == 1) cols++;
   if (r < 0) return em_fail("csv: %s:%lld: %s", path, (long long)lineno, why);
   out->names = calloc((size_t)cols, sizeof *out->names);
-  if (!out->names) return em_fail("csv: %s: out of memory", path);
+  if (!out->names) return em_fail_kind(EM_ENOMEM, "csv: %s: out of memory", path);
   out->cols = cols;
   p = s;
   for (int64_t j = 0; j < cols; j++) {
@@ -412,7 +412,7 @@ static int csv_names(em_csv *out, const char *path, int64_t lineno, const char *
     /* an empty name (or one hiding a NUL byte) gets the default, so every column can be named */
     const char *name = header && f->len > 0 && strlen(f->p) == f->len ? f->p : dflt;
     out->names[j] = strdup(name);
-    if (!out->names[j]) return em_fail("csv: %s: out of memory", path);
+    if (!out->names[j]) return em_fail_kind(EM_ENOMEM, "csv: %s: out of memory", path);
   }
   if (header) {
     /* a name must pick one column: duplicates would make target selection ambiguous */
@@ -448,7 +448,7 @@ static int csv_parse(const char *path, const buf_t *text, char sep, int header, 
     if (out->rows == cap) {
       int64_t ncap = cap ? cap * 2 : 64;
       float *nd = realloc(out->data, (size_t)ncap * (size_t)out->cols * sizeof(float));
-      if (!nd) return em_fail("csv: %s: out of memory", path);
+      if (!nd) return em_fail_kind(EM_ENOMEM, "csv: %s: out of memory", path);
       out->data = nd;
       cap = ncap;
     }
@@ -586,7 +586,7 @@ int em_data_stats(em_tensor *x, em_stats_kind kind, em_tensor **a, em_tensor **b
   double *acc = calloc((size_t)G * 2, sizeof(double));
   if (!ta || !tb || !acc) {
     em_tensor_release(c); em_tensor_release(ta); em_tensor_release(tb); free(acc);
-    return em_fail("stats: out of memory");
+    return em_fail_kind(EM_ENOMEM, "stats: out of memory");
   }
   const float *v = em_data(c);
   float *pa = em_data(ta), *pb = em_data(tb);
@@ -648,7 +648,7 @@ em_tensor *em_data_rescale(em_tensor *x, em_tensor *shift, em_tensor *scale) {
     return NULL;
   }
   float *sh = malloc((size_t)(G ? G : 1) * 2 * sizeof(float));
-  if (!sh) { em_fail("rescale: out of memory"); return NULL; }
+  if (!sh) { em_fail_kind(EM_ENOMEM, "rescale: out of memory"); return NULL; }
   float *inv = sh + G;
   for (int64_t g = 0; g < G; g++) {
     float k = em_get_flat(scale, g);
@@ -697,7 +697,7 @@ int em_data_synthetic_regression(em_rng *r, int64_t n, int64_t f, double noise, 
     em_tensor_release(out->x); em_tensor_release(out->w);
     em_tensor_release(out->y); em_tensor_release(out->mask);
     memset(out, 0, sizeof *out);
-    return em_fail("synthetic_regression: out of memory");
+    return em_fail_kind(EM_ENOMEM, "synthetic_regression: out of memory");
   }
   /* fresh contiguous tensors: filling them allocates nothing and cannot fail */
   em_tensor_normal_(out->w, r, 0.0f, 1.0f);

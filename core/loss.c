@@ -594,7 +594,7 @@ static em_tensor *class_loss(const char *fn, int fused, em_tensor *input, em_ten
   em_tensor *xc = NULL, *tc = NULL, *wc = NULL, *out = NULL;
   cls_buf b;
   void *buf = cls_alloc(dm.rows, &b);
-  if (!buf) { em_fail("%s: out of memory", fn); return NULL; }
+  if (!buf) { em_fail_kind(EM_ENOMEM, "%s: out of memory", fn); return NULL; }
   if (class_weight(fn, o->weight, dm.c, &wc)) goto fail;
   if (!(xc = em_tensor_contiguous(input)) || !(tc = em_tensor_contiguous(target))) goto fail;
   if (!dm.probs && class_labels(fn, em_data(tc), dm.rows, dm.c, o->ignore_index, b.lab)) goto fail;

@@ -146,7 +146,7 @@ static em_tensor *extreme(em_tensor *a, int dim, int keepdim, int kind) {
   if (!ac) return NULL;
   em_tensor *out = em_tensor_new(r.ndim, r.shape);
   int64_t *idx = malloc((size_t)(r.outer * r.inner) * sizeof *idx);
-  if (!out || !idx) { em_tensor_release(ac); em_tensor_release(out); free(idx); em_fail("%s: out of memory", fn); return NULL; }
+  if (!out || !idx) { em_tensor_release(ac); em_tensor_release(out); free(idx); em_fail_kind(EM_ENOMEM, "%s: out of memory", fn); return NULL; }
   const float *x = em_data(ac);
   int want_min = kind == 1 || kind == 3;
   for (int64_t o = 0; o < r.outer; o++)

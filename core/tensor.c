@@ -75,7 +75,7 @@ static em_tensor *tensor_alloc(int64_t n) {
   else if (!small && (block = big_take(bytes)) != NULL) {}
   else if (posix_memalign(&block, 64, bytes) != 0) block = NULL;
   if (!block) {
-    em_fail("out of memory allocating %lld floats", (long long)n);
+    em_fail_kind(EM_ENOMEM, "out of memory allocating %lld floats", (long long)n);
     return NULL;
   }
   em_tensor *t = block;
@@ -212,7 +212,7 @@ char *em_tensor_shape_str(char *buf, size_t len, const em_tensor *t) {
 /* a header sharing t's storage; the caller sets shape/stride/offset */
 static em_tensor *view_of(em_tensor *t) {
   em_tensor *v = calloc(1, sizeof *v);
-  if (!v) { em_fail("out of memory"); return NULL; }
+  if (!v) { em_fail_kind(EM_ENOMEM, "out of memory"); return NULL; }
   live_bytes += (int64_t)sizeof *v;
   v->refs = 1;
   v->storage = t->storage;
@@ -361,7 +361,7 @@ int em_tensor_copy_(em_tensor *dst, const em_tensor *src) {
   }
   if (em_is_contiguous(src)) { scatter(dst, em_data(src), 1); return 0; }
   float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  if (!tmp) return em_fail("copy: out of memory");
+  if (!tmp) return em_fail_kind(EM_ENOMEM, "copy: out of memory");
   gather(tmp, src);
   scatter(dst, tmp, 1);
   free(tmp);
