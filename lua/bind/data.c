@@ -58,15 +58,15 @@ static int64_t index_at(lua_State *L, int arg, em_tensor *it, int64_t k, int64_t
     i = lua_tointegerx(L, -1, &ok);
     v = (double)lua_tonumberx(L, -1, NULL);
     if (!ok && !lua_isnumber(L, -1))
-      return luaL_error(L, "gather_rows: index %I is not a number", (lua_Integer)k + 1);
+      return lt_error(L, "type", "gather_rows: index %I is not a number", (lua_Integer)k + 1);
     lua_pop(L, 1);
     if (ok) goto check;
   }
-  if (v != floor(v)) return luaL_error(L, "gather_rows: index %f is not an integer", v);
-  if (!(v >= 1 && v <= (double)n)) return luaL_error(L, "gather_rows: index %f out of range for %I rows", v, (lua_Integer)n);
+  if (v != floor(v)) return lt_error(L, "value", "gather_rows: index %f is not an integer", v);
+  if (!(v >= 1 && v <= (double)n)) return lt_error(L, "value", "gather_rows: index %f out of range for %I rows", v, (lua_Integer)n);
   i = (lua_Integer)v;
 check:
-  if (i < 1 || i > n) return luaL_error(L, "gather_rows: index %I out of range for %I rows", i, (lua_Integer)n);
+  if (i < 1 || i > n) return lt_error(L, "value", "gather_rows: index %I out of range for %I rows", i, (lua_Integer)n);
   return (int64_t)i - 1;
 }
 
@@ -79,7 +79,7 @@ static int l_gather_rows(lua_State *L) {
   if (!it && !lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   lua_Integer start = luaL_optinteger(L, 4, 1);
   int64_t B = dst->ndim >= 1 ? dst->shape[0] : 0;
-  if (start < 1) return luaL_error(L, "gather_rows: start must be >= 1 (got %I)", start);
+  if (start < 1) return lt_error(L, "value", "gather_rows: start must be >= 1 (got %I)", start);
   if (lua_isnoneornil(L, 3)) {
     if (em_gather_rows(dst, src, NULL, (int64_t)start - 1) < 0) return lt_raise(L);
     lua_settop(L, 1);
@@ -87,7 +87,7 @@ static int l_gather_rows(lua_State *L) {
   }
   int64_t have = it ? em_numel(it) : (int64_t)luaL_len(L, 3);
   if (B > have - (start - 1))
-    return luaL_error(L, "gather_rows: %I indices from position %I, but the index list has %I", (lua_Integer)B,
+    return lt_error(L, "value", "gather_rows: %I indices from position %I, but the index list has %I", (lua_Integer)B,
                       start, (lua_Integer)have);
   int64_t small[1024];
   int64_t *idx = small;
@@ -107,7 +107,7 @@ static int l_index_order(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   int shuffle = lua_toboolean(L, 2);
   if (n < 1 || n > MAX_INDEX_ROWS)
-    return luaL_error(L, "index_order: n must be in 1..%I (got %I)", MAX_INDEX_ROWS, n);
+    return lt_error(L, "value", "index_order: n must be in 1..%I (got %I)", MAX_INDEX_ROWS, n);
   int64_t len = (int64_t)n;
   em_tensor *t = em_tensor_new(1, &len);
   lt_push(L, t);   /* owned by Lua from here on */

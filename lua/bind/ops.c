@@ -174,7 +174,7 @@ static int m_narrow(lua_State *L) {
   lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
   lua_Integer size = t->ndim ? t->shape[d] : 1;
   if (start < 1 || len < 0 || start - 1 > size || len > size - (start - 1))
-    return luaL_error(L, "narrow: start %I with length %I is outside dimension %d of size %I", start, len, d + 1,
+    return lt_error(L, "value", "narrow: start %I with length %I is outside dimension %d of size %I", start, len, d + 1,
                       size);
   lt_push(L, em_narrow(t, d, start - 1, len));
   return 1;
@@ -185,7 +185,7 @@ static int m_select(lua_State *L) {
   int d = lt_check_dim(L, 2, t->ndim, "select");
   lua_Integer i = luaL_checkinteger(L, 3), size = t->ndim ? t->shape[d] : 1;
   if (i < 1 || i > size)
-    return luaL_error(L, "select: index %I is out of range for dimension %d of size %I", i, d + 1, size);
+    return lt_error(L, "value", "select: index %I is out of range for dimension %d of size %I", i, d + 1, size);
   lt_push(L, em_select(t, d, i - 1));
   return 1;
 }
@@ -197,7 +197,7 @@ static int m_expand(lua_State *L) {
   if (lua_istable(L, 2)) n = lt_check_shape(L, 2, shape, "expand");
   else
     for (int i = 2; i <= lua_gettop(L); i++) {
-      if (n == EM_MAX_DIMS) return luaL_error(L, "expand: at most %d dimensions", EM_MAX_DIMS);
+      if (n == EM_MAX_DIMS) return lt_error(L, "value", "expand: at most %d dimensions", EM_MAX_DIMS);
       shape[n++] = luaL_checkinteger(L, i);
     }
   lt_push(L, em_expand(t, n, shape));
@@ -208,7 +208,7 @@ static int m_unsqueeze(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   lua_Integer d = luaL_checkinteger(L, 2);
   if (d == 0 || d > t->ndim + 1 || d < -(t->ndim + 1))
-    return luaL_error(L, "unsqueeze: dimension %I out of range for a %d-d tensor", d, t->ndim);
+    return lt_error(L, "value", "unsqueeze: dimension %I out of range for a %d-d tensor", d, t->ndim);
   lt_push(L, em_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
   return 1;
 }
@@ -258,7 +258,7 @@ static int l_cat(lua_State *L) {
   for (int i = 1; i <= n; i++) {   /* positions count in the whole list, not in the groups folded below */
     lua_rawgeti(L, 1, i);
     em_tensor *t = lt_test(L, -1);
-    if (t && t->ndim == 0) return luaL_error(L, "cat: zero-dimensional tensor (at position %d) cannot be concatenated", i);
+    if (t && t->ndim == 0) return lt_error(L, "shape", "cat: zero-dimensional tensor (at position %d) cannot be concatenated", i);
     lua_pop(L, 1);
   }
   lua_rawgeti(L, 1, 1);
@@ -274,7 +274,7 @@ static int l_cat(lua_State *L) {
     for (; k < EM_NODE_MAX_IN && i <= n; k++, i++) {
       lua_rawgeti(L, 1, i);
       ts[k] = lt_test(L, -1);
-      if (!ts[k] && luaL_testudata(L, -1, EM_TENSOR_MT)) return luaL_error(L, "cat: element %d: tensor was closed", i);
+      if (!ts[k] && luaL_testudata(L, -1, EM_TENSOR_MT)) return lt_error(L, "state", "cat: element %d: tensor was closed", i);
       if (!ts[k]) return luaL_error(L, "cat: element %d is a %s, expected a tensor", i, luaL_typename(L, -1));
       lua_pop(L, 1);
     }

@@ -10,19 +10,28 @@
 
 static volatile sig_atomic_t interrupts;
 static volatile sig_atomic_t graceful;   /* a runner finishes its step on the first signal */
+static volatile sig_atomic_t armed;      /* the stop hook is set and has not run yet */
 static lua_State *main_state;
 
 /* like lua.c's lstop: raise an error at the next Lua instruction */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
+  armed = 0;
   lua_sethook(L, NULL, 0, 0);
   lt_error(L, "interrupted", "interrupted");
 }
 
+/* The hook only runs when Lua runs: a signal that comes while it still waits (the process stuck in C
+   code) ends the process with the signal's default action, as lua.c's second Ctrl-C does. */
 static void on_signal(int sig) {
-  (void)sig;
   interrupts++;
   if (graceful && interrupts == 1) return;   /* the runner polls ember._interrupts() */
+  if (armed) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  armed = 1;
   if (main_state) lua_sethook(main_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
@@ -37,7 +46,7 @@ void ember_install_signals(lua_State *L) {
 }
 
 static int l_interrupts(lua_State *L) { lua_pushinteger(L, interrupts); return 1; }
-static int l_reset_interrupts(lua_State *L) { (void)L; interrupts = 0; return 0; }
+static int l_reset_interrupts(lua_State *L) { (void)L; interrupts = 0; armed = 0; return 0; }
 static int l_graceful(lua_State *L) {
   lua_pushboolean(L, graceful);
   if (!lua_isnone(L, 1)) graceful = lua_toboolean(L, 1);
