@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "atomic.h"
 #include "checkpoint.h"
 
 static const unsigned char ck_magic[4] = {'E', 'M', 'B', 'R'};
@@ -167,50 +168,17 @@ static void write_entries(ck_out *o, const em_ck_entry *entries, size_t n) {
   }
 }
 
-/* After the rename the directory entry itself must reach the disk, or a power cut can bring the old
-   name back; best effort, since some file systems refuse fsync on directories. */
-static void sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir;
-  if (!slash) dir = strdup(".");
-  else if (slash == path) dir = strdup("/");
-  else {
-    dir = malloc((size_t)(slash - path) + 1);
-    if (dir) { memcpy(dir, path, (size_t)(slash - path)); dir[slash - path] = '\0'; }
-  }
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY);
-  if (fd >= 0) { fsync(fd); close(fd); }
-  free(dir);
-}
-
 int em_checkpoint_write(const char *path, const em_ck_entry *entries, size_t n) {
   if (check_entries(path, entries, n)) return -1;
-  size_t tlen = strlen(path) + 32;
-  char *tmp = malloc(tlen);
-  if (!tmp) return em_fail_kind(EM_ENOMEM, "save: cannot write '%s': out of memory", path);
-  snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
-  ck_out o = {NULL, crc32(0L, Z_NULL, 0), 0};
-  o.f = fopen(tmp, "wb");
-  if (!o.f) {
-    int err = errno;
-    free(tmp);
-    return em_fail("save: cannot write '%s': %s", path, strerror(err));
-  }
+  em_atomic a;
+  if (em_atomic_open(&a, path, "save")) return -1;
+  ck_out o = {a.f, crc32(0L, Z_NULL, 0), 0};
   write_entries(&o, entries, n);
-  if (!o.err && fflush(o.f) != 0) o.err = errno ? errno : EIO;
-  if (!o.err && fsync(fileno(o.f)) != 0) o.err = errno;
-  if (fclose(o.f) != 0 && !o.err) o.err = errno ? errno : EIO;
-  if (!o.err && rename(tmp, path) != 0) o.err = errno;
   if (o.err) {
-    remove(tmp);
-    free(tmp);
-    return em_fail("save: cannot write '%s': %s", path, strerror(o.err));
+    em_atomic_abort(&a);
+    return em_fail_kind(EM_EIO, "save: cannot write '%s': %s", path, strerror(o.err));
   }
-  free(tmp);
-  sync_dir(path);
-  return 0;
+  return em_atomic_commit(&a, 1);
 }
 
 /* ------------------------------------------------------------------------------------------------ */

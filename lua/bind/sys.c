@@ -1,11 +1,13 @@
 /* sys.c (binding) - the little OS surface the Lua side needs: interrupt handling (Ctrl-C / SIGTERM),
    a monotonic clock, terminal queries, host and process ids. */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include "atomic.h"
 #include "bind.h"
 
 static volatile sig_atomic_t interrupts;
@@ -91,9 +93,34 @@ static int l_hostname(lua_State *L) {
 
 static int l_getpid(lua_State *L) { lua_pushinteger(L, getpid()); return 1; }
 
+/* ember._write_atomic(path, text [, sync = false]) -> true, or nil and the reason ("Permission denied",
+   as io.open's): text replaces path
+   through a temporary file that is created with O_EXCL | O_NOFOLLOW (Lua's io.open cannot), fsync'ed
+   when sync, and renamed over path (core/atomic.h). */
+static int l_write_atomic(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  int sync = lua_toboolean(L, 3);
+  em_atomic a;
+  int rc = em_atomic_open(&a, path, "write_atomic");
+  if (rc == 0) {
+    if (fwrite(text, 1, len, a.f) != len) {
+      int err = errno ? errno : EIO;
+      em_atomic_abort(&a);
+      a.err = err;
+      rc = -1;
+    } else rc = em_atomic_commit(&a, sync);
+  }
+  if (rc == 0) { lua_pushboolean(L, 1); return 1; }
+  lua_pushnil(L);
+  lua_pushstring(L, strerror(a.err));
+  return 2;
+}
+
 static const luaL_Reg fns[] = {
   {"_interrupts", l_interrupts}, {"_reset_interrupts", l_reset_interrupts}, {"_graceful", l_graceful},
   {"clock", l_clock}, {"isatty", l_isatty}, {"terminal_size", l_terminal_size}, {"hostname", l_hostname},
-  {"getpid", l_getpid}, {NULL, NULL}};
+  {"getpid", l_getpid}, {"_write_atomic", l_write_atomic}, {NULL, NULL}};
 
 void ember_open_sys(lua_State *L) { ember_register(L, fns); }

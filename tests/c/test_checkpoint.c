@@ -421,6 +421,27 @@ static void test_write_errors(void) {
   free(old);
 }
 
+/* a symlink or a file planted at the temporary name is not written through */
+static void test_planted_temp(void) {
+  const char *victim = tpath("victim"), *target = tpath("planted.ckpt");
+  static const unsigned char precious[] = "precious";
+  spit(victim, precious, sizeof precious);
+  char tmpname[300];
+  snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", target, (long)getpid());
+  CHECK(symlink(victim, tmpname) == 0);
+  CHECK(em_checkpoint_write(target, fixture, fixture_n) == 0);
+  CHECK(file_is(victim, precious, sizeof precious));
+  snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld.1", target, (long)getpid());
+  spit(tmpname, precious, sizeof precious);
+  CHECK(em_checkpoint_write(target, fixture, fixture_n) == 0);
+  CHECK(file_is(tmpname, precious, sizeof precious));
+  em_ck_entry *back;
+  size_t nback;
+  CHECK(em_checkpoint_read(target, &back, &nback) == 0 && nback == fixture_n);
+  em_checkpoint_free(back, nback);
+
+}
+
 static void cleanup(void) {
   DIR *dp = opendir(dir);
   struct dirent *de;
@@ -439,6 +460,7 @@ int main(void) {
   test_layout();
   test_corrupt();
   test_write_errors();
+  test_planted_temp();
   cleanup();
   return CHECK_DONE();
 }
