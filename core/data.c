@@ -452,6 +452,8 @@ static int csv_names(em_csv *out, const char *path, int64_t lineno, const char *
 static int csv_parse(const char *path, const buf_t *text, char sep, int header, em_csv *out,
                      buf_t *f) {
   const char *p = text->p, *end = text->p + text->len;
+  /* a UTF-8 byte-order mark (spreadsheets write one) is not part of the first column's name */
+  if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
   int64_t lineno = 0, head_line = 0, cap = 0;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));

@@ -158,6 +158,11 @@ em_tensor *em_tensor_arange(double start, double stop, double step) {
     return NULL;
   }
   double span = (stop - start) / step;
+  /* checked as a double: the cast of 1e30 to an integer is undefined (it came out negative) */
+  if (!(span <= (double)EM_MAX_NUMEL)) {
+    em_fail("arange: from %g to %g with step %g makes %.3g elements, more than 2^40", start, stop, step, span);
+    return NULL;
+  }
   int64_t n = span > 0 ? (int64_t)ceil(span - 1e-9) : 0;
   em_tensor *t = em_tensor_new(1, &n);
   if (!t) return NULL;

