@@ -118,18 +118,28 @@ static int m_matmul(lua_State *L) {
 
 /* ---- views ---- */
 
+/* the sizes of reshape and expand, from integers at 2, 3, ... or one table at 2 (x:reshape(4, -1) and
+   x:reshape({4, -1}) alike); -1 and the other checks are the op's. Returns how many. */
+static int view_sizes(lua_State *L, int64_t shape[EM_MAX_DIMS], const char *fn) {
+  int tab = lua_istable(L, 2), n = tab ? (int)luaL_len(L, 2) : lua_gettop(L) - 1;
+  if (n > EM_MAX_DIMS || n < 0) return lt_error(L, "value", "%s: at most %d dimensions", fn, EM_MAX_DIMS);
+  for (int i = 0; i < n; i++) {
+    int ok;
+    if (tab) lua_geti(L, 2, i + 1);
+    lua_Integer v = lua_tointegerx(L, tab ? -1 : i + 2, &ok);
+    if (!ok)
+      return lt_error(L, "type", "%s: size %d must be an integer (got %s)", fn, i + 1,
+                      luaL_tolstring(L, tab ? -1 : i + 2, NULL));
+    if (tab) lua_pop(L, 1);
+    shape[i] = v;
+  }
+  return n;
+}
+
 static int m_reshape(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int64_t shape[EM_MAX_DIMS];
-  int n;
-  if (lua_istable(L, 2)) n = lt_check_shape(L, 2, shape, "reshape");
-  else {
-    n = 0;
-    for (int i = 2; i <= lua_gettop(L); i++) {
-      if (n == EM_MAX_DIMS) return luaL_error(L, "reshape: at most %d dimensions", EM_MAX_DIMS);
-      shape[n++] = luaL_checkinteger(L, i);
-    }
-  }
+  int n = view_sizes(L, shape, "reshape");
   lt_push(L, em_reshape(t, n, shape));
   return 1;
 }
@@ -193,13 +203,7 @@ static int m_select(lua_State *L) {
 static int m_expand(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int64_t shape[EM_MAX_DIMS];
-  int n = 0;
-  if (lua_istable(L, 2)) n = lt_check_shape(L, 2, shape, "expand");
-  else
-    for (int i = 2; i <= lua_gettop(L); i++) {
-      if (n == EM_MAX_DIMS) return lt_error(L, "value", "expand: at most %d dimensions", EM_MAX_DIMS);
-      shape[n++] = luaL_checkinteger(L, i);
-    }
+  int n = view_sizes(L, shape, "expand");
   lt_push(L, em_expand(t, n, shape));
   return 1;
 }
