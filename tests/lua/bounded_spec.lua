@@ -83,13 +83,13 @@ describe("OpenBLAS under an address-space limit", function()
   local mm = "local a = ember.randn(300, 300); print((a:matmul(a)):sum():item() == (a:matmul(a)):sum():item()); "
     .. "print(ember.blas().info)"
   it("falls back to the built-in GEMM when its 128 MiB buffer cannot fit", function()
-    if asan then return end
+    if asan then return pending("ulimit -v cannot hold AddressSanitizer's shadow memory") end
     local out, code = sh(("ulimit -v 400000; timeout -k 5 60 %s --threads 32 -e %s"):format(q(EMBER), q(mm)))
     assert.equal(0, code, out)
     assert.matches("^true\nbuilt%-in gemm %(the address%-space limit of %d+ MiB leaves no room", out)
   end)
   it("caps OpenBLAS's threads to what fits instead of spinning in its allocator", function()
-    if asan then return end
+    if asan then return pending("ulimit -v cannot hold AddressSanitizer's shadow memory") end
     local conv = "local x = ember.randn(16, 4, 24, 24); local y = ember.conv2d(x, ember.randn(8, 4, 5, 5)); "
       .. "print(y:shape()[4]); " .. mm
     local out, code = sh(("ulimit -v 1200000; timeout -k 5 60 %s --threads 32 -e %s"):format(q(EMBER), q(conv)))
