@@ -87,7 +87,9 @@ static em_tensor *sum_mean(em_tensor *a, int dim, int keepdim, int mean) {
   const float *x = em_data(ac);
   float *y = out->storage->data;
   float scale = mean ? (r.n ? 1.0f / (float)r.n : NAN) : 1.0f;
-  for (int64_t o = 0; o < r.outer; o++) {
+  /* nothing to compute for an empty result: its rows could be 2^40 long (zeros(2^40, 0):sum(1)) */
+  const int64_t outer = em_numel(out) > 0 ? r.outer : 0;
+  for (int64_t o = 0; o < outer; o++) {
     if (r.inner == 1) {   /* contiguous run: pairwise-ish accumulation in double for accuracy */
       double acc = 0;
       const float *p = x + o * r.n;

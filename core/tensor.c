@@ -357,14 +357,26 @@ static void scatter(em_tensor *dst, const float *src, int64_t step) {
   }
 }
 
+int em_tensor_shares_elements(const em_tensor *t) {
+  for (int d = 0; d < t->ndim; d++)
+    if (t->stride[d] == 0 && t->shape[d] > 1) return 1;
+  return 0;
+}
+
 int em_tensor_copy_(em_tensor *dst, const em_tensor *src) {
   int64_t n = em_numel(dst);
-  if (n != em_numel(src)) {
-    char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
+  char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
+  if (n != em_numel(src))
     return em_fail("copy: destination %s and source %s have different numbers of elements",
                    em_tensor_shape_str(a, sizeof a, dst), em_tensor_shape_str(b, sizeof b, src));
+  if (em_tensor_shares_elements(dst))
+      return em_fail("copy: destination %s is an expanded view whose elements share memory; clone() it first",
+                     em_tensor_shape_str(a, sizeof a, dst));
+  /* straight from src, unless both share storage and the writes could overtake the reads */
+  if (em_is_contiguous(src) && (src->storage != dst->storage || em_is_contiguous(dst))) {
+    scatter(dst, em_data(src), 1);
+    return 0;
   }
-  if (em_is_contiguous(src)) { scatter(dst, em_data(src), 1); return 0; }
   float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
   if (!tmp) return em_fail_kind(EM_ENOMEM, "copy: out of memory");
   gather(tmp, src);

@@ -70,7 +70,10 @@ em_tensor *em_tensor_alias(em_tensor *t);     /* same view, no grad_fn: what nod
 /* copies */
 em_tensor *em_tensor_contiguous(em_tensor *t);    /* t itself (retained) when already contiguous */
 em_tensor *em_tensor_clone(const em_tensor *t);   /* fresh contiguous copy, no autograd history */
-int em_tensor_copy_(em_tensor *dst, const em_tensor *src);  /* same numel; src read in row-major order */
+/* same numel; src read in row-major order (overlapping storage is fine). Refuses a dst whose elements
+   share memory (an expand): which value would stay is undefined. */
+int em_tensor_copy_(em_tensor *dst, const em_tensor *src);
+int em_tensor_shares_elements(const em_tensor *t);   /* some dim of size > 1 has stride 0 */
 void em_tensor_fill_(em_tensor *t, float v);                /* in place, allocates nothing: cannot fail */
 
 /* the most elements a tensor may have (4 TiB of floats) */

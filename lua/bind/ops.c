@@ -121,8 +121,10 @@ static int m_matmul(lua_State *L) {
 /* the sizes of reshape and expand, from integers at 2, 3, ... or one table at 2 (x:reshape(4, -1) and
    x:reshape({4, -1}) alike); -1 and the other checks are the op's. Returns how many. */
 static int view_sizes(lua_State *L, int64_t shape[EM_MAX_DIMS], const char *fn) {
-  int tab = lua_istable(L, 2), n = tab ? (int)luaL_len(L, 2) : lua_gettop(L) - 1;
-  if (n > EM_MAX_DIMS || n < 0) return lt_error(L, "value", "%s: at most %d dimensions", fn, EM_MAX_DIMS);
+  int tab = lua_istable(L, 2);
+  lua_Integer len = tab ? luaL_len(L, 2) : lua_gettop(L) - 1;   /* __len may say anything */
+  if (len > EM_MAX_DIMS || len < 0) return lt_error(L, "value", "%s: at most %d dimensions", fn, EM_MAX_DIMS);
+  int n = (int)len;
   for (int i = 0; i < n; i++) {
     int ok;
     if (tab) lua_geti(L, 2, i + 1);
@@ -302,7 +304,7 @@ static int m_fill(lua_State *L) {
 static int m_zero(lua_State *L) { lua_settop(L, 1); lua_pushnumber(L, 0); return m_fill(L); }
 
 static int m_copy(lua_State *L) {
-  em_tensor *t = check_inplace(L, "copy");
+  em_tensor *t = lt_check_writable_each(L, 1, "copy");
   em_tensor *s = lt_to_tensor(L, 2, "copy");
   int rc = em_tensor_copy_(t, s);
   em_tensor_release(s);
@@ -312,7 +314,7 @@ static int m_copy(lua_State *L) {
 }
 
 static int m_uniform(lua_State *L) {
-  em_tensor *t = check_inplace(L, "uniform");
+  em_tensor *t = lt_check_writable_each(L, 1, "uniform");
   if (em_tensor_uniform_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1)))
     return lt_raise(L);
   lua_settop(L, 1);
@@ -320,7 +322,7 @@ static int m_uniform(lua_State *L) {
 }
 
 static int m_normal(lua_State *L) {
-  em_tensor *t = check_inplace(L, "normal");
+  em_tensor *t = lt_check_writable_each(L, 1, "normal");
   if (em_tensor_normal_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1)))
     return lt_raise(L);
   lua_settop(L, 1);
@@ -329,7 +331,7 @@ static int m_normal(lua_State *L) {
 
 /* x:add_(y [, alpha]) : x += alpha * y (y a tensor broadcastable to x, or a number) */
 static int m_add_(lua_State *L) {
-  em_tensor *t = check_inplace(L, "add_");
+  em_tensor *t = lt_check_writable_each(L, 1, "add_");
   float alpha = (float)luaL_optnumber(L, 3, 1);
   em_tensor *y = lt_to_tensor(L, 2, "add_");
   em_tensor *s = alpha == 1.0f ? (em_tensor_retain(y), y) : em_binary_scalar(EM_BIN_MUL, y, alpha, 0);
@@ -342,7 +344,7 @@ static int m_add_(lua_State *L) {
 }
 
 static int m_mul_(lua_State *L) {
-  em_tensor *t = check_inplace(L, "mul_");
+  em_tensor *t = lt_check_writable_each(L, 1, "mul_");
   em_tensor *y = lt_to_tensor(L, 2, "mul_");
   em_tensor *r = em_binary(EM_BIN_MUL, t, y);
   int rc = r ? (em_same_shape(r, t) ? em_tensor_copy_(t, r) : em_fail("mul_: result shape differs from the tensor's")) : -1;

@@ -39,6 +39,16 @@ em_tensor *lt_check_writable(lua_State *L, int idx, const char *fn) {
   return t;
 }
 
+em_tensor *lt_check_writable_each(lua_State *L, int idx, const char *fn) {
+  em_tensor *t = lt_check_writable(L, idx, fn);
+  if (em_tensor_shares_elements(t)) {
+    char sb[EM_SHAPE_BUF];
+    lt_error(L, "state", "%s: %s is an expanded view whose elements share memory; clone() it first", fn,
+             em_tensor_shape_str(sb, sizeof sb, t));
+  }
+  return t;
+}
+
 /* bytes reported to the collector so far; growth beyond it becomes GC work */
 static int64_t reported;
 
@@ -414,6 +424,15 @@ static void push_table(lua_State *L, const em_tensor *t, int d, int64_t off) {
 
 static int m_totable(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
+  /* one Lua table per row of every level, one number per element: zeros(2^40, 0) alone would make 2^40
+     empty tables, so the count is bounded before anything is made */
+  double values = (double)em_numel(t), rows = 1;
+  for (int d = 0; d + 1 < t->ndim; d++) values += rows *= (double)t->shape[d];
+  if (values > (double)INT32_MAX) {
+    char sb[EM_SHAPE_BUF];
+    return lt_error(L, "value", "totable: %s would make %I Lua values; index or narrow it first",
+                    em_tensor_shape_str(sb, sizeof sb, t), (lua_Integer)values);
+  }
   luaL_checkstack(L, 2 * t->ndim + 4, "totable");
   push_table(L, t, 0, t->offset);
   return 1;

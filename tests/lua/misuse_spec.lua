@@ -67,3 +67,42 @@ describe("tensor methods", function()
     assert.matches("tensor was closed", errmsg(ember.cat, {x, closed_tensor()}))
   end)
 end)
+
+describe("in-place writes into an expanded view", function()
+  it("refuse different values for elements that share memory, as PyTorch does", function()
+    local e = ember.ones(1):expand(3)
+    for name, f in pairs{add_ = function() e:add_(ember.tensor{1, 2, 3}) end,
+                         copy = function() e:copy(ember.tensor{1, 2, 3}) end,
+                         mul_ = function() e:mul_(2) end, uniform = function() e:uniform() end,
+                         normal = function() e:normal() end} do
+      local ok, err = pcall(f)
+      assert.is_false(ok, name)
+      assert.matches(name .. ": %[3%] is an expanded view whose elements share memory; clone%(%) it first",
+                     tostring(err))
+    end
+    e:fill(2)   -- one value for all: allowed, as PyTorch's fill_
+    assert.same({2, 2, 2}, e:totable())
+  end)
+  it("copy between overlapping views of one storage reads before it writes", function()
+    local x = ember.arange(6)
+    x:narrow(1, 2, 3):copy(x:narrow(1, 1, 3))
+    assert.same({0, 0, 1, 2, 4, 5}, x:totable())
+    local w = ember.arange(8):reshape(2, 4)
+    w:narrow(2, 2, 3):copy(w:narrow(2, 1, 3))
+    assert.same({{0, 0, 1, 2}, {4, 4, 5, 6}}, w:totable())
+  end)
+end)
+
+describe("file name arguments", function()
+  it("refuse a NUL byte, which would cut the name short in C", function()
+    for name, f in pairs{save = function() ember.save("/tmp/x\0y", {}) end,
+                         load = function() ember.load("/tmp/x\0y") end,
+                         write_atomic = function() ember._write_atomic("/tmp/x\0y", "") end,
+                         csv = function() ember._csv_read("/tmp/x\0y") end,
+                         idx = function() ember._idx_read("/tmp/x\0y") end} do
+      local ok, err = pcall(f)
+      assert.is_false(ok, name)
+      assert.matches("a file name cannot contain a NUL byte", tostring(err), 1, true)
+    end
+  end)
+end)
