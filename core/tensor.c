@@ -115,7 +115,7 @@ int em_check_shape(const char *fn, int ndim, const int64_t *shape) {
       char sb[EM_SHAPE_BUF];
       em_shape_str(sb, sizeof sb, ndim, shape);
       if (empty) return em_fail("%s: shape %s is too large (its sizes other than 0 multiply to more than 2^40)", fn, sb);
-      return em_fail("%s: shape %s has more than 2^40 elements", fn, sb);
+      return em_fail("%s: shape %s is too large (more than 2^40 elements)", fn, sb);
     }
     n *= s;
   }

@@ -1,4 +1,4 @@
-/* optim.c (binding) - the low-level optimizer kernels of core/optim.h for lua/ember/optim.lua, which
+/* optim.c (binding) - the low-level optimizer kernels of core/optim.h for lua/ember/optim/, which
    owns the state and the param groups. Each call is one fused update of one parameter; the options are
    plain arguments read from the param group by the caller at every step (nothing is cached here).
 

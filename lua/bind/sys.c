@@ -45,6 +45,9 @@ void ember_install_signals(lua_State *L) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  /* a closed terminal stops a run as SIGTERM does, unless hangups are ignored (nohup) */
+  struct sigaction hup;
+  if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, NULL);
 }
 
 static int l_interrupts(lua_State *L) { lua_pushinteger(L, interrupts); return 1; }

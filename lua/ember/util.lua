@@ -2,12 +2,16 @@
 -- the `nil, message` results in errors worded for their own command.
 local M = {}
 
---- util.show(v) -> v as a message shows it: strings quoted ("adam"), tensors as tensor[2 x 3], numbers
--- and the rest as tostring gives them
+--- util.show(v) -> v as a message shows it: strings quoted ("adam"), tensors as tensor[2 x 3], NaN as
+-- nan (tostring gives -nan on x86), numbers, booleans and nil as tostring gives them, any other value by
+-- its type ("table", "function"), never by an address
 function M.show(v)
-  if type(v) == "string" then return string.format("%q", v) end
+  local t = type(v)
+  if t == "string" then return string.format("%q", v) end
   if M.is_tensor(v) then return "tensor" .. M.shape_str(v) end
-  return tostring(v)
+  if v ~= v then return "nan" end
+  if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
+  return t
 end
 
 --- util.is_finite(x) -> true for a number that is neither NaN nor infinite
@@ -33,6 +37,29 @@ function M.callable(f)
   if type(f) == "function" then return true end
   local mt = getmetatable(f)
   return type(mt) == "table" and mt.__call ~= nil
+end
+
+--- util.option_problem(opts, known) -> nil when every key of the options table opts is an option known
+-- names (known maps a name to "boolean" for an option that must be true or false, or to true for any
+-- value); else the kind and the text of the problem ("value", "unknown option 'delt' (known: delta,
+-- reduction)" or "type", "option header must be true or false (got 5)"), for the caller to raise
+-- under its own name. A misspelt option is an error rather than an option silently ignored.
+function M.option_problem(opts, known)
+  local names, bad = {}, nil
+  for name in pairs(known) do names[#names + 1] = name end
+  table.sort(names)
+  for k in pairs(opts) do
+    if not known[k] and (bad == nil or tostring(k) < tostring(bad)) then bad = k end
+  end
+  if bad ~= nil then
+    return "value", ("unknown option '%s' (known: %s)"):format(tostring(bad), table.concat(names, ", "))
+  end
+  for _, k in ipairs(names) do
+    if known[k] == "boolean" and opts[k] ~= nil and type(opts[k]) ~= "boolean" then
+      return "type", ("option %s must be true or false (got %s)"):format(k, M.show(opts[k]))
+    end
+  end
+  return nil
 end
 
 --- util.read_file(path) -> the whole file as a string, or nil when it cannot be opened

@@ -206,7 +206,7 @@ print("betas", cfg.betas[1], cfg.betas[2])
     assert.matches("unknown key 'lrr' in %-%-set lrr=0.1 %(known keys: batch, boost_at, epochs, flag, hidden, lr, tag%)", err)
     _, err, code = ember("run exp.lua --set epochs=many")
     assert.equal(2, code)
-    assert.matches("epochs must be a number %(default 4%)", err)
+    assert.matches("epochs must be an integer %(default 4%)", err)
     _, err, code = ember("run exp.lua --set flag=perhaps")
     assert.equal(2, code)
     assert.matches("flag must be a boolean", err)
@@ -476,7 +476,7 @@ describe("ember help", function()
   end)
 
   it("says so when ember.sweep is not there yet", function()
-    if exists(LUA_DIR .. "/ember/sweep.lua") then return end
+    if exists(LUA_DIR .. "/ember/sweep.lua") or exists(LUA_DIR .. "/ember/sweep/init.lua") then return end
     local _, err, code = ember("sweep exp.lua --grid lr=0.1,0.2")
     assert.equal(1, code)
     assert.matches("module ember.sweep is missing", err)

@@ -11,11 +11,7 @@ local function close(expected, got, tol)
          string.format("expected %.9g, got %.9g (tol %g)", expected, got, tol))
 end
 
-local function errors_with(fragment, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error containing: " .. fragment)
-  assert.is_truthy(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
-end
+local errors_with = dofile("tests/lua/spec_helper.lua").errors_with
 
 -- f(w) = (w - 3)^2 / 2 from w = 0: n steps of kind(config); returns the trajectory, the optimizer and w
 local function quad(kind, config, n, w0)

@@ -26,8 +26,10 @@ for _, c in ipairs(COMMANDS) do M.commands[c[1]] = c[2] end
 local TOPICS = {
   config = [[
 ember.config{defaults} returns the resolved configuration: the defaults with `ember run --set k=v`
-overrides. A value is parsed by the type of its default: number, boolean (true/false, yes/no, on/off,
-1/0), string, or a comma-separated list. An unknown key is an error listing the known keys (exit 2).]],
+overrides. A value is parsed by the type of its default: number (finite; an integer default takes
+integers), boolean (true/false, yes/no, on/off, 1/0), string, or a comma-separated list. A default
+ember.choice{"cosine", "step"} takes one of its choices, ember.number{0.01, min = 0, max = 1} a number
+within its bounds. An unknown key or a value its default does not allow is an error (exit 2).]],
   fit = [[
 ember.fit{model, loss, optimizer, train, valid, epochs, batch, schedule, stop, run, metrics = {"accuracy"},
 clip, on_epoch} trains, logs one row per epoch (epoch, step, train_loss, valid_loss, metrics, lr, time)
