@@ -199,11 +199,7 @@ describe("backward semantics", function()
 end)
 
 describe("in-place changes and autograd", function()
-  local function errmsg(f, ...)
-    local ok, e = pcall(f, ...)
-    assert(not ok, "expected an error")
-    return tostring(e)
-  end
+  local errmsg = dofile("tests/lua/spec_helper.lua").errmsg
   it("index assignment refuses a leaf that requires grad, as fill and copy do", function()
     local x = ember.tensor{1, 2, 3}:requires_grad()
     local y = (x * x):sum()

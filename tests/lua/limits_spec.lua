@@ -3,11 +3,7 @@
 -- a read outside a tensor or an overflow (make test-asan runs these under UBSan).
 local ember = require "ember"
 
-local function errmsg(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local errmsg = dofile("tests/lua/spec_helper.lua").errmsg
 
 local maxi, mini = math.maxinteger, math.mininteger
 

@@ -2,11 +2,7 @@
 -- other userdata (a file, a closed tensor) or other types. Each raises a Lua error; none crashes.
 local ember = require "ember"
 
-local function errmsg(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local errmsg = dofile("tests/lua/spec_helper.lua").errmsg
 
 local function closed_tensor()
   local t <close> = ember.zeros(2)
