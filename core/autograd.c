@@ -18,9 +18,13 @@ int em_needs_grad(int n, em_tensor *const *inputs) {
 int em_node_attach(em_node **node, em_tensor *out, const char *name, em_backward_fn fn, int n,
                    em_tensor *const *inputs, const void *state, size_t state_size) {
   if (node) *node = NULL;
+  if (!grad_enabled)
+    for (int i = 0; i < n; i++)
+      if (inputs[i] && out->storage == inputs[i]->storage && (inputs[i]->requires_grad || inputs[i]->grad_view))
+        out->grad_view = 1;
   if (!em_needs_grad(n, inputs)) return 0;
   em_node *nd = calloc(1, sizeof *nd + state_size);
-  if (!nd) return em_fail("%s: out of memory recording the autograd graph", name);
+  if (!nd) return em_fail_kind(EM_ENOMEM, "%s: out of memory recording the autograd graph", name);
   if (state_size) memcpy(nd->state, state, state_size);
   nd->refs = 1;
   nd->name = name;
@@ -49,7 +53,7 @@ em_tensor *em_node_record(em_tensor *out, const char *name, em_backward_fn fn, i
 
 int em_node_save(em_node *n, int slot, em_tensor *t) {
   em_tensor *a = NULL;
-  if (t && !(a = em_tensor_alias(t))) return em_fail("%s: out of memory recording the autograd graph", n->name);
+  if (t && !(a = em_tensor_alias(t))) return em_fail_kind(EM_ENOMEM, "%s: out of memory recording the autograd graph", n->name);
   em_tensor_release(n->saved[slot]);
   n->saved[slot] = a;
   return 0;
@@ -149,7 +153,7 @@ static int vec_push(node_vec *s, em_node *x) {
   if (s->n == s->cap) {
     int cap = s->cap ? 2 * s->cap : 64;
     em_node **p = realloc(s->v, (size_t)cap * sizeof *p);
-    if (!p) return em_fail("backward: out of memory");
+    if (!p) return em_fail_kind(EM_ENOMEM, "backward: out of memory");
     s->v = p;
     s->cap = cap;
   }

@@ -3,11 +3,13 @@
    it reads OPENBLAS_CORETYPE only in its load-time constructor, so linking it normally would be too late
    to fix. A user's own OPENBLAS_CORETYPE always wins. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include "blas.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -21,7 +23,46 @@ static char *(*config_p)(void);
 static void (*set_threads_p)(int);
 static int loaded = 0;   /* 0 not tried, 1 OpenBLAS, -1 fallback */
 static int nthreads = 0;
+static int blas_threads = 0;   /* OpenBLAS's own: nthreads, or fewer under an address-space limit */
 static char info[256], kernel[64];
+
+/* ---- a limited address space (ulimit -v, prlimit --as) ----
+   OpenBLAS takes a 128 MiB buffer for each thread that runs its kernels, and when that mmap fails it
+   retries forever (blas_memory_alloc in its memory.c): `ember --threads 32` under `ulimit -v` spun
+   there, deaf to SIGTERM, whose hook waits for the next Lua instruction. So under a finite RLIMIT_AS,
+   OpenBLAS gets only the threads whose buffers fit in half the address space left (none: ember uses
+   its built-in GEMM), and a thread's first OpenBLAS call, which allocates that thread's buffer, is made
+   only while the buffer fits; a thread refused uses the built-in GEMM from then on. */
+#define BLAS_THREAD_BYTES ((int64_t)200 << 20)   /* the 128 MiB buffer, a 64 MiB malloc arena, a stack */
+static int64_t as_limit = -1;                     /* bytes; -1 unlimited */
+static pthread_mutex_t first_call = PTHREAD_MUTEX_INITIALIZER;
+static __thread int thread_gemm;                  /* 0 undecided, 1 OpenBLAS, -1 built-in */
+
+/* address space left, in bytes (INT64_MAX when unlimited) */
+static int64_t as_left(void) {
+  if (as_limit < 0) return INT64_MAX;
+  long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &pages) != 1) pages = 0;
+    fclose(f);
+  }
+  return as_limit - (int64_t)pages * sysconf(_SC_PAGESIZE);
+}
+
+/* how many of want threads OpenBLAS may run: those started before have their buffers already */
+static int blas_started;
+static int blas_threads_fitting(int want) {
+  if (as_limit < 0 || want <= blas_started) return want;
+  int64_t fit = as_left() / 2 / BLAS_THREAD_BYTES;
+  return want - blas_started < fit ? want : blas_started + (int)(fit > 0 ? fit : 0);
+}
+
+static void set_blas_threads(int n) {
+  blas_threads = n;
+  if (n > blas_started) blas_started = n;
+  set_threads_p(n);
+}
 
 /* the OpenBLAS kernel name for this CPU's vector extensions, or NULL to let OpenBLAS decide */
 static const char *pick_coretype(void) {
@@ -50,6 +91,16 @@ int em_blas_init(void) {
   _mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
   if (!nthreads) nthreads = default_threads();
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) as_limit = (int64_t)rl.rlim_cur;
+  blas_threads = blas_threads_fitting(nthreads);
+  if (blas_threads < 1) {
+    loaded = -1;
+    snprintf(kernel, sizeof kernel, "built-in");
+    snprintf(info, sizeof info, "built-in gemm (the address-space limit of %lld MiB leaves no room for OpenBLAS's "
+             "128 MiB buffer)", (long long)(as_limit >> 20));
+    return -1;
+  }
   const char *user = getenv("OPENBLAS_CORETYPE"), *pick = NULL;
   if (!user || !*user) {
     pick = pick_coretype();
@@ -57,8 +108,9 @@ int em_blas_init(void) {
   }
   /* OpenBLAS sizes its pool from this at load; ember's setting governs it from the start */
   char nt[16];
-  snprintf(nt, sizeof nt, "%d", nthreads);
-  if (!getenv("OPENBLAS_NUM_THREADS")) setenv("OPENBLAS_NUM_THREADS", nt, 1);
+  snprintf(nt, sizeof nt, "%d", blas_threads);
+  const char *user_nt = getenv("OPENBLAS_NUM_THREADS");
+  if (!user_nt || (as_limit >= 0 && atoi(user_nt) > blas_threads)) setenv("OPENBLAS_NUM_THREADS", nt, 1);
   void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
   if (!h) h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
   if (pick) unsetenv("OPENBLAS_CORETYPE");   /* children (sweeps) decide for themselves */
@@ -75,11 +127,12 @@ int em_blas_init(void) {
     return -1;
   }
   loaded = 1;
-  if (set_threads_p) set_threads_p(nthreads);
+  if (set_threads_p) set_blas_threads(blas_threads);
   snprintf(kernel, sizeof kernel, "%s", corename_p ? corename_p() : "unknown");
   const char *cfg = config_p ? config_p() : "OpenBLAS";
-  snprintf(info, sizeof info, "%s, kernel %s (%s)", cfg, kernel,
-           user && *user ? "OPENBLAS_CORETYPE from the environment" : pick ? "chosen by ember" : "chosen by OpenBLAS");
+  snprintf(info, sizeof info, "%s, kernel %s (%s)%s", cfg, kernel,
+           user && *user ? "OPENBLAS_CORETYPE from the environment" : pick ? "chosen by ember" : "chosen by OpenBLAS",
+           blas_threads < nthreads ? ", its threads capped by the address-space limit" : "");
   return 0;
 }
 
@@ -89,15 +142,18 @@ const char *em_blas_kernel(void) { em_blas_init(); return kernel; }
 void em_set_num_threads(int n) {
   if (n < 1) n = 1;
   nthreads = n;
-  if (loaded > 0 && set_threads_p) set_threads_p(n);
+  if (loaded > 0 && set_threads_p) {
+    int fit = blas_threads_fitting(n);
+    set_blas_threads(fit > 0 ? fit : 1);
+  }
 }
 
 void em_blas_enter_region(void) {
-  if (loaded > 0 && set_threads_p && nthreads > 1) set_threads_p(1);
+  if (loaded > 0 && set_threads_p && blas_threads > 1) set_threads_p(1);
 }
 
 void em_blas_leave_region(void) {
-  if (loaded > 0 && set_threads_p && nthreads > 1) set_threads_p(nthreads);
+  if (loaded > 0 && set_threads_p && blas_threads > 1) set_threads_p(blas_threads);
 }
 
 int em_get_num_threads(void) {
@@ -161,7 +217,16 @@ void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
   if (!loaded) em_blas_init();
   /* OpenBLAS packs its operands and dispatches threads first: ~1 us that dominates a product of a
      few thousand multiply-adds (a Linear(10, 1) step on 442 rows spent a third of its time there) */
-  if (loaded > 0 && (double)m * n * k > 16384.0)
+  if (loaded > 0 && (double)m * n * k > 16384.0 && thread_gemm == 0 && as_limit >= 0) {
+    /* this thread's first OpenBLAS call allocates its buffer: only while it fits (see as_left) */
+    pthread_mutex_lock(&first_call);
+    thread_gemm = as_left() > BLAS_THREAD_BYTES + BLAS_THREAD_BYTES / 2 ? 1 : -1;
+    if (thread_gemm > 0)
+      cblas_sgemm_p(101, trans_a ? 112 : 111, trans_b ? 112 : 111, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    pthread_mutex_unlock(&first_call);
+    if (thread_gemm > 0) return;
+  }
+  if (loaded > 0 && (double)m * n * k > 16384.0 && thread_gemm >= 0)
     cblas_sgemm_p(101 /* CblasRowMajor */, trans_a ? 112 : 111, trans_b ? 112 : 111, m, n, k, alpha, a, lda,
                   b, ldb, beta, c, ldc);
   else if (loaded > 0)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "atomic.h"
 #include "checkpoint.h"
 
 static const unsigned char ck_magic[4] = {'E', 'M', 'B', 'R'};
@@ -167,50 +168,17 @@ static void write_entries(ck_out *o, const em_ck_entry *entries, size_t n) {
   }
 }
 
-/* After the rename the directory entry itself must reach the disk, or a power cut can bring the old
-   name back; best effort, since some file systems refuse fsync on directories. */
-static void sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir;
-  if (!slash) dir = strdup(".");
-  else if (slash == path) dir = strdup("/");
-  else {
-    dir = malloc((size_t)(slash - path) + 1);
-    if (dir) { memcpy(dir, path, (size_t)(slash - path)); dir[slash - path] = '\0'; }
-  }
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY);
-  if (fd >= 0) { fsync(fd); close(fd); }
-  free(dir);
-}
-
 int em_checkpoint_write(const char *path, const em_ck_entry *entries, size_t n) {
   if (check_entries(path, entries, n)) return -1;
-  size_t tlen = strlen(path) + 32;
-  char *tmp = malloc(tlen);
-  if (!tmp) return em_fail("save: cannot write '%s': out of memory", path);
-  snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
-  ck_out o = {NULL, crc32(0L, Z_NULL, 0), 0};
-  o.f = fopen(tmp, "wb");
-  if (!o.f) {
-    int err = errno;
-    free(tmp);
-    return em_fail("save: cannot write '%s': %s", path, strerror(err));
-  }
+  em_atomic a;
+  if (em_atomic_open(&a, path, "save")) return -1;
+  ck_out o = {a.f, crc32(0L, Z_NULL, 0), 0};
   write_entries(&o, entries, n);
-  if (!o.err && fflush(o.f) != 0) o.err = errno ? errno : EIO;
-  if (!o.err && fsync(fileno(o.f)) != 0) o.err = errno;
-  if (fclose(o.f) != 0 && !o.err) o.err = errno ? errno : EIO;
-  if (!o.err && rename(tmp, path) != 0) o.err = errno;
   if (o.err) {
-    remove(tmp);
-    free(tmp);
-    return em_fail("save: cannot write '%s': %s", path, strerror(o.err));
+    em_atomic_abort(&a);
+    return em_fail_kind(EM_EIO, "save: cannot write '%s': %s", path, strerror(o.err));
   }
-  free(tmp);
-  sync_dir(path);
-  return 0;
+  return em_atomic_commit(&a, 1);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -278,7 +246,7 @@ static int in_u64(ck_in *in, uint64_t *v, const char *what) {
 static int in_bytes(ck_in *in, char **out, size_t len, const char *what) {
   if (in_need(in, len, what)) return -1;
   char *p = malloc(len + 1);
-  if (!p) return em_fail("load: '%s': out of memory (%zu bytes)", in->path, len + 1);
+  if (!p) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory (%zu bytes)", in->path, len + 1);
   if (in_read(in, p, len, what)) { free(p); return -1; }
   p[len] = '\0';
   *out = p;
@@ -320,10 +288,15 @@ static int read_tensor(ck_in *in, em_ck_entry *e) {
       }
       numel *= s;
     }
-  else numel = 0;
+  else if (em_check_shape("load", e->ndim, e->shape)) {   /* empty, but its strides must still fit */
+    char shape[EM_SHAPE_BUF], why[EM_SHAPE_BUF + 64];
+    snprintf(why, sizeof why, "empty tensor %s is too large: its sizes other than 0 multiply to more than 2^40",
+             em_shape_str(shape, sizeof shape, e->ndim, e->shape));
+    return corrupt(in, why);
+  } else numel = 0;
   size_t bytes = (size_t)numel * 4;
   e->data = malloc(bytes ? bytes : 1);
-  if (!e->data) return em_fail("load: '%s': out of memory (%zu bytes)", in->path, bytes);
+  if (!e->data) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory (%zu bytes)", in->path, bytes);
   if (in_read(in, e->data, bytes, "tensor data")) return -1;
   /* decode in place: element i's four bytes are exactly where float i goes */
   unsigned char *b = (unsigned char *)e->data;
@@ -399,13 +372,13 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
   /* the array grows with the entries actually read, so its size follows the data, not the count */
   size_t cap = count < 64 ? count : 64, len = 0;
   em_ck_entry *es = calloc(cap ? cap : 1, sizeof *es);
-  if (!es) return em_fail("load: '%s': out of memory", in->path);
+  if (!es) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory", in->path);
   int rc = 0;
   for (uint32_t i = 0; i < count; i++) {
     if (len == cap) {
       size_t ncap = cap * 2 < count ? cap * 2 : count;
       em_ck_entry *p = realloc(es, ncap * sizeof *es);
-      if (!p) { rc = em_fail("load: '%s': out of memory", in->path); break; }
+      if (!p) { rc = em_fail_kind(EM_ENOMEM, "load: '%s': out of memory", in->path); break; }
       memset(p + cap, 0, (ncap - cap) * sizeof *p);
       es = p;
       cap = ncap;

@@ -384,8 +384,12 @@ static em_tensor *piecewise(em_tensor *a, const piecewise_state *st) {
   float *y = out->storage->data;
   int64_t m = em_numel(a);
   if (st->is_clamp) {
+    /* min(max(x, lo), hi), as torch.clamp: hi everywhere when lo > hi; NaN stays NaN */
     const float lo = st->lo, hi = st->hi;
-    for (int64_t i = 0; i < m; i++) y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+    for (int64_t i = 0; i < m; i++) {
+      float v = x[i] < lo ? lo : x[i];
+      y[i] = v > hi ? hi : v;
+    }
   } else {
     const float slope = st->slope;
     for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
@@ -401,7 +405,6 @@ static em_tensor *piecewise(em_tensor *a, const piecewise_state *st) {
 }
 
 em_tensor *em_clamp(em_tensor *a, float lo, float hi) {
-  if (lo > hi) { em_fail("clamp: min %g is greater than max %g", lo, hi); return NULL; }
   piecewise_state st = {.is_clamp = 1, .lo = lo, .hi = hi};
   return piecewise(a, &st);
 }

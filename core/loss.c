@@ -368,6 +368,8 @@ static int class_dims(const char *fn, em_tensor *input, em_tensor *target, int p
   d->out_ndim = nd - 1;
   for (int i = 0, j = 0; i < nd; i++) if (i != (nd == 1 ? 0 : 1)) d->out_shape[j++] = input->shape[i];
   if (d->c == 0) return em_fail("%s: input %s has no classes", fn, em_tensor_shape_str(a, sizeof a, input));
+  if (d->c > INT32_MAX)   /* labels are kept as int32 */
+    return em_fail("%s: input %s has more than 2^31 - 1 classes", fn, em_tensor_shape_str(a, sizeof a, input));
   d->probs = probs_ok && em_same_shape(input, target);
   if (d->probs) return 0;
   int ok = target->ndim == d->out_ndim;
@@ -592,7 +594,7 @@ static em_tensor *class_loss(const char *fn, int fused, em_tensor *input, em_ten
   em_tensor *xc = NULL, *tc = NULL, *wc = NULL, *out = NULL;
   cls_buf b;
   void *buf = cls_alloc(dm.rows, &b);
-  if (!buf) { em_fail("%s: out of memory", fn); return NULL; }
+  if (!buf) { em_fail_kind(EM_ENOMEM, "%s: out of memory", fn); return NULL; }
   if (class_weight(fn, o->weight, dm.c, &wc)) goto fail;
   if (!(xc = em_tensor_contiguous(input)) || !(tc = em_tensor_contiguous(target))) goto fail;
   if (!dm.probs && class_labels(fn, em_data(tc), dm.rows, dm.c, o->ignore_index, b.lab)) goto fail;

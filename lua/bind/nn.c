@@ -19,14 +19,14 @@ static void get_pair(lua_State *L, int opts, const char *key, const char *fn, co
   lua_getfield(L, opts, key);
   if (lua_isinteger(L, -1)) {
     lua_Integer v = lua_tointeger(L, -1);
-    if (v < -1000000 || v > 1000000) luaL_error(L, "%s: %s is out of range (got %d)", fn, key, (int)v);
+    if (v < -1000000 || v > 1000000) lt_error(L, "value", "%s: %s is out of range (got %I)", fn, key, v);
     out[0] = out[1] = (int)v;
   } else if (lua_istable(L, -1)) {
     for (int k = 0; k < 2; k++) {
       lua_rawgeti(L, -1 - k, k + 1);
       if (!lua_isinteger(L, -1)) luaL_error(L, "%s: %s must be an integer or a table of 2 integers", fn, key);
       lua_Integer v = lua_tointeger(L, -1);
-      if (v < -1000000 || v > 1000000) luaL_error(L, "%s: %s is out of range (got %d)", fn, key, (int)v);
+      if (v < -1000000 || v > 1000000) lt_error(L, "value", "%s: %s is out of range (got %I)", fn, key, v);
       out[k] = (int)v;
     }
     lua_pop(L, 2);

@@ -105,7 +105,8 @@ static int l_zero_grad(lua_State *L) {
   return 0;
 }
 
-/* the tensors of a Lua array, borrowed (the array keeps them alive), in a GC-owned block */
+/* the tensors of a Lua array, borrowed (the array keeps them alive), in a GC-owned block. The block
+   goes on top of the stack, where a missing optional argument would be: read those first. */
 static em_tensor **param_list(lua_State *L, int idx, int *n, const char *fn) {
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_Integer len = luaL_len(L, idx);
@@ -133,27 +134,27 @@ static double norm_arg(lua_State *L, int idx, const char *fn) {
 
 static int l_grad_norm(lua_State *L) {
   int n;
+  double norm_type = norm_arg(L, 2, "grad_norm"), total;
   em_tensor **ts = param_list(L, 1, &n, "grad_norm");
-  double total;
-  if (em_grad_norm(ts, n, norm_arg(L, 2, "grad_norm"), &total)) return lt_raise(L);
+  if (em_grad_norm(ts, n, norm_type, &total)) return lt_raise(L);
   lua_pushnumber(L, total);
   return 1;
 }
 
 static int l_clip_grad_norm(lua_State *L) {
   int n;
+  double max_norm = luaL_checknumber(L, 2), norm_type = norm_arg(L, 3, "clip_grad_norm"), total;
   em_tensor **ts = param_list(L, 1, &n, "clip_grad_norm");
-  double total;
-  if (em_clip_grad_norm(ts, n, luaL_checknumber(L, 2), norm_arg(L, 3, "clip_grad_norm"), &total))
-    return lt_raise(L);
+  if (em_clip_grad_norm(ts, n, max_norm, norm_type, &total)) return lt_raise(L);
   lua_pushnumber(L, total);
   return 1;
 }
 
 static int l_clip_grad_value(lua_State *L) {
   int n;
+  double clip = luaL_checknumber(L, 2);
   em_tensor **ts = param_list(L, 1, &n, "clip_grad_value");
-  if (em_clip_grad_value(ts, n, luaL_checknumber(L, 2))) return lt_raise(L);
+  if (em_clip_grad_value(ts, n, clip)) return lt_raise(L);
   return 0;
 }
 

@@ -75,17 +75,7 @@ end
 -- (named with the process id, so two writers never share one), flushes it and renames it over path:
 -- a reader sees the old file or the new one, never half of one.
 function M.write_atomic(path, text)
-  local ember = require "ember"
-  local tmp = ("%s.tmp-%d"):format(path, ember.getpid and ember.getpid() or 0)
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, tostring(err) end
-  local ok, werr = f:write(text)
-  if ok then ok, werr = f:flush() end
-  f:close()
-  if not ok then os.remove(tmp); return nil, tostring(werr) end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then os.remove(tmp); return nil, tostring(rerr) end
-  return true
+  return require("ember")._write_atomic(path, text)   -- the temporary file never follows a symlink
 end
 
 --- util.mkdir_p(dir) -> true, or nil and a message (mkdir -p)

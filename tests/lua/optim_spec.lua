@@ -539,6 +539,16 @@ describe("optim gradient clipping", function()
     close(6.5, optim.grad_norm(ps), 1e-5)
   end)
 
+  it("the C functions behind them take the 2-norm when no norm type is given, as PyTorch", function()
+    local ps, a = params({3, 4}, {12})
+    assert.are.equal(13, ember._grad_norm(ps))
+    close(13, ember._clip_grad_norm(ps, 6.5), 1e-12)
+    close(1.5, a.grad:totable()[1])
+    ps = params({3, 4}, {12})
+    ember._clip_grad_value(ps, 3.5)
+    assert.are.same({3, 3.5}, ps[1].grad:totable())
+  end)
+
   it("clip_grad_norm with the inf norm and other orders", function()
     -- inf norm of [3, -4], [2] is 4; max_norm 2 halves every gradient: [1.5, -2], [1]
     local ps, a, b = params({3, -4}, {2})
