@@ -1,15 +1,14 @@
 /* weights.c - what the safetensors and npz formats share: format sniffing, element conversion to float32,
-   the atomic writer and the whole-file reader (weights_io.h), and freeing what the readers return. */
+   the writer (core/atomic.c's atomic replacement, counting bytes) and the whole-file reader
+   (weights_io.h), and freeing what the readers return. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include "weights_io.h"
 
 int em_weights_sniff(const unsigned char *head, size_t n) {
@@ -129,29 +128,17 @@ void em_wt_float_bytes(const float *x, int64_t n, void (*fn)(void *ctx, const un
 }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* the atomic writer */
+/* the atomic writer: core/atomic.c's, counting bytes and keeping the first write error */
 
 int em_wt_out_open(em_wt_out *o, const char *path, const char *fn) {
-  memset(o, 0, sizeof *o);
-  o->path = path;
-  o->fn = fn;
-  size_t tlen = strlen(path) + 32;
-  o->tmp = malloc(tlen);
-  if (!o->tmp) return em_fail_kind(EM_ENOMEM, "%s: cannot write '%s': out of memory", fn, path);
-  snprintf(o->tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-  o->f = fopen(o->tmp, "wb");
-  if (!o->f) {
-    int err = errno;
-    free(o->tmp);
-    o->tmp = NULL;
-    return em_fail_kind(EM_EIO, "%s: cannot write '%s': %s", fn, path, strerror(err));
-  }
-  return 0;
+  o->pos = 0;
+  o->err = 0;
+  return em_atomic_open(&o->a, path, fn);
 }
 
 void em_wt_out_put(em_wt_out *o, const void *p, size_t n) {
   if (o->err || n == 0) return;
-  if (fwrite(p, 1, n, o->f) != n) o->err = errno ? errno : EIO;
+  if (fwrite(p, 1, n, o->a.f) != n) o->err = errno ? errno : EIO;
   o->pos += n;
 }
 
@@ -159,39 +146,11 @@ static void put_piece(void *ctx, const unsigned char *p, size_t len) { em_wt_out
 
 void em_wt_out_floats(em_wt_out *o, const float *x, int64_t n) { em_wt_float_bytes(x, n, put_piece, o); }
 
-void em_wt_out_abort(em_wt_out *o) {
-  if (o->f) fclose(o->f);
-  if (o->tmp) remove(o->tmp);
-  free(o->tmp);
-  o->f = NULL;
-  o->tmp = NULL;
-}
-
-/* fsyncs the folder, so the rename itself survives a crash */
-static void sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY);
-  if (fd >= 0) { fsync(fd); close(fd); }
-  free(dir);
-}
+void em_wt_out_abort(em_wt_out *o) { em_atomic_abort(&o->a); }
 
 int em_wt_out_close(em_wt_out *o) {
-  int err = o->err;
-  if (!err && fflush(o->f) != 0) err = errno ? errno : EIO;
-  if (!err && fsync(fileno(o->f)) != 0) err = errno;
-  if (fclose(o->f) != 0 && !err) err = errno ? errno : EIO;
-  o->f = NULL;
-  if (!err && rename(o->tmp, o->path) != 0) err = errno;
-  if (err) {
-    em_wt_out_abort(o);
-    return em_fail_kind(EM_EIO, "%s: cannot write '%s': %s", o->fn, o->path, strerror(err));
-  }
-  free(o->tmp);
-  o->tmp = NULL;
-  sync_dir(o->path);
-  return 0;
+  if (o->err) errno = o->err;   /* the stream's error state is set; commit reports this errno with it */
+  return em_atomic_commit(&o->a, 1);
 }
 
 /* ------------------------------------------------------------------------------------------------ */

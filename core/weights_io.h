@@ -5,6 +5,7 @@
 #define EMBER_WEIGHTS_IO_H
 #include <stdio.h>
 #include <zlib.h>
+#include "atomic.h"
 #include "error.h"
 #include "weights.h"
 
@@ -31,14 +32,12 @@ int64_t em_wt_numel(int ndim, const int64_t *shape, int64_t elem);
 void em_wt_float_bytes(const float *x, int64_t n, void (*fn)(void *ctx, const unsigned char *p, size_t len),
                        void *ctx);
 
-/* A file written atomically: put bytes, then close renames PATH.tmp.<pid> over path (after fsync);
-   any failure removes the temporary file and leaves path as it was. fn prefixes messages ("save_npz"). */
+/* A file written atomically (core/atomic.h: PATH.tmp.<pid>, fsync, rename): put bytes, then close; any
+   failure removes the temporary file and leaves path as it was. fn prefixes messages ("save_npz"). */
 typedef struct em_wt_out {
-  FILE *f;
-  char *tmp;
-  const char *path, *fn;
+  em_atomic a;
   uint64_t pos;                 /* bytes written so far */
-  int err;                      /* errno of the first failure */
+  int err;                      /* errno of the first failed write */
 } em_wt_out;
 int em_wt_out_open(em_wt_out *o, const char *path, const char *fn);
 void em_wt_out_put(em_wt_out *o, const void *p, size_t n);

@@ -1,7 +1,7 @@
 #!/bin/sh
-# test_fuzz.sh [BUILD_DIR] - every fuzz target (tests/fuzz/run.sh: IDX, CSV, checkpoint readers under
-# libFuzzer, ASan and UBSan) for FUZZ_TEST_SECONDS (default 5) seconds each: a crash, a sanitizer
-# report or a broken promise of the reader fails its target. The corpus in build-fuzz/ grows from run
+# test_fuzz.sh [BUILD_DIR] - every fuzz target (tests/fuzz/run.sh: IDX, CSV, checkpoint, safetensors
+# and npz readers under libFuzzer, ASan and UBSan) for FUZZ_TEST_SECONDS (default 5) seconds each: a
+# crash, a sanitizer report or a broken promise of the reader fails its target. The corpus in build-fuzz/ grows from run
 # to run. Prints "N passed, N failed"; skips (exit 0) when clang or its libFuzzer is missing.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-5} sh "$ROOT/tests/fuzz/run.sh" 2>&1)
@@ -13,7 +13,7 @@ if [ "$rc" -eq 77 ]; then
 fi
 pass=0
 fail=0
-for t in idx csv checkpoint; do
+for t in idx csv checkpoint safetensors npz; do
   line=$(echo "$out" | grep "^fuzz_$t: [0-9]* runs")
   runs=$(echo "$line" | sed -n 's/^fuzz_[a-z]*: \([0-9]*\) runs.*/\1/p')
   if echo "$out" | grep -q "^fuzz_$t FAILED" || [ -z "$runs" ] || [ "$runs" -eq 0 ]; then
