@@ -2,7 +2,8 @@
 # run.sh - `make fuzz`: builds the IDX, CSV, checkpoint, safetensors and npz fuzz targets with clang,
 # libFuzzer, AddressSanitizer and UBSan into build-fuzz/ and runs each for a bounded time, FUZZ_SECONDS
 # (default 60) apiece. The corpus grows in build-fuzz/corpus/ from run to run; a crashing input is
-# kept in build-fuzz/crashes/ and the run exits non-zero. Reproduce one with: build-fuzz/fuzz_idx build-fuzz/crashes/FILE
+# kept in build-fuzz/crashes/ and the run exits non-zero. Reproduce one with:
+# build-fuzz/fuzz_idx build-fuzz/crashes/FILE
 # Exits 77 (the automake convention for "skipped") when clang or its libFuzzer is missing.
 # tests/fuzz/test_fuzz.sh runs it for a few seconds per target inside `make test`.
 set -eu
