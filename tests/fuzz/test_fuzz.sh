@@ -2,7 +2,8 @@
 # test_fuzz.sh [BUILD_DIR] - every fuzz target (tests/fuzz/run.sh: IDX, CSV, checkpoint, safetensors
 # and npz readers under libFuzzer, ASan and UBSan) for FUZZ_TEST_SECONDS (default 5) seconds each: a
 # crash, a sanitizer report or a broken promise of the reader fails its target. The corpus in
-# build-fuzz/ grows from run to run. Prints "N passed, N failed"; skips (exit 0) when clang or its libFuzzer is missing.
+# build-fuzz/ grows from run to run. Prints "N passed, N failed"; skips (exit 0) when clang or its
+# libFuzzer is missing.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(FUZZ_SECONDS=${FUZZ_TEST_SECONDS:-5} sh "$ROOT/tests/fuzz/run.sh" 2>&1)
 rc=$?
