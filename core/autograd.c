@@ -171,14 +171,14 @@ int em_backward(em_tensor *root, em_tensor *grad, int keep_graph) {
   static __thread unsigned pass;
   char sb[EM_SHAPE_BUF], gb[EM_SHAPE_BUF];
   if (!root->requires_grad)
-    return em_fail("backward: tensor does not require grad (no input of it called requires_grad())");
+    return em_fail_kind(EM_ESTATE, "backward: tensor does not require grad (no input of it called requires_grad())");
   if (grad && !em_same_shape(grad, root))
-    return em_fail("backward: gradient shape %s does not match tensor shape %s",
+    return em_fail_kind(EM_ESHAPE, "backward: gradient shape %s does not match tensor shape %s",
                    em_tensor_shape_str(gb, sizeof gb, grad), em_tensor_shape_str(sb, sizeof sb, root));
   if (!grad && em_numel(root) != 1)
-    return em_fail("backward: tensor %s is not a scalar; pass a gradient of the same shape",
+    return em_fail_kind(EM_ESHAPE, "backward: tensor %s is not a scalar; pass a gradient of the same shape",
                    em_tensor_shape_str(sb, sizeof sb, root));
-  if (root->grad_fn && root->grad_fn->freed) return em_fail(freed_msg, root->grad_fn->name);
+  if (root->grad_fn && root->grad_fn->freed) return em_fail_kind(EM_ESTATE, freed_msg, root->grad_fn->name);
   int old = em_set_grad_enabled(0);
   int rc = -1;
   node_vec all = {0}, ready = {0};
@@ -199,7 +199,7 @@ int em_backward(em_tensor *root, em_tensor *grad, int keep_graph) {
     for (int k = 0; k < n->ninputs; k++) {
       em_node *p = n->inputs[k] ? n->inputs[k]->grad_fn : NULL;
       if (!p) continue;
-      if (p->freed) { em_fail(freed_msg, p->name); goto out; }
+      if (p->freed) { em_fail_kind(EM_ESTATE, freed_msg, p->name); goto out; }
       if (p->visit == id) { p->pending++; continue; }
       p->visit = id;
       p->pending = 1;

@@ -203,14 +203,14 @@ static int in_raw(ck_in *in, void *dst, size_t n) {
     return 0;
   }
   if (fread(dst, 1, n, in->f) == n) return 0;
-  if (ferror(in->f)) return em_fail("load: cannot read '%s': %s", in->path, strerror(errno ? errno : EIO));
-  return em_fail("load: '%s' is truncated (it shrank while being read)", in->path);
+  if (ferror(in->f)) return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", in->path, strerror(errno ? errno : EIO));
+  return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (it shrank while being read)", in->path);
 }
 
 /* every length is checked here against what the file still holds before anything is allocated */
 static int in_need(ck_in *in, uint64_t n, const char *what) {
   if (n <= in->left) return 0;
-  return em_fail("load: '%s' is truncated (entry %zu: %s needs %llu bytes, %llu left)", in->path,
+  return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (entry %zu: %s needs %llu bytes, %llu left)", in->path,
                  in->entry, what, (unsigned long long)n, (unsigned long long)in->left);
 }
 
@@ -254,7 +254,7 @@ static int in_bytes(ck_in *in, char **out, size_t len, const char *what) {
 }
 
 static int corrupt(ck_in *in, const char *why) {
-  return em_fail("load: '%s' is corrupt (entry %zu: %s)", in->path, in->entry, why);
+  return em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (entry %zu: %s)", in->path, in->entry, why);
 }
 
 static int read_tensor(ck_in *in, em_ck_entry *e) {
@@ -282,7 +282,7 @@ static int read_tensor(ck_in *in, em_ck_entry *e) {
       uint64_t s = (uint64_t)e->shape[d];
       if (numel > room / s) {
         char shape[EM_SHAPE_BUF];
-        return em_fail("load: '%s' is truncated (entry %zu: tensor %s needs more than the %llu bytes left)",
+        return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (entry %zu: tensor %s needs more than the %llu bytes left)",
                        in->path, in->entry, em_shape_str(shape, sizeof shape, e->ndim, e->shape),
                        (unsigned long long)in->left);
       }
@@ -354,19 +354,19 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
   size_t got = size < 12 ? (size_t)size : 12;
   if (in_raw(in, head, got)) return -1;
   if (memcmp(head, ck_magic, got < 4 ? got : 4) != 0)
-    return em_fail("load: '%s' is not an ember checkpoint (bad magic)", in->path);
+    return em_fail_kind(EM_EFORMAT, "load: '%s' is not an ember checkpoint (bad magic)", in->path);
   if (size < 16)
-    return em_fail("load: '%s' is truncated (%llu bytes, a checkpoint has at least 16)", in->path,
+    return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (%llu bytes, a checkpoint has at least 16)", in->path,
                    (unsigned long long)size);
   in->crc = ck_crc(in->crc, head, 12);
   in->left = size - 16;
   uint32_t version = get_u32(head + 4), count = get_u32(head + 8);
   if (version != EM_CK_VERSION)
-    return em_fail("load: '%s' has format version %u; this ember reads version %d", in->path, version,
+    return em_fail_kind(EM_EFORMAT, "load: '%s' has format version %u; this ember reads version %d", in->path, version,
                    EM_CK_VERSION);
   /* every entry takes at least 5 bytes (name length and kind) */
   if (count > in->left / 5)
-    return em_fail("load: '%s' is truncated (%u entries cannot fit in %llu bytes)", in->path, count,
+    return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (%u entries cannot fit in %llu bytes)", in->path, count,
                    (unsigned long long)in->left);
 
   /* the array grows with the entries actually read, so its size follows the data, not the count */
@@ -388,12 +388,12 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
     if ((rc = read_entry(in, &es[len - 1])) != 0) break;
   }
   if (!rc && in->left != 0)
-    rc = em_fail("load: '%s' is corrupt (%llu unexpected bytes after the last entry)", in->path,
+    rc = em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (%llu unexpected bytes after the last entry)", in->path,
                  (unsigned long long)in->left);
   if (!rc) {
     unsigned char b[4];
     rc = in_raw(in, b, 4);
-    if (!rc && get_u32(b) != (uint32_t)in->crc) rc = em_fail("load: '%s' is corrupt (CRC mismatch)", in->path);
+    if (!rc && get_u32(b) != (uint32_t)in->crc) rc = em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (CRC mismatch)", in->path);
   }
   if (rc) {
     em_checkpoint_free(es, len);
@@ -408,16 +408,16 @@ int em_checkpoint_read(const char *path, em_ck_entry **entries, size_t *n) {
   *entries = NULL;
   *n = 0;
   FILE *f = fopen(path, "rb");
-  if (!f) return em_fail("load: cannot open '%s': %s", path, strerror(errno));
+  if (!f) return em_fail_kind(EM_EIO, "load: cannot open '%s': %s", path, strerror(errno));
   struct stat st;
   if (fstat(fileno(f), &st) != 0) {
     int err = errno;
     fclose(f);
-    return em_fail("load: cannot read '%s': %s", path, strerror(err));
+    return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", path, strerror(err));
   }
   if (!S_ISREG(st.st_mode)) {
     fclose(f);
-    return em_fail("load: cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+    return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
   }
   ck_in in = {f, NULL, 0, 0, crc32(0L, Z_NULL, 0), path, 0};
   int rc = read_all(&in, (uint64_t)st.st_size, entries, n);

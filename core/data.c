@@ -95,7 +95,7 @@ typedef struct idx_sink {
 } idx_sink;
 
 static int idx_fail(gzFile f, idx_sink *s, const char *path, const char *what) {
-  em_fail("idx: %s: %s", path, what);
+  em_fail_kind(EM_EFORMAT, "idx: %s: %s", path, what);
   if (f) gzclose(f);
   if (s) s->abort(s);
   return -1;
@@ -324,7 +324,7 @@ static int read_all(const char *kind, const char *path, buf_t *b) {
     }
     int64_t got = gz_read_some(f, b->p + b->len, (int64_t)chunk);
     if (got < 0) {
-      em_fail("%s: %s: %s", kind, path, gz_reason(f));
+      em_fail_kind(EM_EIO, "%s: %s: %s", kind, path, gz_reason(f));
       gzclose(f);
       return -1;
     }
@@ -430,7 +430,7 @@ static int check_unique(const em_csv *out, const char *path, int64_t lineno) {
   if (second < 0) return 0;
   char shown[48];
   const char *name = out->names[second];
-  return em_fail("csv: %s:%lld: duplicate column name \"%s\" (columns %lld and %lld)", path, (long long)lineno,
+  return em_fail_kind(EM_EFORMAT, "csv: %s:%lld: duplicate column name \"%s\" (columns %lld and %lld)", path, (long long)lineno,
                  show_field(name, strlen(name), shown, sizeof shown), (long long)(first + 1), (long long)(second + 1));
 }
 
@@ -441,7 +441,7 @@ static int csv_names(em_csv *out, const char *path, int64_t lineno, const char *
   const char *p = s, *why = NULL;
   int r;
   while ((r = next_field(&p, e, sep, f, &why)) == 1) cols++;
-  if (r < 0) return em_fail("csv: %s:%lld: %s", path, (long long)lineno, why);
+  if (r < 0) return em_fail_kind(EM_EFORMAT, "csv: %s:%lld: %s", path, (long long)lineno, why);
   out->names = calloc((size_t)cols, sizeof *out->names);
   if (!out->names) return em_fail_kind(EM_ENOMEM, "csv: %s: out of memory", path);
   out->cols = cols;
@@ -492,31 +492,31 @@ static int csv_parse(const char *path, const buf_t *text, char sep, int header, 
       char shown[48];
       const char *name = out->names[j];
       if (f->len == 0)
-        return em_fail("csv: %s:%lld: column %lld (%s) is empty", path, (long long)lineno,
+        return em_fail_kind(EM_EFORMAT, "csv: %s:%lld: column %lld (%s) is empty", path, (long long)lineno,
                        (long long)(j + 1), name);
       char *stop;
       errno = 0;
       double v = strtod(f->p, &stop);
       if (stop != f->p + f->len || stop == f->p)
-        return em_fail("csv: %s:%lld: column %lld (%s): \"%s\" is not a number", path,
+        return em_fail_kind(EM_EFORMAT, "csv: %s:%lld: column %lld (%s): \"%s\" is not a number", path,
                        (long long)lineno, (long long)(j + 1), name,
                        show_field(f->p, f->len, shown, sizeof shown));
       if (!isfinite(v) || fabs(v) > FLT_MAX)
-        return em_fail("csv: %s:%lld: column %lld (%s): \"%s\" is not a finite float32 number", path,
+        return em_fail_kind(EM_EFORMAT, "csv: %s:%lld: column %lld (%s): \"%s\" is not a finite float32 number", path,
                        (long long)lineno, (long long)(j + 1), name,
                        show_field(f->p, f->len, shown, sizeof shown));
       row[j++] = (float)v;
     }
     if (r < 0)
-      return em_fail("csv: %s:%lld: column %lld (%s): %s", path, (long long)lineno,
+      return em_fail_kind(EM_EFORMAT, "csv: %s:%lld: column %lld (%s): %s", path, (long long)lineno,
                      (long long)(j + 1), j < out->cols ? out->names[j] : "beyond the last", why);
     if (j != out->cols)
-      return em_fail("csv: %s:%lld: %lld fields, expected %lld as on line %lld (ragged row)", path,
+      return em_fail_kind(EM_EFORMAT, "csv: %s:%lld: %lld fields, expected %lld as on line %lld (ragged row)", path,
                      (long long)lineno, (long long)j, (long long)out->cols, (long long)head_line);
     out->rows++;
   }
-  if (!out->names) return em_fail("csv: %s: empty file", path);
-  if (out->rows == 0) return em_fail("csv: %s: no data rows after the header", path);
+  if (!out->names) return em_fail_kind(EM_EFORMAT, "csv: %s: empty file", path);
+  if (out->rows == 0) return em_fail_kind(EM_EFORMAT, "csv: %s: no data rows after the header", path);
   return 0;
 }
 
@@ -546,11 +546,11 @@ em_tensor *em_csv_tensor(const em_csv *csv) {
 int em_gather_rows(em_tensor *dst, em_tensor *src, const int64_t *idx, int64_t first) {
   char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
   if (dst->ndim < 1 || dst->ndim != src->ndim)
-    return em_fail("gather_rows: batch %s and data %s differ in rank", em_tensor_shape_str(a, sizeof a, dst),
+    return em_fail_kind(EM_ESHAPE, "gather_rows: batch %s and data %s differ in rank", em_tensor_shape_str(a, sizeof a, dst),
                    em_tensor_shape_str(b, sizeof b, src));
   for (int d = 1; d < dst->ndim; d++)
     if (dst->shape[d] != src->shape[d])
-      return em_fail("gather_rows: batch %s and data %s differ after the first dimension",
+      return em_fail_kind(EM_ESHAPE, "gather_rows: batch %s and data %s differ after the first dimension",
                      em_tensor_shape_str(a, sizeof a, dst), em_tensor_shape_str(b, sizeof b, src));
   if (!em_is_contiguous(dst))
     return em_fail("gather_rows: the batch tensor must be contiguous");
@@ -606,11 +606,11 @@ int em_data_stats(em_tensor *x, em_stats_kind kind, em_tensor **a, em_tensor **b
   *a = *b = NULL;
   char s[EM_SHAPE_BUF];
   if (x->ndim < 1 || x->shape[0] == 0)
-    return em_fail("stats: need at least one sample, got %s", em_tensor_shape_str(s, sizeof s, x));
+    return em_fail_kind(EM_ESHAPE, "stats: need at least one sample, got %s", em_tensor_shape_str(s, sizeof s, x));
   int64_t outer, G, inner;
   group_layout(x, &outer, &G, &inner);
   if (G == 0 || inner == 0)
-    return em_fail("stats: no features in %s", em_tensor_shape_str(s, sizeof s, x));
+    return em_fail_kind(EM_ESHAPE, "stats: no features in %s", em_tensor_shape_str(s, sizeof s, x));
   em_tensor *c = em_tensor_contiguous(x);
   if (!c) return -1;
   em_tensor *ta = group_tensor(x), *tb = group_tensor(x);
@@ -667,13 +667,13 @@ int em_data_stats(em_tensor *x, em_stats_kind kind, em_tensor **a, em_tensor **b
 em_tensor *em_data_rescale(em_tensor *x, em_tensor *shift, em_tensor *scale) {
   char s[EM_SHAPE_BUF], s1[EM_SHAPE_BUF], s2[EM_SHAPE_BUF];
   if (x->ndim < 1) {
-    em_fail("rescale: need a tensor of samples, got %s", em_tensor_shape_str(s, sizeof s, x));
+    em_fail_kind(EM_ESHAPE, "rescale: need a tensor of samples, got %s", em_tensor_shape_str(s, sizeof s, x));
     return NULL;
   }
   int64_t outer, G, inner;
   group_layout(x, &outer, &G, &inner);
   if (em_numel(shift) != G || em_numel(scale) != G) {
-    em_fail("rescale: statistics %s and %s do not match the %lld feature groups of %s",
+    em_fail_kind(EM_ESHAPE, "rescale: statistics %s and %s do not match the %lld feature groups of %s",
             em_tensor_shape_str(s1, sizeof s1, shift), em_tensor_shape_str(s2, sizeof s2, scale),
             (long long)G, em_tensor_shape_str(s, sizeof s, x));
     return NULL;

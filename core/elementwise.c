@@ -37,9 +37,9 @@ static int broadcast(const char *fn, int n, em_tensor *const *ts, bcast *it) {
       if (s == 1) { s = d; continue; }
       char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF], c[EM_SHAPE_BUF];
       if (n == 2)
-        return em_fail("%s: shapes %s and %s are not broadcastable", fn,
+        return em_fail_kind(EM_ESHAPE, "%s: shapes %s and %s are not broadcastable", fn,
                        em_tensor_shape_str(a, sizeof a, ts[0]), em_tensor_shape_str(b, sizeof b, ts[1]));
-      return em_fail("%s: shapes %s, %s and %s are not broadcastable", fn,
+      return em_fail_kind(EM_ESHAPE, "%s: shapes %s, %s and %s are not broadcastable", fn,
                      em_tensor_shape_str(a, sizeof a, ts[0]), em_tensor_shape_str(b, sizeof b, ts[1]),
                      em_tensor_shape_str(c, sizeof c, ts[2]));
     }

@@ -11,7 +11,7 @@ int em_wrap_dim(const char *fn, int dim, int ndim) {
   int lim = ndim > 0 ? ndim : 1;
   int d = dim < 0 ? dim + lim : dim;
   if (d < 0 || d >= lim)
-    return em_fail("%s: dimension %d out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn,
+    return em_fail_kind(EM_ESHAPE, "%s: dimension %d out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn,
                    dim < 0 ? dim : dim + 1, ndim, lim, lim);
   return d;
 }

@@ -367,10 +367,10 @@ int em_tensor_copy_(em_tensor *dst, const em_tensor *src) {
   int64_t n = em_numel(dst);
   char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
   if (n != em_numel(src))
-    return em_fail("copy: destination %s and source %s have different numbers of elements",
+    return em_fail_kind(EM_ESHAPE, "copy: destination %s and source %s have different numbers of elements",
                    em_tensor_shape_str(a, sizeof a, dst), em_tensor_shape_str(b, sizeof b, src));
   if (em_tensor_shares_elements(dst))
-      return em_fail("copy: destination %s is an expanded view whose elements share memory; clone() it first",
+      return em_fail_kind(EM_ESTATE, "copy: destination %s is an expanded view whose elements share memory; clone() it first",
                      em_tensor_shape_str(a, sizeof a, dst));
   /* straight from src, unless both share storage and the writes could overtake the reads */
   if (em_is_contiguous(src) && (src->storage != dst->storage || em_is_contiguous(dst))) {

@@ -405,7 +405,7 @@ static int ck_load(lua_State *L) {
   b->scratch = malloc(longest + 1);
   if (!b->scratch) {
     load_box_free(b);
-    return luaL_error(L, "load: out of memory");
+    return lt_error(L, "memory", "load: out of memory");
   }
   if (b->n == 1 && b->es[0].name_len == 0) {
     push_value(L, b, &b->es[0]);                        /* ember.save(path, tensor), or of {} */

@@ -150,7 +150,7 @@ static int m_t(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   if (t->ndim > 2) {
     char sb[EM_SHAPE_BUF];
-    return luaL_error(L, "t: expects a tensor of at most 2 dimensions (got %s); use transpose(d1, d2)",
+    return lt_error(L, "shape", "t: expects a tensor of at most 2 dimensions (got %s); use transpose(d1, d2)",
                       em_tensor_shape_str(sb, sizeof sb, t));
   }
   if (t->ndim < 2) { lua_settop(L, 1); return 1; }
@@ -169,7 +169,7 @@ static int m_permute(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int perm[EM_MAX_DIMS];
   int tab = lua_istable(L, 2), n = tab ? (int)lua_rawlen(L, 2) : lua_gettop(L) - 1;
-  if (n != t->ndim) return luaL_error(L, "permute: expected %d dimensions, got %d", t->ndim, n);
+  if (n != t->ndim) return lt_error(L, "shape", "permute: expected %d dimensions, got %d", t->ndim, n);
   for (int i = 0; i < n; i++) {
     if (tab) { lua_rawgeti(L, 2, i + 1); perm[i] = lt_check_dim(L, -1, t->ndim, "permute"); lua_pop(L, 1); }
     else perm[i] = lt_check_dim(L, i + 2, t->ndim, "permute");
@@ -231,7 +231,7 @@ static int m_flatten(lua_State *L) {
   if (t->ndim == 0) { int64_t one = 1; lt_push(L, em_reshape(t, 1, &one)); return 1; }
   int s = lua_isnoneornil(L, 2) ? 0 : lt_check_dim(L, 2, t->ndim, "flatten");
   int e = lua_isnoneornil(L, 3) ? t->ndim - 1 : lt_check_dim(L, 3, t->ndim, "flatten");
-  if (e < s) return luaL_error(L, "flatten: end dimension comes before start dimension");
+  if (e < s) return lt_error(L, "value", "flatten: end dimension comes before start dimension");
   int64_t shape[EM_MAX_DIMS];
   int n = 0;
   for (int i = 0; i < s; i++) shape[n++] = t->shape[i];
@@ -259,7 +259,7 @@ static int l_cat(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   int n = (int)lua_rawlen(L, 1);
   em_tensor *ts[EM_NODE_MAX_IN];
-  if (n < 1) return luaL_error(L, "cat: expects a non-empty list of tensors");
+  if (n < 1) return lt_error(L, "value", "cat: expects a non-empty list of tensors");
   int dim = 0;
   for (int i = 1; i <= n; i++) {   /* positions count in the whole list, not in the groups folded below */
     lua_rawgeti(L, 1, i);
@@ -281,7 +281,7 @@ static int l_cat(lua_State *L) {
       lua_rawgeti(L, 1, i);
       ts[k] = lt_test(L, -1);
       if (!ts[k] && luaL_testudata(L, -1, EM_TENSOR_MT)) return lt_error(L, "state", "cat: element %d: tensor was closed", i);
-      if (!ts[k]) return luaL_error(L, "cat: element %d is a %s, expected a tensor", i, luaL_typename(L, -1));
+      if (!ts[k]) return lt_error(L, "type", "cat: element %d is a %s, expected a tensor", i, luaL_typename(L, -1));
       lua_pop(L, 1);
     }
     lt_push(L, em_cat(k, ts, dim));

@@ -110,13 +110,13 @@ static int l_zero_grad(lua_State *L) {
 static em_tensor **param_list(lua_State *L, int idx, int *n, const char *fn) {
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_Integer len = luaL_len(L, idx);
-  if (len > 1000000000) luaL_error(L, "%s: too many parameters", fn);
+  if (len > 1000000000) lt_error(L, "value", "%s: too many parameters", fn);
   em_tensor **ts = lua_newuserdatauv(L, (size_t)(len > 0 ? len : 1) * sizeof *ts, 0);
   for (lua_Integer i = 1; i <= len; i++) {
     lua_rawgeti(L, idx, i);
     ts[i - 1] = lt_test(L, -1);
     if (!ts[i - 1])
-      luaL_error(L, "%s: parameter %d is not a tensor (got %s)", fn, (int)i, luaL_typename(L, -1));
+      lt_error(L, "type", "%s: parameter %d is not a tensor (got %s)", fn, (int)i, luaL_typename(L, -1));
     lua_pop(L, 1);
   }
   *n = (int)len;
@@ -127,7 +127,7 @@ static double norm_arg(lua_State *L, int idx, const char *fn) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     const char *s = lua_tostring(L, idx);
     if (!strcmp(s, "inf")) return INFINITY;
-    luaL_error(L, "%s: norm_type must be a number > 0 or \"inf\" (got \"%s\")", fn, s);
+    lt_error(L, "value", "%s: norm_type must be a number > 0 or \"inf\" (got \"%s\")", fn, s);
   }
   return luaL_optnumber(L, idx, 2.0);
 }

@@ -94,12 +94,12 @@ int lt_check_shape(lua_State *L, int first, int64_t shape[EM_MAX_DIMS], const ch
   int n = 0;
   if (lua_istable(L, first)) {
     n = (int)lua_rawlen(L, first);
-    if (n > EM_MAX_DIMS) luaL_error(L, "%s: at most %d dimensions (got %d)", fn, EM_MAX_DIMS, n);
+    if (n > EM_MAX_DIMS) lt_error(L, "shape", "%s: at most %d dimensions (got %d)", fn, EM_MAX_DIMS, n);
     for (int i = 0; i < n; i++) {
       lua_rawgeti(L, first, i + 1);
       int ok;
       lua_Integer v = lua_tointegerx(L, -1, &ok);
-      if (!ok || v < 0) luaL_error(L, "%s: size %d must be a non-negative integer (got %s)", fn, i + 1, luaL_tolstring(L, -1, NULL));
+      if (!ok || v < 0) lt_error(L, "value", "%s: size %d must be a non-negative integer (got %s)", fn, i + 1, luaL_tolstring(L, -1, NULL));
       shape[i] = v;
       lua_pop(L, 1);
     }
@@ -107,10 +107,10 @@ int lt_check_shape(lua_State *L, int first, int64_t shape[EM_MAX_DIMS], const ch
   }
   int top = lua_gettop(L);
   for (int i = first; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
-    if (n == EM_MAX_DIMS) luaL_error(L, "%s: at most %d dimensions", fn, EM_MAX_DIMS);
+    if (n == EM_MAX_DIMS) lt_error(L, "shape", "%s: at most %d dimensions", fn, EM_MAX_DIMS);
     int ok;
     lua_Integer v = lua_tointegerx(L, i, &ok);
-    if (!ok || v < 0) luaL_error(L, "%s: size %d must be a non-negative integer (got %s)", fn, n + 1, lua_tostring(L, i));
+    if (!ok || v < 0) lt_error(L, "value", "%s: size %d must be a non-negative integer (got %s)", fn, n + 1, lua_tostring(L, i));
     shape[n++] = v;
   }
   return n;
@@ -119,7 +119,7 @@ int lt_check_shape(lua_State *L, int first, int64_t shape[EM_MAX_DIMS], const ch
 /* ---- nested tables ---- */
 
 static void table_shape(lua_State *L, int idx, int depth, int *ndim, int64_t *shape, const char *fn) {
-  if (depth >= EM_MAX_DIMS) luaL_error(L, "%s: nested table is deeper than %d levels", fn, EM_MAX_DIMS);
+  if (depth >= EM_MAX_DIMS) lt_error(L, "shape", "%s: nested table is deeper than %d levels", fn, EM_MAX_DIMS);
   int64_t n = (int64_t)lua_rawlen(L, idx);
   shape[depth] = n;
   *ndim = depth + 1;
@@ -134,7 +134,7 @@ static void table_fill(lua_State *L, int idx, int depth, int ndim, const int64_t
   int64_t n = (int64_t)lua_rawlen(L, idx);
   size_t plen = strlen(path);
   if (n != shape[depth])
-    luaL_error(L, "%s: ragged nested table at %s: expected %d elements, got %d", fn, *path ? path : "top level",
+    lt_error(L, "shape", "%s: ragged nested table at %s: expected %d elements, got %d", fn, *path ? path : "top level",
                (int)shape[depth], (int)n);
   for (int64_t i = 1; i <= n; i++) {
     lua_rawgeti(L, idx, (lua_Integer)i);
@@ -144,12 +144,12 @@ static void table_fill(lua_State *L, int idx, int depth, int ndim, const int64_t
       lua_Number v = lua_tonumberx(L, -1, &ok);
       if (!ok) {
         if (lua_isboolean(L, -1)) v = lua_toboolean(L, -1);
-        else luaL_error(L, "%s: element %s is a %s, expected a number", fn, path, luaL_typename(L, -1));
+        else lt_error(L, "type", "%s: element %s is a %s, expected a number", fn, path, luaL_typename(L, -1));
       }
       *(*out)++ = (float)v;
     } else {
       if (!lua_istable(L, -1))
-        luaL_error(L, "%s: element %s is a %s, expected a table (ragged nesting)", fn, path, luaL_typename(L, -1));
+        lt_error(L, "type", "%s: element %s is a %s, expected a table (ragged nesting)", fn, path, luaL_typename(L, -1));
       table_fill(L, lua_gettop(L), depth + 1, ndim, shape, out, path, fn);
     }
     lua_pop(L, 1);
@@ -183,7 +183,7 @@ em_tensor *lt_to_tensor(lua_State *L, int idx, const char *fn) {
   }
   if (lua_istable(L, idx)) return from_table(L, idx, fn);
   if (luaL_testudata(L, idx, EM_TENSOR_MT)) lt_error(L, "state", "%s: tensor was closed", fn);
-  luaL_error(L, "%s: expected a tensor, number or table (got %s)", fn, luaL_typename(L, idx));
+  lt_error(L, "type", "%s: expected a tensor, number or table (got %s)", fn, luaL_typename(L, idx));
   return NULL;
 }
 
@@ -486,7 +486,7 @@ static int tensor_index(lua_State *L) {
   lua_pop(L, 1);
   em_tensor *t = lt_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-d tensor");
+    if (t->ndim == 0) return lt_error(L, "shape", "index: cannot index a 0-d tensor");
     lua_Integer i = luaL_checkinteger(L, 2);
     if (i < 1 || i > t->shape[0]) return lt_error(L, "value", "index: %I is out of range 1..%I", i, (lua_Integer)t->shape[0]);
     lt_push(L, em_select(t, 0, i - 1));
@@ -522,7 +522,7 @@ static int tensor_newindex(lua_State *L) {
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "grad")) {
     em_tensor *g = lua_isnil(L, 3) ? NULL : lt_check(L, 3);
-    if (g && !em_same_shape(g, t)) return luaL_error(L, "grad: shape does not match the tensor");
+    if (g && !em_same_shape(g, t)) return lt_error(L, "shape", "grad: shape does not match the tensor");
     em_tensor *c = g ? em_tensor_clone(g) : NULL;
     if (g && !c) return lt_raise(L);
     em_tensor_release(t->grad);
@@ -535,7 +535,7 @@ static int tensor_newindex(lua_State *L) {
     t->requires_grad = on;
     return 0;
   }
-  return luaL_error(L, "tensor has no settable field '%s'", k);
+  return lt_error(L, "value", "tensor has no settable field '%s'", k);
 }
 
 static int tensor_len(lua_State *L) {

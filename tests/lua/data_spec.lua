@@ -496,7 +496,7 @@ describe("hostile arguments", function()
                      errmsg(data.fashion_mnist, "train", 5))
     assert.are.equal("ember.data.tensor_dataset: fields must be a table (got 5)",
                      errmsg(data.tensor_dataset, ember.zeros(2, 1), nil, 5))
-    assert.are.equal("ember.data.tensor_dataset: x is not a table of numbers: tensor: element [1] is a string, "
+    assert.are.equal("ember.data.tensor_dataset: x is not a table of numbers: ember.tensor: element [1] is a string, "
                      .. "expected a number", errmsg(data.tensor_dataset, {"a"}))
     assert.are.equal("ember.data.tensor_dataset: x must have a sample dimension (got [])",
                      errmsg(data.tensor_dataset, ember.tensor(1)))
