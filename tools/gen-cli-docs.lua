@@ -5,15 +5,11 @@
 -- is out of date (a test runs that).
 local args = require "ember.cli.args"
 local cli = require "ember.cli"
+local util = require "ember.util"
 
 local check = arg[1] == "--check"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return assert(util.read_file(path), "gen-cli-docs: cannot read " .. path) end
 
 -- the text each marker of docs/cli.md stands for
 local function block(name)

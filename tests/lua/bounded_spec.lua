@@ -4,19 +4,10 @@
 local ember = require "ember"
 local h = dofile("tests/lua/spec_helper.lua")
 
-local lfs = require "lfs"
-local cwd = lfs.currentdir()
-local EMBER = os.getenv("EMBER_BIN") or cwd .. "/build/ember"
-if EMBER:sub(1, 1) ~= "/" then EMBER = cwd .. "/" .. EMBER end
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local EMBER, q = h.EMBER, require("ember.util").shell_quote
 
--- runs a shell command; returns its stdout and exit status
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+-- runs a shell command; returns its stdout and stderr together, and its exit status
+local function sh(cmd) return h.sh("(" .. cmd .. ") 2>&1") end
 
 local function count(s, pat)
   local n = 0

@@ -1,41 +1,13 @@
 -- Specs for ember.save / ember.load: nested tables round trip with their exact types and bits, tricky
 -- keys stay distinct, bad values are refused with the key path, and damaged files are refused by name.
 local ember = require "ember"
+local h = dofile("tests/lua/spec_helper.lua")
+local errors_with, write, bits = h.errors_with, h.write, h.bits
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p '" .. dir .. "'"))
+local dir = h.tmpdir()
 local function tmp(name) return dir .. "/" .. name end
-
-local function errors_with(fragment, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error containing: " .. fragment)
-  assert.is_truthy(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
--- the float32 bits of every element, as a string, so NaN payloads and -0 compare exactly
-local function bits(t)
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then for _, x in ipairs(v) do walk(x) end
-    else out[#out + 1] = string.pack("<f", v) end
-  end
-  walk(t:totable())
-  return table.concat(out)
-end
+-- the whole file; a file that is not there fails the spec (two missing files must not compare equal)
+local function read(path) return assert(h.read(path), path) end
 
 local function same_tensor(a, b)
   assert.is_true(ember.is_tensor(b))
@@ -326,5 +298,5 @@ end)
 
 teardown(function()
   collectgarbage()
-  os.execute("rm -rf '" .. dir .. "'")
+  h.rmdir(dir)
 end)

@@ -41,11 +41,7 @@ ember.fit{model = model, loss = "mse", optimizer = opt, train = data, epochs = c
 print("trained")
 ]]
 
-local function rows_without_time(dir)
-  local r = runs.read(dir)
-  for _, row in ipairs(r.rows) do row.time = nil end
-  return r.rows
-end
+local rows_without_time = h.rows_without_time
 
 -- an interrupted run (2 of 6 epochs logged) and the rows of the same run uninterrupted
 local function interrupted_run()

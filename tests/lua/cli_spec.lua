@@ -6,73 +6,19 @@
 local lfs = require "lfs"
 local runs = require "ember.runs"
 local runmod = require "ember.run"
-
-local cwd = lfs.currentdir()
-local function absolute(p)
-  if p:sub(1, 1) == "/" then return p end
-  return cwd .. "/" .. p
-end
-local EMBER = absolute(os.getenv("EMBER_BIN") or "build/ember")
-local LUA_DIR = os.getenv("EMBER_PATH") and absolute(os.getenv("EMBER_PATH")) or cwd .. "/lua"
-
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function lines(text)
-  local out = {}
-  for l in (text or ""):gmatch("([^\n]*)\n") do out[#out + 1] = l end
-  return out
-end
-
-local function kv(path)
-  local m = {}
-  for _, l in ipairs(lines(read(path))) do
-    local k, v = l:match("^([^\t]+)\t(.*)$")
-    if k then m[k] = v end
-  end
-  return m
-end
-
-local function exists(path) return lfs.attributes(path, "mode") ~= nil end
+local h = dofile("tests/lua/spec_helper.lua")
+local read, write, lines, kv, exists = h.read, h.write, h.lines, h.kv, h.exists
+local q = require("ember.util").shell_quote
 
 local root
-
--- runs a shell command line in root; returns stdout, stderr, exit status
-local function sh(cmd)
-  local p = io.popen(("cd %s && (%s) 2>%s"):format(q(root), cmd, q(root .. "/.stderr")))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, read(root .. "/.stderr") or "", code
-end
-
--- `ember ARGS` in root, with the source tree's Lua modules
-local function ember(args, env)
-  return sh(("%sEMBER_PATH=%s timeout 60 %s %s"):format(env and env .. " " or "", q(LUA_DIR), q(EMBER), args))
-end
+local sh, ember, EMBER, LUA_DIR = h.runner(function() return root end)
 
 local function run_dirs(parent)
   if not exists(root .. "/" .. parent) then return {} end
   return runs.find(root .. "/" .. parent)
 end
 
-local function rows_without_time(dir)
-  local r = runs.read(dir)
-  for _, row in ipairs(r.rows) do row.time = nil end
-  return r.rows
-end
+local rows_without_time = h.rows_without_time
 
 -- A small classification experiment: a hand-made MLP (4 -> hidden -> 3) trained by SGD with momentum on
 -- 90 shuffled samples (batches of 16: 6 steps per epoch), validated on 30. Environment variables make
@@ -122,14 +68,11 @@ print("fit done")
 ]]
 
 before_each(function()
-  local name = os.tmpname()
-  os.remove(name)
-  assert(lfs.mkdir(name))
-  root = name
+  root = h.tmpdir()
   write(root .. "/exp.lua", EXP)
 end)
 
-after_each(function() os.execute("rm -rf " .. q(root)) end)
+after_each(function() h.rmdir(root) end)
 
 describe("ember run", function()
   it("writes a complete run directory: params, meta (with git commit), metrics, stdout.log, checkpoints", function()
@@ -484,7 +427,7 @@ run:finish()
     out, err, code = ember("runs --json --columns lr --where tag=x --sort -lr --match m")
     assert.equal(0, code, err)
     assert.equal('[\n  {"lr": 0.1},\n  {"lr": 0.01}\n]\n', out)
-    _, err, code = ember("runs --sort nope")
+    out, err, code = ember("runs --sort nope")
     assert.equal(2, code)
     assert.matches("%-%-sort: no run has 'nope'", err)
   end)
@@ -513,10 +456,4 @@ describe("ember help", function()
     assert.matches("unknown topic 'nonsense'", err)
   end)
 
-  it("says so when ember.sweep is not there yet", function()
-    if exists(LUA_DIR .. "/ember/sweep.lua") or exists(LUA_DIR .. "/ember/sweep/init.lua") then return end
-    local _, err, code = ember("sweep exp.lua --grid lr=0.1,0.2")
-    assert.equal(1, code)
-    assert.matches("module ember.sweep is missing", err)
-  end)
 end)

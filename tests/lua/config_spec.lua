@@ -1,6 +1,7 @@
 -- config_spec.lua - ember.config: --set overrides parsed by the type of the default, unknown keys and
 -- bad values as usage errors, --seed, and --resume applying the run's own params.tsv.
 local ember = require "ember"
+local lfs = require "lfs"
 local config = require "ember.config"
 local session = require "ember.session"
 local E = require "ember.error"
@@ -8,19 +9,8 @@ local h = dofile("tests/lua/spec_helper.lua")
 local errmsg = h.errmsg
 
 local root
-local real_interrupts = ember._interrupts
-
-before_each(function()
-  root = h.tmpdir()
-  session.finish()
-end)
-
-after_each(function()
-  session.current():close_runs()
-  session.finish()
-  ember._interrupts = real_interrupts
-  h.rmdir(root)
-end)
+before_each(function() root = h.fresh_session() end)
+after_each(function() h.end_session(root) end)
 
 describe("ember.config", function()
   it("returns a new table equal to the defaults when nothing is overridden, and never writes the defaults", function()

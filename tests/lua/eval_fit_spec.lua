@@ -2,22 +2,13 @@
 -- none), the training data's classes and columns, and the `input` option; and ember eval reproducing the
 -- accuracy of a model trained by ember.fit on the shipped digits.
 local ember = require "ember"
-local session = require "ember.session"
 local h = dofile("tests/lua/spec_helper.lua")
 local nn = ember.nn
 
 local root
 
-before_each(function()
-  root = h.tmpdir()
-  session.finish()
-end)
-
-after_each(function()
-  session.current():close_runs()
-  session.finish()
-  h.rmdir(root)
-end)
+before_each(function() root = h.fresh_session() end)
+after_each(function() h.end_session(root) end)
 
 local ember_cli = h.cli
 

@@ -5,22 +5,13 @@
 -- what ember.fit records for eval is eval_fit_spec.lua's.
 local ember = require "ember"
 local lfs = require "lfs"
-local session = require "ember.session"
 local h = dofile("tests/lua/spec_helper.lua")
 local nn = ember.nn
 
 local root
 
-before_each(function()
-  root = h.tmpdir()
-  session.finish()
-end)
-
-after_each(function()
-  session.current():close_runs()
-  session.finish()
-  h.rmdir(root)
-end)
+before_each(function() root = h.fresh_session() end)
+after_each(function() h.end_session(root) end)
 
 local ember_cli = h.cli
 

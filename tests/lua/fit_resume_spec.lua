@@ -14,16 +14,10 @@ local fake_model, fake_opt, dataset, mean_loss = F.fake_model, F.fake_opt, F.dat
 local root
 local real_interrupts, real_save = ember._interrupts, ember.save
 
-before_each(function()
-  root = h.tmpdir()
-  session.finish()
-end)
-
+before_each(function() root = h.fresh_session() end)
 after_each(function()
-  session.current():close_runs()
-  session.finish()
-  ember._interrupts, ember.save = real_interrupts, real_save
-  h.rmdir(root)
+  ember.save = real_save
+  h.end_session(root)
 end)
 
 -- the only run directory below root/runs/name

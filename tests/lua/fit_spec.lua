@@ -10,19 +10,8 @@ local h = dofile("tests/lua/spec_helper.lua")
 local read, exists, lines, kv, errmsg = h.read, h.exists, h.lines, h.kv, h.errmsg
 
 local root
-local real_interrupts = ember._interrupts
-
-before_each(function()
-  root = h.tmpdir()
-  session.finish()
-end)
-
-after_each(function()
-  session.current():close_runs()
-  session.finish()
-  ember._interrupts = real_interrupts
-  h.rmdir(root)
-end)
+before_each(function() root = h.fresh_session() end)
+after_each(function() h.end_session(root) end)
 
 local F = dofile("tests/lua/fit_fakes.lua")
 local fake_model, fake_opt, dataset, mean_loss = F.fake_model, F.fake_opt, F.dataset, F.mean_loss

@@ -23,11 +23,7 @@ local function near(actual, expected, tol, path)
   assert(ok, ("%s: expected %.9g, got %.9g"):format(path, expected, actual))
 end
 
-local function errors_with(fragment, f, ...)
-  local ok, err = pcall(f, ...)
-  assert(not ok, "expected an error containing: " .. fragment)
-  assert(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
-end
+local errors_with = dofile("tests/lua/spec_helper.lua").errors_with
 
 local function finite(t)
   for _, v in ipairs(t:reshape(-1):totable()) do

@@ -38,11 +38,7 @@ function M.loss_rows(n, k)
 end
 
 --- fx.sink() -> a file-like object that collects what is written to it in .text
-function M.sink()
-  local s = {text = ""}
-  function s:write(...) for _, v in ipairs{...} do self.text = self.text .. v end return self end
-  return s
-end
+M.sink = h.sink
 
 --- fx.block(dat, index) -> the rows (lists of numbers) of data block index (0 is the text block) of a
 -- .dat file written by ember.plot

@@ -7,7 +7,6 @@ local runs = require "ember.runs"
 local values = require "ember.runs.values"
 local filter = require "ember.runs.filter"
 local rt = require "ember.runs.table"
-local cli = require "ember.cli"
 
 local write = h.write
 
@@ -254,19 +253,8 @@ describe("runs.filter", function()
   end)
 end)
 
--- Collects what a command writes.
-local function sink()
-  local s = {text = ""}
-  function s:write(...) for _, v in ipairs{...} do self.text = self.text .. v end return self end
-  return s
-end
-
 -- `ember runs ARGS` in-process: exit status, stdout, stderr
-local function ember_runs(args)
-  local out, err = sink(), sink()
-  local code = cli.main("runs", args, {stdout = out, stderr = err})
-  return code, out.text, err.text
-end
+local function ember_runs(args) return h.cli("runs", args) end
 
 describe("ember runs", function()
   it("shows the value used, marked, and the exact values with a used column for programs", function()

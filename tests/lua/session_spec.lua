@@ -5,12 +5,8 @@ local session = require "ember.session"
 local h = dofile("tests/lua/spec_helper.lua")
 
 local root
-before_each(function() root = h.tmpdir(); session.finish() end)
-after_each(function()
-  session.current():close_runs()
-  session.finish()
-  h.rmdir(root)
-end)
+before_each(function() root = h.fresh_session() end)
+after_each(function() h.end_session(root) end)
 
 describe("ember.session", function()
   it("gives a default session with no command-line choices until one begins", function()

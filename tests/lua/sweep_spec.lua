@@ -17,12 +17,7 @@ local E = require "ember.error"
 local h = dofile("tests/lua/spec_helper.lua")
 local read, write, tmpdir = h.read, h.write, h.tmpdir
 
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local sh = h.sh
 
 local function parse(line)
   local args = {}
@@ -30,12 +25,7 @@ local function parse(line)
   return sweep.parse(args)
 end
 
-local function sink()
-  local s = {text = ""}
-  function s:write(...) for _, x in ipairs{...} do self.text = self.text .. tostring(x) end return self end
-  function s:flush() return self end
-  return s
-end
+local sink = h.sink
 
 local function names(points)
   local out = {}

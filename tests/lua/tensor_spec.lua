@@ -12,11 +12,7 @@ local function close(a, b, tol)
   return math.abs(a - b) <= tol * math.max(1, math.abs(a), math.abs(b))
 end
 
-local function errmsg(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local errmsg = dofile("tests/lua/spec_helper.lua").errmsg
 
 describe("creation", function()
   it("builds from nested tables and reports shape", function()

@@ -1,11 +1,7 @@
 -- util_spec.lua - the shared file and text helpers of ember.util.
 local util = require "ember.util"
 
-local function tmpdir()
-  local d = os.tmpname(); os.remove(d)
-  assert(util.mkdir_p(d))
-  return d
-end
+local tmpdir = dofile("tests/lua/spec_helper.lua").tmpdir
 
 describe("ember.util", function()
   it("reads files, nil when missing", function()

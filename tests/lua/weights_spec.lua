@@ -9,14 +9,7 @@ local dir
 before_each(function() dir = h.tmpdir() end)
 after_each(function() h.rmdir(dir) end)
 
-local function bits(t)
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then for _, x in ipairs(v) do walk(x) end else out[#out + 1] = string.pack("<f", v) end
-  end
-  walk(t:totable())
-  return table.concat(out)
-end
+local bits = h.bits
 
 local function model()
   return nn.Sequential{nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 3)}
