@@ -7,19 +7,9 @@
 # `ember plot --by` compares the runs when gnuplot is installed.
 # Prints "N passed, N failed" last; exits non-zero on failure. The executable is $EMBER_BIN, else
 # BUILD_DIR/ember.
-B=${1:-build}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-case $B in /*) ;; *) B=$ROOT/$B ;; esac
-BIN=${EMBER_BIN:-$B/ember}
-case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
-pass=0
-fail=0
+. "$(dirname "$0")/../lib.sh"
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
-
-if [ ! -x "$BIN" ]; then not_ok "no executable at $BIN (run make)"; finish; fi
+need_bin
 
 T=$(mktemp -d)
 trap '[ -n "$KEEP" ] || rm -rf "$T"' EXIT

@@ -4,16 +4,7 @@
 # the manual is there with its figures), and `luarocks make` of ember-scm-1.rockspec in a fresh copy of
 # the repository builds an ember.so that plain lua5.4 loads (skipped without luarocks).
 # Prints "N passed, N failed"; exits non-zero on failure.
-B=${1:-build}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-case $B in /*) ;; *) B=$ROOT/$B ;; esac
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if [ "$1" = 0 ]; then ok "$2"; else not_ok "$2"; fi; }   # check STATUS DESCRIPTION
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/../lib.sh"
 
 if [ ! -x "$B/ember" ] || [ ! -f "$B/ember.so" ]; then not_ok "no build in $B (run make)"; finish; fi
 

@@ -5,22 +5,14 @@
 # loop and inside ember.fit, a search ended by a prefix key, help, :time, Ctrl-D and the history file.
 # Prints "N passed, N failed"; exits non-zero on failure; skips (exit 0) without tmux.
 # The executable is $EMBER_REPL_BIN, else $EMBER_BIN, else BUILD_DIR/ember.
-B=${1:-build}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-case $B in /*) ;; *) B=$ROOT/$B ;; esac
-BIN=${EMBER_REPL_BIN:-${EMBER_BIN:-$B/ember}}
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/../lib.sh"
+BIN=${EMBER_REPL_BIN:-$BIN}
 
 if ! command -v tmux >/dev/null 2>&1; then
   echo "# skip: tmux is not installed (apt-get install tmux), so the REPL cannot be driven in a terminal"
   finish
 fi
-if [ ! -x "$BIN" ]; then not_ok "no executable at $BIN (run make)"; finish; fi
+need_bin
 
 # piped input runs as a script (no terminal, no tmux needed)
 out=$(printf 'print(6 * 7)\n' | "$BIN" 2>&1)

@@ -2,12 +2,7 @@
 # test_runner.sh [BUILD_DIR] - the test runner's own contract (tests/run.sh and the Makefile): no test
 # run is a failure, skips are counted and named in the summary line, `make B=DIR test-c` builds and
 # runs DIR's tests. Prints "N passed, N failed".
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if [ "$1" -eq 0 ]; then ok "$2"; else not_ok "$2"; fi; }
+. "$(dirname "$0")/../lib.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -36,5 +31,4 @@ out=$(cd "$ROOT" && make -n B="$TMP/xb" test-c 2>&1)
 echo "$out" | grep -q "$TMP/xb/tests/test_tensor" && echo "$out" | grep -q "tests/run.sh $TMP/xb c"
 check $? "make B=DIR test-c builds and runs the tests of DIR"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -9,21 +9,11 @@
 # The same grid through GNU parallel when it is installed. Hostile text in every field a user controls,
 # through the local and the parallel engine.
 # Prints "N passed, N failed"; exits non-zero on failure. The executable is $EMBER_BIN, else BUILD_DIR/ember.
-B=${1:-build}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-case $B in /*) ;; *) B=$ROOT/$B ;; esac
-BIN=${EMBER_BIN:-$B/ember}
-case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/common.sh"
 export EMBER_PATH="${EMBER_PATH:-$ROOT/lua}"
-pass=0
-fail=0
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if [ "$1" = 0 ]; then ok "$2"; else not_ok "$2"; fi; }   # check STATUS DESCRIPTION
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
-
-if [ ! -x "$BIN" ]; then not_ok "no executable at $BIN (run make)"; finish; fi
+need_bin
 
 W=$(mktemp -d)
 trap '[ -n "$KEEP" ] || rm -rf "$W"' EXIT
@@ -31,39 +21,9 @@ trap 'exit 1' INT TERM
 cd "$W" || exit 1
 FLAG=$W/fail-flag
 
-# lr=0.1,opt=adam fails at the end of epoch 2 while $FLAG exists; SLOW=1 makes every epoch take 0.3 s
-cat >exp.lua <<EOF
-local ember = require "ember"
-local cfg = ember.config{lr = 0.05, opt = "sgd", epochs = 4}
-local w = ember.zeros(3, 1):requires_grad()
-local x = ember.randn(48, 3)
-local y = x:matmul(ember.tensor{{1}, {-2}, {0.5}})
-local tr, va = ember.data.tensor_dataset(x, y):split(0.75)
-local model = setmetatable({}, {__call = function(_, a) return a:matmul(w) end})
-function model:parameters() return {w} end
-function model:state_dict() return {w = w} end
-function model:load_state_dict(s) ember.no_grad(function() w:copy(s.w) end) end
-local opt = ember.optim[cfg.opt](model:parameters(), {lr = cfg.lr})
-local run = ember.run{config = cfg}
-local function flagged()
-  local f = io.open("$FLAG")
-  if f then f:close() end
-  return f ~= nil
-end
-ember.fit{model = model, loss = ember.loss.mse, optimizer = opt, train = tr, valid = va, epochs = cfg.epochs,
-  batch = 12, run = run, on_epoch = function(c)
-    if os.getenv("SLOW") then os.execute("sleep 0.3") end
-    if c.epoch == 2 and cfg.opt == "adam" and cfg.lr == 0.1 and flagged() then error("planned failure") end
-  end}
-EOF
+write_exp
 
 sweep() { timeout 120 "$BIN" sweep exp.lua "$@"; }
-field() {   # field FILE NAME COLUMN: the value of COLUMN in the sweep.tsv line of run NAME
-  awk -F '\t' -v n="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    $1 == n { print $col[c] }' "$1"
-}
-meta() { grep "^$2	" "$1/meta.tsv" | cut -f2; }   # meta RUNDIR KEY
-rundir() { ls -d "$1"/*/ 2>/dev/null | head -n 1 | sed 's:/$::'; }   # the run directory below a run name
 jobs_in() { tr -cd '\000' <"$1/parallel/jobs.nul" | wc -c; }   # the jobs of parallel/jobs.nul (NUL-ended)
 NAMES="lr=0.05,opt=sgd lr=0.05,opt=adam lr=0.1,opt=sgd lr=0.1,opt=adam"
 

@@ -7,19 +7,9 @@
 # always torn down (trap) and every wait is bounded.
 # Skips (exit 0) without slurm-wlm and munge, or when not root (slurmd starts jobs as their user).
 # Prints "N passed, N failed"; exits non-zero on failure. The executable is $EMBER_BIN, else BUILD_DIR/ember.
-B=${1:-build}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-case $B in /*) ;; *) B=$ROOT/$B ;; esac
-BIN=${EMBER_BIN:-$B/ember}
-case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/common.sh"
 export EMBER_PATH="${EMBER_PATH:-$ROOT/lua}"
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if [ "$1" = 0 ]; then ok "$2"; else not_ok "$2"; fi; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
 
 missing=""
 for c in munged slurmctld slurmd sbatch squeue sinfo scontrol scancel; do
@@ -33,7 +23,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "# skip: Slurm test needs root (slurmd starts each job as its user); running as uid $(id -u)"
   finish
 fi
-if [ ! -x "$BIN" ]; then not_ok "no executable at $BIN (run make)"; finish; fi
+need_bin
 PATH=$PATH:/usr/sbin:/sbin
 
 T=$(mktemp -d /tmp/ember-slurm.XXXXXX)
@@ -130,35 +120,7 @@ if [ "$state" != idle ]; then tail -n 5 "$T/slurmctld.log" "$T/slurmd.log" "$T/s
 # --- the experiment -------------------------------------------------------------------------------------------------
 cd "$W" || exit 1
 FLAG=$W/fail-flag
-cat >exp.lua <<EOF
-local ember = require "ember"
-local cfg = ember.config{lr = 0.05, opt = "sgd", epochs = 4}
-local w = ember.zeros(3, 1):requires_grad()
-local x = ember.randn(48, 3)
-local y = x:matmul(ember.tensor{{1}, {-2}, {0.5}})
-local tr, va = ember.data.tensor_dataset(x, y):split(0.75)
-local model = setmetatable({}, {__call = function(_, a) return a:matmul(w) end})
-function model:parameters() return {w} end
-function model:state_dict() return {w = w} end
-function model:load_state_dict(s) ember.no_grad(function() w:copy(s.w) end) end
-local opt = ember.optim[cfg.opt](model:parameters(), {lr = cfg.lr})
-local run = ember.run{config = cfg}
-local function flagged()
-  local f = io.open("$FLAG")
-  if f then f:close() end
-  return f ~= nil
-end
-ember.fit{model = model, loss = ember.loss.mse, optimizer = opt, train = tr, valid = va, epochs = cfg.epochs,
-  batch = 12, run = run, on_epoch = function(c)
-    if c.epoch == 2 and cfg.opt == "adam" and cfg.lr == 0.1 and flagged() then error("planned failure") end
-  end}
-EOF
-field() {
-  awk -F '\t' -v n="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    $1 == n { print $col[c] }' "$1"
-}
-meta() { grep "^$2	" "$1/meta.tsv" | cut -f2; }
-rundir() { ls -d "$1"/*/ 2>/dev/null | head -n 1 | sed 's:/$::'; }
+write_exp
 sweep() { timeout 180 "$BIN" sweep exp.lua --grid lr=0.05,0.1 --grid opt=sgd,adam --runs "$W/runs" --engine slurm "$@"; }
 S=$W/runs/exp
 
