@@ -62,7 +62,7 @@ $(B)/ember: $(MAIN_SRC) lua/repl.h $(BIND_OBJ) $(B)/embedded.o $(B)/libembercore
 	$(CC) $(CFLAGS) $(EM_CFLAGS) -Ilua/bind -Ilua -o $@ $(MAIN_SRC) $(BIND_OBJ) $(B)/embedded.o \
 	  $(B)/libembercore.a $(LUA_LIBS) -lreadline $(CORE_LIBS) -Wl,-E
 
-$(B)/tests/%: tests/c/%.c tests/c/check.h $(B)/libembercore.a
+$(B)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(B)/libembercore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EM_CFLAGS) -o $@ $< $(B)/libembercore.a $(CORE_LIBS)
 

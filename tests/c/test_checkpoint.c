@@ -5,43 +5,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "check.h"
+#include "scratch.h"
 #include "checkpoint.h"
-
-static char dir[64];
-
-static char *tpath(const char *name) {
-  static char buf[4][256];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-  return buf[k];
-}
-
-static unsigned char *slurp(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
-  *size = fread(p, 1, (size_t)n, f);
-  fclose(f);
-  return p;
-}
-
-static void spit(const char *path, const unsigned char *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  fwrite(p, 1, n, f);
-  fclose(f);
-}
 
 /* file names in dir that look like our temporary files */
 static int count_tmp_files(const char *d) {
@@ -168,7 +139,7 @@ static void test_round_trip(void) {
   buf = slurp(tpath("none.ckpt"), &size);
   CHECK(size == 16);
   free(buf);
-  CHECK(count_tmp_files(dir) == 0);
+  CHECK(count_tmp_files(scratch) == 0);
 }
 
 /* the exact bytes, written out by hand from the format description */
@@ -321,7 +292,7 @@ static void test_corrupt(void) {
   CHECK(em_checkpoint_read(tpath("missing.ckpt"), &es, &n) == -1);
   CHECK_STR_CONTAINS(em_error(), "load: cannot open '");
   CHECK_STR_CONTAINS(em_error(), "missing.ckpt': No such file or directory");
-  CHECK(em_checkpoint_read(dir, &es, &n) == -1);
+  CHECK(em_checkpoint_read(scratch, &es, &n) == -1);
   CHECK_STR_CONTAINS(em_error(), "Is a directory");
   free(b);
   free(good);
@@ -353,27 +324,22 @@ static void test_write_errors(void) {
 
   /* a directory that does not exist */
   char missing[128];
-  snprintf(missing, sizeof missing, "%s/nodir/x.ckpt", dir);
+  snprintf(missing, sizeof missing, "%s/nodir/x.ckpt", scratch);
   CHECK(em_checkpoint_write(missing, fixture, 2) == -1);
   CHECK_STR_CONTAINS(em_error(), "save: cannot write '");
   CHECK_STR_CONTAINS(em_error(), "/nodir/x.ckpt': No such file or directory");
 
   /* disk full, simulated by a file size limit: the write fails half way, the old file stays */
-  struct rlimit old_lim, lim;
-  getrlimit(RLIMIT_FSIZE, &old_lim);
-  lim = old_lim;
-  lim.rlim_cur = 4096;
-  signal(SIGXFSZ, SIG_IGN);
   float *big = calloc(4096, sizeof(float));
   em_ck_entry e = mk("big", EM_CK_TENSOR);
   e.ndim = 1; e.shape[0] = 4096; e.data = big;
-  CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+  CHECK(file_size_limit(4096) == 0);
   int rc = em_checkpoint_write(p, &e, 1);
-  setrlimit(RLIMIT_FSIZE, &old_lim);
+  file_size_unlimit();
   CHECK(rc == -1);
   CHECK_STR_CONTAINS(em_error(), "keep.ckpt': File too large");
   CHECK(file_is(p, old, size));
-  CHECK(count_tmp_files(dir) == 0);
+  CHECK(count_tmp_files(scratch) == 0);
   free(big);
 
   /* the rename fails (the target is a non-empty directory): temp file removed, target untouched */
@@ -385,7 +351,7 @@ static void test_write_errors(void) {
   CHECK(em_checkpoint_write(d, fixture, 2) == -1);
   CHECK_STR_CONTAINS(em_error(), "adir.ckpt': Is a directory");
   CHECK(file_is(inner, (const unsigned char *)"x", 1));
-  CHECK(count_tmp_files(dir) == 0);
+  CHECK(count_tmp_files(scratch) == 0);
   remove(inner);
   rmdir(d);
 
@@ -417,7 +383,7 @@ static void test_write_errors(void) {
   CHECK(em_checkpoint_write(p, &e, 1) == -1);
   CHECK_STR_CONTAINS(em_error(), "entry 1 has no data");
   CHECK(file_is(p, old, size));
-  CHECK(count_tmp_files(dir) == 0);
+  CHECK(count_tmp_files(scratch) == 0);
   free(old);
 }
 
@@ -442,25 +408,14 @@ static void test_planted_temp(void) {
 
 }
 
-static void cleanup(void) {
-  DIR *dp = opendir(dir);
-  struct dirent *de;
-  if (!dp) return;
-  while ((de = readdir(dp)) != NULL)
-    if (de->d_name[0] != '.') remove(tpath(de->d_name));
-  closedir(dp);
-  rmdir(dir);
-}
-
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/ember-ckpt-XXXXXX");
-  if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+  if (scratch_open("ckpt") != 0) return 1;
   make_fixture();
   test_round_trip();
   test_layout();
   test_corrupt();
   test_write_errors();
   test_planted_temp();
-  cleanup();
+  scratch_close();
   return CHECK_DONE();
 }

@@ -6,29 +6,17 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "check.h"
+#include "scratch.h"
 #include "data.h"
 
-static char dir[64];
-
-static const char *path_of(const char *name) {
-  static char buf[8][256];
-  static int k;
-  k = (k + 1) % 8;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-  return buf[k];
-}
-
 static const char *write_raw(const char *name, const void *data, size_t n) {
-  const char *p = path_of(name);
-  FILE *f = fopen(p, "wb");
-  if (!f) { perror(p); exit(2); }
-  if (n) fwrite(data, 1, n, f);
-  fclose(f);
+  const char *p = tpath(name);
+  spit(p, data, n);
   return p;
 }
 
 static const char *write_gz(const char *name, const void *data, size_t n) {
-  const char *p = path_of(name);
+  const char *p = tpath(name);
   gzFile f = gzopen(p, "wb");
   if (!f) { perror(p); exit(2); }
   gzwrite(f, data, (unsigned)n);
@@ -167,7 +155,7 @@ static void test_idx(void) {
   idx_fails(write_raw("lying.idx", b, h + 4), "78400000 bytes of data, more than the file can hold");
   h = idx_header(b, 2, (unsigned[]){3, 0});
   idx_fails(write_raw("zero.idx", b, h), "dimension 2 is 0");
-  idx_fails(path_of("no-such-file.idx"), "No such file");
+  idx_fails(tpath("no-such-file.idx"), "No such file");
 
   /* a gzip stream cut in half, and one with its deflate data overwritten */
   unsigned char big[4096], file[8192];
@@ -256,7 +244,7 @@ static void test_csv(void) {
   csv_fails(write_text("quote.csv", "a,b\n1,\"2\n"), ',', 1, "quote.csv:2: column 2 (b): unterminated quoted field");
   csv_fails(write_text("after.csv", "a,b\n1,\"2\"x\n"), ',', 1, "text after a closing quote");
   csv_fails(write_text("bin.csv", "a\n\x01\x02\n"), ',', 1, "\"??\" is not a number");
-  csv_fails(path_of("missing.csv"), ',', 1, "No such file");
+  csv_fails(tpath("missing.csv"), ',', 1, "No such file");
   csv_fails(write_text("nohead2.csv", "1,2\n3,x\n"), ',', 0, "nohead2.csv:2: column 2 (c2)");
   em_clear_error();
 }
@@ -381,15 +369,12 @@ static void test_synthetic(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/ember-test-data-XXXXXX");
-  if (!mkdtemp(dir)) { perror("mkdtemp"); return 2; }
+  if (scratch_open("test-data") != 0) return 2;
   test_idx();
   test_csv();
   test_gather();
   test_stats();
   test_synthetic();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  scratch_close();
   return CHECK_DONE();
 }

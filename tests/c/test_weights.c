@@ -3,39 +3,16 @@
    files NumPy wrote (stored, deflated, other dtypes, Fortran order), and corrupt or hostile files, each
    refused with a message and none crashing. */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "check.h"
+#include "scratch.h"
 #include "weights.h"
 
 #define FIX "tests/data/weights/"
-
-static char dir[64];
-
-static char *tpath(const char *name) {
-  static char buf[4][256];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-  return buf[k];
-}
-
-static unsigned char *slurp(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) { *size = 0; return NULL; }
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
-  *size = fread(p, 1, (size_t)n, f);
-  fclose(f);
-  return p;
-}
 
 static em_wt mk(const char *name, int ndim, const int64_t *shape, float *data) {
   em_wt t;
@@ -298,12 +275,9 @@ static void test_npz_from_numpy(void) {
   em_wt_free(r, n);
 }
 
-/* patches a copy of a zip and reads it: the reader's message */
-static const char *npz_try(const unsigned char *good, size_t size, size_t at, const void *bytes, size_t len) {
+/* reads the zip in b (then frees b): "ok", or the reader's message */
+static const char *npz_verdict(unsigned char *b, size_t size) {
   static char msg[1100];
-  unsigned char *b = malloc(size);
-  memcpy(b, good, size);
-  memcpy(b + at, bytes, len);
   em_wt *r;
   size_t n;
   int rc = em_npz_read_mem(b, size, "x", &r, &n);
@@ -311,6 +285,14 @@ static const char *npz_try(const unsigned char *good, size_t size, size_t at, co
   if (rc == 0) { em_wt_free(r, n); return "ok"; }
   snprintf(msg, sizeof msg, "%s", em_error());
   return msg;
+}
+
+/* patches a copy of a zip and reads it: the reader's message */
+static const char *npz_try(const unsigned char *good, size_t size, size_t at, const void *bytes, size_t len) {
+  unsigned char *b = malloc(size);
+  memcpy(b, good, size);
+  memcpy(b + at, bytes, len);
+  return npz_verdict(b, size);
 }
 
 static void test_npz_corrupt(void) {
@@ -358,7 +340,6 @@ static void test_npz_corrupt(void) {
 
 /* a zip of one stored member with a correct CRC: the NPY checks, past the container's */
 static const char *npy_try(const char *member, const char *header, size_t data_len) {
-  static char msg[1100];
   size_t nlen = strlen(member), hlen = strlen(header), mlen = 10 + hlen + data_len;
   size_t size = 30 + nlen + mlen + 46 + nlen + 22;
   unsigned char *b = calloc(1, size), *m = b + 30 + nlen;
@@ -380,13 +361,7 @@ static const char *npy_try(const char *member, const char *header, size_t data_l
   memcpy(b + 30, member, nlen);
   memcpy(c + 46, member, nlen);
   memcpy(e, "PK\x05\x06\0\0\0\0\x01\0\x01\0", 12);
-  em_wt *r;
-  size_t n;
-  int rc = em_npz_read_mem(b, size, "x", &r, &n);
-  free(b);
-  if (rc == 0) { em_wt_free(r, n); return "ok"; }
-  snprintf(msg, sizeof msg, "%s", em_error());
-  return msg;
+  return npz_verdict(b, size);
 }
 
 static void test_npy_headers(void) {
@@ -416,17 +391,12 @@ static void test_write_keeps_old_file(void) {
   CHECK(em_npz_write(p, &t, 1) == 0);
   size_t size;
   unsigned char *old = slurp(p, &size);
-  struct rlimit old_lim, lim;
-  getrlimit(RLIMIT_FSIZE, &old_lim);
-  lim = old_lim;
-  lim.rlim_cur = 4096;
-  signal(SIGXFSZ, SIG_IGN);
   float *big = calloc(4096, sizeof(float));
   int64_t shape[1] = {4096};
   em_wt e = mk("big", 1, shape, big);
-  CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+  CHECK(file_size_limit(4096) == 0);
   int rc1 = em_npz_write(p, &e, 1), rc2 = em_safetensors_write(p, &e, 1, NULL, 0);
-  setrlimit(RLIMIT_FSIZE, &old_lim);
+  file_size_unlimit();
   CHECK(rc1 == -1 && rc2 == -1);
   CHECK_STR_CONTAINS(em_error(), "keep.npz': File too large");
   size_t now;
@@ -438,8 +408,7 @@ static void test_write_keeps_old_file(void) {
 }
 
 int main(void) {
-  snprintf(dir, sizeof dir, "/tmp/ember-weights-XXXXXX");
-  if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+  if (scratch_open("weights") != 0) return 1;
   test_safetensors_round_trip();
   test_safetensors_bytes();
   test_safetensors_write_errors();
@@ -449,8 +418,6 @@ int main(void) {
   test_npz_corrupt();
   test_npy_headers();
   test_write_keeps_old_file();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  scratch_close();
   return CHECK_DONE();
 }
