@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "atomic.h"
+#include "bytes.h"
 #include "checkpoint.h"
 
 static const unsigned char ck_magic[4] = {'E', 'M', 'B', 'R'};
@@ -39,24 +40,6 @@ static uLong ck_crc(uLong crc, const unsigned char *p, size_t n) {
   return crc;
 }
 
-static void put_u32(unsigned char *p, uint32_t v) {
-  p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
-  p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
-}
-
-static void put_u64(unsigned char *p, uint64_t v) {
-  put_u32(p, (uint32_t)v);
-  put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p) {
-  return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
 /* ------------------------------------------------------------------------------------------------ */
 /* writing */
 
@@ -73,24 +56,12 @@ static void out_put(ck_out *o, const void *p, size_t n) {
 }
 
 static void out_u8(ck_out *o, unsigned v) { unsigned char b = (unsigned char)v; out_put(o, &b, 1); }
-static void out_u32(ck_out *o, uint32_t v) { unsigned char b[4]; put_u32(b, v); out_put(o, b, 4); }
-static void out_u64(ck_out *o, uint64_t v) { unsigned char b[8]; put_u64(b, v); out_put(o, b, 8); }
+static void out_u32(ck_out *o, uint32_t v) { unsigned char b[4]; em_put_le32(b, v); out_put(o, b, 4); }
+static void out_u64(ck_out *o, uint64_t v) { unsigned char b[8]; em_put_le64(b, v); out_put(o, b, 8); }
 
 /* floats go out through a byte buffer so the file is little-endian on any host */
-static void out_floats(ck_out *o, const float *x, int64_t n) {
-  unsigned char buf[4 * 4096];
-  while (n > 0 && !o->err) {
-    int64_t k = n > 4096 ? 4096 : n;
-    for (int64_t i = 0; i < k; i++) {
-      uint32_t u;
-      memcpy(&u, &x[i], 4);
-      put_u32(buf + 4 * i, u);
-    }
-    out_put(o, buf, (size_t)(4 * k));
-    x += k;
-    n -= k;
-  }
-}
+static void out_piece(void *o, const unsigned char *p, size_t n) { out_put(o, p, n); }
+static void out_floats(ck_out *o, const float *x, int64_t n) { em_float_bytes_le(x, n, out_piece, o); }
 
 /* numel of a tensor entry, or -1 when its shape is not writable */
 static int64_t entry_numel(const em_ck_entry *e) {
@@ -163,7 +134,7 @@ static void write_entries(ck_out *o, const em_ck_entry *entries, size_t n) {
   }
   if (!o->err) {
     unsigned char b[4];
-    put_u32(b, (uint32_t)o->crc);
+    em_put_le32(b, (uint32_t)o->crc);
     if (fwrite(b, 1, 4, o->f) != 4) o->err = errno ? errno : EIO;
   }
 }
@@ -231,14 +202,14 @@ static int in_u8(ck_in *in, unsigned *v, const char *what) {
 static int in_u32(ck_in *in, uint32_t *v, const char *what) {
   unsigned char b[4];
   if (in_read(in, b, 4, what)) return -1;
-  *v = get_u32(b);
+  *v = em_get_le32(b);
   return 0;
 }
 
 static int in_u64(ck_in *in, uint64_t *v, const char *what) {
   unsigned char b[8];
   if (in_read(in, b, 8, what)) return -1;
-  *v = get_u64(b);
+  *v = em_get_le64(b);
   return 0;
 }
 
@@ -301,7 +272,7 @@ static int read_tensor(ck_in *in, em_ck_entry *e) {
   /* decode in place: element i's four bytes are exactly where float i goes */
   unsigned char *b = (unsigned char *)e->data;
   for (size_t i = 0; i < (size_t)numel; i++) {
-    uint32_t u = get_u32(b + 4 * i);
+    uint32_t u = em_get_le32(b + 4 * i);
     memcpy(b + 4 * i, &u, 4);
   }
   return 0;
@@ -360,7 +331,7 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
                    (unsigned long long)size);
   in->crc = ck_crc(in->crc, head, 12);
   in->left = size - 16;
-  uint32_t version = get_u32(head + 4), count = get_u32(head + 8);
+  uint32_t version = em_get_le32(head + 4), count = em_get_le32(head + 8);
   if (version != EM_CK_VERSION)
     return em_fail_kind(EM_EFORMAT, "load: '%s' has format version %u; this ember reads version %d", in->path, version,
                    EM_CK_VERSION);
@@ -393,7 +364,7 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
   if (!rc) {
     unsigned char b[4];
     rc = in_raw(in, b, 4);
-    if (!rc && get_u32(b) != (uint32_t)in->crc) rc = em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (CRC mismatch)", in->path);
+    if (!rc && em_get_le32(b) != (uint32_t)in->crc) rc = em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (CRC mismatch)", in->path);
   }
   if (rc) {
     em_checkpoint_free(es, len);

@@ -6,21 +6,26 @@
 static __thread char em_msg[1024];
 static __thread enum em_errkind em_kind;
 
+/* the one place a message is set: both entry points below format through it */
+static int fail_v(enum em_errkind kind, const char *fmt, va_list ap) {
+  vsnprintf(em_msg, sizeof em_msg, fmt, ap);
+  em_kind = kind;
+  return -1;
+}
+
 int em_fail(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(em_msg, sizeof em_msg, fmt, ap);
+  fail_v(EM_EVALUE, fmt, ap);
   va_end(ap);
-  em_kind = EM_EVALUE;
   return -1;
 }
 
 int em_fail_kind(enum em_errkind kind, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(em_msg, sizeof em_msg, fmt, ap);
+  fail_v(kind, fmt, ap);
   va_end(ap);
-  em_kind = kind;
   return -1;
 }
 

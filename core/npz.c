@@ -46,7 +46,7 @@ static size_t npy_header(unsigned char *buf, size_t cap, int ndim, const int64_t
   memcpy(buf, npy_magic, 6);
   buf[6] = 1;
   buf[7] = 0;
-  wt_put16(buf + 8, (uint32_t)(hlen + pad));
+  em_put_le16(buf + 8, (uint32_t)(hlen + pad));
   memcpy(buf + 10, dict, (size_t)k);
   memset(buf + 10 + k, ' ', pad);
   buf[total - 1] = '\n';
@@ -55,13 +55,6 @@ static size_t npy_header(unsigned char *buf, size_t cap, int ndim, const int64_t
 
 /* ------------------------------------------------------------------------------------------------ */
 /* writing */
-
-static int by_name(const void *pa, const void *pb) {
-  const em_wt *a = *(const em_wt *const *)pa, *b = *(const em_wt *const *)pb;
-  size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-  int c = memcmp(a->name, b->name, n);
-  return c ? c : (a->name_len > b->name_len) - (a->name_len < b->name_len);
-}
 
 typedef struct npz_member {
   const em_wt *t;
@@ -89,7 +82,7 @@ static npz_member *plan_members(const em_wt *ts, size_t n) {
   npz_member *ms = calloc(n ? n : 1, sizeof *ms);
   if (!order || !ms) { free(order); free(ms); em_fail_kind(EM_ENOMEM, "save_npz: out of memory"); return NULL; }
   for (size_t i = 0; i < n; i++) order[i] = &ts[i];
-  qsort(order, n, sizeof *order, by_name);
+  qsort(order, n, sizeof *order, em_wt_by_name);
   for (size_t i = 0; i < n; i++) {
     const em_wt *t = order[i];
     npz_member *m = &ms[i];
@@ -97,7 +90,7 @@ static npz_member *plan_members(const em_wt *ts, size_t n) {
     int64_t numel = (t->ndim >= 0 && t->ndim <= EM_MAX_DIMS) ? em_wt_numel(t->ndim, t->shape, 4) : -1;
     const char *why = t->name_len == 0 ? "has an empty name" : memchr(t->name, 0, t->name_len) ? "has a NUL byte in its name"
                       : t->name_len > 0xffff - 4 ? "has a name too long for a zip" : numel < 0 ? "has a shape that cannot be written"
-                      : (i > 0 && by_name(&order[i - 1], &order[i]) == 0) ? "is given twice" : NULL;
+                      : (i > 0 && em_wt_by_name(&order[i - 1], &order[i]) == 0) ? "is given twice" : NULL;
     if (!why) {
       m->head_len = npy_header(m->head, sizeof m->head, t->ndim, t->shape);
       m->size = m->head_len + 4 * (uint64_t)numel;
@@ -113,7 +106,7 @@ static npz_member *plan_members(const em_wt *ts, size_t n) {
     for (size_t j = 0; j < t->name_len; j++) m->utf8 |= (unsigned char)t->name[j] >= 0x80;
     uLong crc = crc32(0L, Z_NULL, 0);
     crc_piece(&crc, m->head, m->head_len);
-    em_wt_float_bytes(t->data, numel, crc_piece, &crc);
+    em_float_bytes_le(t->data, numel, crc_piece, &crc);
     m->crc = (uint32_t)crc;
   }
   free(order);
@@ -124,26 +117,26 @@ static npz_member *plan_members(const em_wt *ts, size_t n) {
 static void put_header(em_wt_out *o, const npz_member *m, int central) {
   unsigned char h[46];
   size_t k = 0;
-  wt_put32(h, central ? SIG_CENTRAL : SIG_LOCAL);
+  em_put_le32(h, central ? SIG_CENTRAL : SIG_LOCAL);
   k = 4;
-  if (central) { wt_put16(h + k, 0x0314); k += 2; }        /* made by: unix, zip 2.0 */
-  wt_put16(h + k, 20);                                      /* version needed: 2.0 */
-  wt_put16(h + k + 2, m->utf8 ? 0x800 : 0);                 /* flags */
-  wt_put16(h + k + 4, 0);                                   /* method: stored */
-  wt_put16(h + k + 6, 0);                                   /* time 00:00:00 */
-  wt_put16(h + k + 8, (0 << 9) | (1 << 5) | 1);             /* date 1980-01-01 */
-  wt_put32(h + k + 10, m->crc);
-  wt_put32(h + k + 14, (uint32_t)m->size);
-  wt_put32(h + k + 18, (uint32_t)m->size);
-  wt_put16(h + k + 22, (uint32_t)(m->t->name_len + 4));
-  wt_put16(h + k + 24, 0);                                  /* extra field length */
+  if (central) { em_put_le16(h + k, 0x0314); k += 2; }        /* made by: unix, zip 2.0 */
+  em_put_le16(h + k, 20);                                      /* version needed: 2.0 */
+  em_put_le16(h + k + 2, m->utf8 ? 0x800 : 0);                 /* flags */
+  em_put_le16(h + k + 4, 0);                                   /* method: stored */
+  em_put_le16(h + k + 6, 0);                                   /* time 00:00:00 */
+  em_put_le16(h + k + 8, (0 << 9) | (1 << 5) | 1);             /* date 1980-01-01 */
+  em_put_le32(h + k + 10, m->crc);
+  em_put_le32(h + k + 14, (uint32_t)m->size);
+  em_put_le32(h + k + 18, (uint32_t)m->size);
+  em_put_le16(h + k + 22, (uint32_t)(m->t->name_len + 4));
+  em_put_le16(h + k + 24, 0);                                  /* extra field length */
   k += 26;
   if (central) {
-    wt_put16(h + k, 0);                                     /* comment length */
-    wt_put16(h + k + 2, 0);                                 /* disk */
-    wt_put16(h + k + 4, 0);                                 /* internal attributes */
-    wt_put32(h + k + 6, 0600u << 16);                       /* rw-------, as numpy's zipfile writes */
-    wt_put32(h + k + 10, (uint32_t)m->offset);
+    em_put_le16(h + k, 0);                                     /* comment length */
+    em_put_le16(h + k + 2, 0);                                 /* disk */
+    em_put_le16(h + k + 4, 0);                                 /* internal attributes */
+    em_put_le32(h + k + 6, 0600u << 16);                       /* rw-------, as numpy's zipfile writes */
+    em_put_le32(h + k + 10, (uint32_t)m->offset);
     k += 14;
   }
   em_wt_out_put(o, h, k);
@@ -171,14 +164,14 @@ int em_npz_write(const char *path, const em_wt *ts, size_t n) {
     return em_fail("save_npz: cannot write '%s': the archive would pass 4 GB, more than a zip without zip64 holds", path);
   }
   unsigned char end[22];
-  wt_put32(end, SIG_END);
-  wt_put16(end + 4, 0);
-  wt_put16(end + 6, 0);
-  wt_put16(end + 8, (uint32_t)n);
-  wt_put16(end + 10, (uint32_t)n);
-  wt_put32(end + 12, (uint32_t)cd_size);
-  wt_put32(end + 16, (uint32_t)cd_off);
-  wt_put16(end + 20, 0);
+  em_put_le32(end, SIG_END);
+  em_put_le16(end + 4, 0);
+  em_put_le16(end + 6, 0);
+  em_put_le16(end + 8, (uint32_t)n);
+  em_put_le16(end + 10, (uint32_t)n);
+  em_put_le32(end + 12, (uint32_t)cd_size);
+  em_put_le32(end + 16, (uint32_t)cd_off);
+  em_put_le16(end + 20, 0);
   em_wt_out_put(&o, end, sizeof end);
   return em_wt_out_close(&o);
 }
@@ -307,7 +300,7 @@ static int npy_read(const unsigned char *p, size_t n, const char *label, const c
   else if (p[6] < 1 || p[6] > 3 || p[7] != 0) why = "has an NPY version ember does not read (1.0, 2.0 and 3.0 it does)";
   else {
     hstart = p[6] == 1 ? 10 : 12;
-    hlen = n >= hstart ? (p[6] == 1 ? wt_get16(p + 8) : wt_get32(p + 8)) : 0;
+    hlen = n >= hstart ? (p[6] == 1 ? em_get_le16(p + 8) : em_get_le32(p + 8)) : 0;
     if (n < hstart || hlen > n - hstart) why = "is truncated (its NPY header is longer than the member)";
   }
   npy_info info;
@@ -371,28 +364,28 @@ static int zip_end(const zip_in *z, uint64_t *count, uint64_t *cd_off, uint64_t 
   if (z->size < 22) return zip_bad(z, "too short for a zip archive");
   size_t pos = z->size - 22, stop = z->size - 22 > 65535 ? z->size - 22 - 65535 : 0;
   for (;; pos--) {
-    if (wt_get32(z->b + pos) == SIG_END && wt_get16(z->b + pos + 20) <= z->size - pos - 22) break;
+    if (em_get_le32(z->b + pos) == SIG_END && em_get_le16(z->b + pos + 20) <= z->size - pos - 22) break;
     if (pos == stop) return zip_bad(z, "no end of central directory record");
   }
   const unsigned char *e = z->b + pos;
-  if (wt_get16(e + 4) != 0 || wt_get16(e + 6) != 0 || wt_get16(e + 8) != wt_get16(e + 10))
+  if (em_get_le16(e + 4) != 0 || em_get_le16(e + 6) != 0 || em_get_le16(e + 8) != em_get_le16(e + 10))
     return zip_bad(z, "a multi-disk archive");
-  *count = wt_get16(e + 10);
-  *cd_size = wt_get32(e + 12);
-  *cd_off = wt_get32(e + 16);
+  *count = em_get_le16(e + 10);
+  *cd_size = em_get_le32(e + 12);
+  *cd_off = em_get_le32(e + 16);
   *cd_limit = pos;
-  if (pos >= 20 && wt_get32(z->b + pos - 20) == SIG_LOCATOR64) {
+  if (pos >= 20 && em_get_le32(z->b + pos - 20) == SIG_LOCATOR64) {
     const unsigned char *l = z->b + pos - 20;
-    uint64_t off64 = wt_get64(l + 8);
-    if (wt_get32(l + 4) != 0 || wt_get32(l + 16) > 1) return zip_bad(z, "a multi-disk archive");
-    if (off64 > pos - 20 || pos - 20 - off64 < 56 || wt_get32(z->b + off64) != SIG_END64)
+    uint64_t off64 = em_get_le64(l + 8);
+    if (em_get_le32(l + 4) != 0 || em_get_le32(l + 16) > 1) return zip_bad(z, "a multi-disk archive");
+    if (off64 > pos - 20 || pos - 20 - off64 < 56 || em_get_le32(z->b + off64) != SIG_END64)
       return zip_bad(z, "a zip64 end record out of place");
     const unsigned char *r = z->b + off64;
-    if (wt_get32(r + 16) != 0 || wt_get32(r + 20) != 0 || wt_get64(r + 24) != wt_get64(r + 32))
+    if (em_get_le32(r + 16) != 0 || em_get_le32(r + 20) != 0 || em_get_le64(r + 24) != em_get_le64(r + 32))
       return zip_bad(z, "a multi-disk archive");
-    *count = wt_get64(r + 32);
-    *cd_size = wt_get64(r + 40);
-    *cd_off = wt_get64(r + 48);
+    *count = em_get_le64(r + 32);
+    *cd_size = em_get_le64(r + 40);
+    *cd_off = em_get_le64(r + 48);
     *cd_limit = off64;
   }
   if (*cd_off > *cd_limit || *cd_size > *cd_limit - *cd_off)
@@ -404,7 +397,7 @@ static int zip_end(const zip_in *z, uint64_t *count, uint64_t *cd_off, uint64_t 
 /* the zip64 extended information of a central entry: the 64-bit values of the fields that are 0xffffffff */
 static int zip64_extra(const zip_in *z, const unsigned char *x, size_t n, zip_entry *e, int need_u, int need_c, int need_o) {
   while (n >= 4) {
-    uint32_t id = wt_get16(x), len = wt_get16(x + 2);
+    uint32_t id = em_get_le16(x), len = em_get_le16(x + 2);
     if (len > n - 4) return zip_bad(z, "an extra field overruns its entry");
     if (id == 1) {
       const unsigned char *v = x + 4;
@@ -413,7 +406,7 @@ static int zip64_extra(const zip_in *z, const unsigned char *x, size_t n, zip_en
       for (int i = 0; i < 3; i++) {
         if (!fields[i]) continue;
         if (left < 8) return zip_bad(z, "a zip64 extra field too short for its sizes");
-        *fields[i] = wt_get64(v);
+        *fields[i] = em_get_le64(v);
         v += 8;
         left -= 8;
       }
@@ -431,13 +424,13 @@ static int zip_entries(const zip_in *z, uint64_t count, uint64_t cd_off, uint64_
   const unsigned char *c = z->b + cd_off, *cend = c + cd_size;
   for (uint64_t i = 0; i < count; i++) {
     zip_entry *e = &es[i];
-    if (cend - c < 46 || wt_get32(c) != SIG_CENTRAL) return zip_bad(z, "a damaged central directory entry");
-    uint32_t flags = wt_get16(c + 8), nlen = wt_get16(c + 28), xlen = wt_get16(c + 30), clen = wt_get16(c + 32);
-    e->method = (int)wt_get16(c + 10);
-    e->crc = wt_get32(c + 16);
-    e->csize = wt_get32(c + 20);
-    e->usize = wt_get32(c + 24);
-    e->offset = wt_get32(c + 42);
+    if (cend - c < 46 || em_get_le32(c) != SIG_CENTRAL) return zip_bad(z, "a damaged central directory entry");
+    uint32_t flags = em_get_le16(c + 8), nlen = em_get_le16(c + 28), xlen = em_get_le16(c + 30), clen = em_get_le16(c + 32);
+    e->method = (int)em_get_le16(c + 10);
+    e->crc = em_get_le32(c + 16);
+    e->csize = em_get_le32(c + 20);
+    e->usize = em_get_le32(c + 24);
+    e->offset = em_get_le32(c + 42);
     if ((size_t)(cend - c) - 46 < (size_t)nlen + xlen + clen) return zip_bad(z, "a central directory entry overruns the directory");
     e->name = c + 46;
     e->name_len = nlen;
@@ -449,14 +442,14 @@ static int zip_entries(const zip_in *z, uint64_t count, uint64_t cd_off, uint64_
                           "members)", z->label, (int)(nlen > 200 ? 200 : nlen), e->name, e->method);
     c += 46 + nlen + xlen + clen;
     /* the local header: same name, and its data inside the archive before the directory */
-    if (e->offset > cd_off || cd_off - e->offset < 30 || wt_get32(z->b + e->offset) != SIG_LOCAL)
+    if (e->offset > cd_off || cd_off - e->offset < 30 || em_get_le32(z->b + e->offset) != SIG_LOCAL)
       return zip_bad(z, "a local header out of place");
     const unsigned char *l = z->b + e->offset;
-    uint64_t data = e->offset + 30 + wt_get16(l + 26) + wt_get16(l + 28);
-    if (wt_get16(l + 26) != nlen || memcmp(l + 30, e->name, nlen) != 0 || data > cd_off)
+    uint64_t data = e->offset + 30 + em_get_le16(l + 26) + em_get_le16(l + 28);
+    if (em_get_le16(l + 26) != nlen || memcmp(l + 30, e->name, nlen) != 0 || data > cd_off)
       return zip_bad(z, "a local header that disagrees with the central directory");
     if (e->csize > cd_off - data) return zip_bad(z, "a member's data runs into the central directory");
-    if (wt_get16(l + 8) != (uint32_t)e->method) return zip_bad(z, "a local header that disagrees with the central directory");
+    if (em_get_le16(l + 8) != (uint32_t)e->method) return zip_bad(z, "a local header that disagrees with the central directory");
     e->data = data;
     if (e->method == 0 && e->csize != e->usize) return zip_bad(z, "a stored member whose sizes differ");
     if (e->method == 8 && e->usize / DEFLATE_MAX_RATIO > e->csize + 1)
@@ -473,9 +466,7 @@ static int by_offset(const void *pa, const void *pb) {
 
 static int by_entry_name(const void *pa, const void *pb) {
   const zip_entry *a = *(const zip_entry *const *)pa, *b = *(const zip_entry *const *)pb;
-  size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-  int c = memcmp(a->name, b->name, n);
-  return c ? c : (a->name_len > b->name_len) - (a->name_len < b->name_len);
+  return em_wt_name_cmp(a->name, a->name_len, b->name, b->name_len);
 }
 
 /* no two members share bytes, and no name is given twice */

@@ -91,13 +91,6 @@ static void buf_json_str(st_buf *b, const char *s, size_t n) {
 /* ------------------------------------------------------------------------------------------------ */
 /* writing */
 
-static int by_name(const void *pa, const void *pb) {
-  const em_wt *a = *(const em_wt *const *)pa, *b = *(const em_wt *const *)pb;
-  size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-  int c = memcmp(a->name, b->name, n);
-  return c ? c : (a->name_len > b->name_len) - (a->name_len < b->name_len);
-}
-
 static int by_key(const void *pa, const void *pb) {
   return strcmp(((const em_wt_meta *)pa)->key, ((const em_wt_meta *)pb)->key);
 }
@@ -120,9 +113,9 @@ static const em_wt **write_order(const em_wt *ts, size_t n) {
       return NULL;
     }
   }
-  qsort(order, n, sizeof *order, by_name);
+  qsort(order, n, sizeof *order, em_wt_by_name);
   for (size_t i = 1; i < n; i++)
-    if (by_name(&order[i - 1], &order[i]) == 0) {
+    if (em_wt_by_name(&order[i - 1], &order[i]) == 0) {
       em_fail("save_safetensors: the name '%.200s' is given twice", order[i]->name);
       free(order);
       return NULL;
@@ -195,7 +188,7 @@ int em_safetensors_write(const char *path, const em_wt *ts, size_t n, const em_w
     return -1;
   }
   unsigned char len[8];
-  wt_put64(len, h.len);
+  em_put_le64(len, h.len);
   em_wt_out_put(&o, len, 8);
   em_wt_out_put(&o, h.p, h.len);
   for (size_t k = 0; k < n; k++) {
@@ -539,9 +532,7 @@ static int by_offsets(const void *pa, const void *pb) {
 
 static int by_info_name(const void *pa, const void *pb) {
   const st_info *a = *(const st_info *const *)pa, *b = *(const st_info *const *)pb;
-  size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-  int c = memcmp(a->name, b->name, n);
-  return c ? c : (a->name_len > b->name_len) - (a->name_len < b->name_len);
+  return em_wt_name_cmp(a->name, a->name_len, b->name, b->name_len);
 }
 
 /* distinct names, and byte ranges that tile the data buffer exactly (the reference's validate) */
@@ -600,7 +591,7 @@ int em_safetensors_read_mem(const void *buf, size_t size, const char *label, em_
   if (nmeta) *nmeta = 0;
   if (size < 8)
     return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (%zu bytes; a safetensors file has at least 8)", label, size);
-  uint64_t hlen = wt_get64(b);
+  uint64_t hlen = em_get_le64(b);
   if (hlen > ST_MAX_HEADER)
     return em_fail_kind(EM_EFORMAT, "load: '%s' is not a valid safetensors file (a header of %llu bytes; at most %u)",
                         label, (unsigned long long)hlen, ST_MAX_HEADER);

@@ -122,10 +122,8 @@ int em_check_shape(const char *fn, int ndim, const int64_t *shape) {
   return 0;
 }
 
-em_tensor *em_tensor_new(int ndim, const int64_t *shape) {
-  if (em_check_shape("tensor", ndim, shape)) return NULL;
-  em_tensor *t = tensor_alloc(em_shape_numel(ndim, shape));
-  if (!t) return NULL;
+/* gives t the shape and the contiguous (row-major) strides of that shape */
+static void set_contiguous(em_tensor *t, int ndim, const int64_t *shape) {
   t->ndim = ndim;
   int64_t st = 1;
   for (int i = ndim - 1; i >= 0; i--) {
@@ -133,6 +131,13 @@ em_tensor *em_tensor_new(int ndim, const int64_t *shape) {
     t->stride[i] = st;
     st *= shape[i];
   }
+}
+
+em_tensor *em_tensor_new(int ndim, const int64_t *shape) {
+  if (em_check_shape("tensor", ndim, shape)) return NULL;
+  em_tensor *t = tensor_alloc(em_shape_numel(ndim, shape));
+  if (!t) return NULL;
+  set_contiguous(t, ndim, shape);
   return t;
 }
 
@@ -234,13 +239,7 @@ em_tensor *em_tensor_alias(em_tensor *t) { return view_of(t); }
 em_tensor *em_tensor_view_raw(em_tensor *t, int ndim, const int64_t *shape) {
   em_tensor *v = view_of(t);
   if (!v) return NULL;
-  v->ndim = ndim;
-  int64_t st = 1;
-  for (int i = ndim - 1; i >= 0; i--) {
-    v->shape[i] = shape[i];
-    v->stride[i] = st;
-    st *= shape[i];
-  }
+  set_contiguous(v, ndim, shape);
   return v;
 }
 

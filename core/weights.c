@@ -18,7 +18,7 @@ int em_weights_sniff(const unsigned char *head, size_t n) {
       ((head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6)))
     return EM_WT_NPZ;
   /* safetensors has no magic: a header length a file can hold, then the JSON object's '{' */
-  if (n >= 9 && head[8] == '{' && wt_get64(head) >= 2 && wt_get64(head) < ((uint64_t)1 << 40)) return EM_WT_SAFETENSORS;
+  if (n >= 9 && head[8] == '{' && em_get_le64(head) >= 2 && em_get_le64(head) < ((uint64_t)1 << 40)) return EM_WT_SAFETENSORS;
   return EM_WT_NONE;
 }
 
@@ -56,6 +56,16 @@ int em_wt_type_size(enum em_wt_type t) {
   case WT_F16: case WT_BF16: case WT_I16: case WT_U16: return 2;
   default: return 1;
   }
+}
+
+int em_wt_name_cmp(const void *a, size_t alen, const void *b, size_t blen) {
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c ? c : (alen > blen) - (alen < blen);
+}
+
+int em_wt_by_name(const void *pa, const void *pb) {
+  const em_wt *a = *(const em_wt *const *)pa, *b = *(const em_wt *const *)pb;
+  return em_wt_name_cmp(a->name, a->name_len, b->name, b->name_len);
 }
 
 int64_t em_wt_numel(int ndim, const int64_t *shape, int64_t elem) {
@@ -111,22 +121,6 @@ int em_wt_convert(float *out, const unsigned char *src, int64_t n, enum em_wt_ty
   return 0;
 }
 
-void em_wt_float_bytes(const float *x, int64_t n, void (*fn)(void *ctx, const unsigned char *p, size_t len),
-                       void *ctx) {
-  unsigned char buf[4 * 4096];
-  while (n > 0) {
-    int64_t k = n > 4096 ? 4096 : n;
-    for (int64_t i = 0; i < k; i++) {
-      uint32_t u;
-      memcpy(&u, &x[i], 4);
-      wt_put32(buf + 4 * i, u);
-    }
-    fn(ctx, buf, (size_t)(4 * k));
-    x += k;
-    n -= k;
-  }
-}
-
 /* ------------------------------------------------------------------------------------------------ */
 /* the atomic writer: core/atomic.c's, counting bytes and keeping the first write error */
 
@@ -144,7 +138,7 @@ void em_wt_out_put(em_wt_out *o, const void *p, size_t n) {
 
 static void put_piece(void *ctx, const unsigned char *p, size_t len) { em_wt_out_put(ctx, p, len); }
 
-void em_wt_out_floats(em_wt_out *o, const float *x, int64_t n) { em_wt_float_bytes(x, n, put_piece, o); }
+void em_wt_out_floats(em_wt_out *o, const float *x, int64_t n) { em_float_bytes_le(x, n, put_piece, o); }
 
 void em_wt_out_abort(em_wt_out *o) { em_atomic_abort(&o->a); }
 
