@@ -50,6 +50,9 @@ void lt_gc_account(lua_State *L);
 
 void ember_register(lua_State *L, const luaL_Reg *fns);        /* into the table at -1 */
 void ember_tensor_methods(lua_State *L, const luaL_Reg *fns);  /* into the tensor method table */
+/* registers the metatable name with gc as its __gc: a box of C memory that Lua frees when it collects
+   the userdata, also when an error unwinds past the function that made it */
+void lt_gc_metatable(lua_State *L, const char *name, lua_CFunction gc);
 
 /* the per-file openers luaopen_ember calls */
 void ember_open_tensor(lua_State *L);

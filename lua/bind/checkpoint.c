@@ -421,13 +421,7 @@ static int ck_load(lua_State *L) {
 
 void ember_open_checkpoint(lua_State *L) {
   static const luaL_Reg fns[] = {{"save", ck_save}, {"load", ck_load}, {NULL, NULL}};
-  luaL_newmetatable(L, SAVE_MT);
-  lua_pushcfunction(L, save_state_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, LOAD_MT);
-  lua_pushcfunction(L, load_box_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  lt_gc_metatable(L, SAVE_MT, save_state_gc);
+  lt_gc_metatable(L, LOAD_MT, load_box_gc);
   ember_register(L, fns);
 }

@@ -546,6 +546,13 @@ static int tensor_len(lua_State *L) {
 
 void ember_register(lua_State *L, const luaL_Reg *fns) { luaL_setfuncs(L, fns, 0); }
 
+void lt_gc_metatable(lua_State *L, const char *name, lua_CFunction gc) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+}
+
 void ember_tensor_methods(lua_State *L, const luaL_Reg *fns) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &methods_key);
   luaL_setfuncs(L, fns, 0);

@@ -171,9 +171,6 @@ int lt_load_weights(lua_State *L, const char *path) {
 
 void ember_open_weights(lua_State *L) {
   static const luaL_Reg fns[] = {{"save_safetensors", wt_save_safetensors}, {"save_npz", wt_save_npz}, {NULL, NULL}};
-  luaL_newmetatable(L, WT_BOX_MT);
-  lua_pushcfunction(L, box_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  lt_gc_metatable(L, WT_BOX_MT, box_gc);
   ember_register(L, fns);
 }
