@@ -192,7 +192,7 @@ end
 -- display ---------------------------------------------------------------------------------------------------
 
 -- a name as one line of a table: control characters (tabs, newlines, escapes) become spaces
-local function cell(s) return (tostring(s):gsub("%c", " ")) end
+local cell = util.tsv_field   -- a class name on one line of a table
 local function width(s) return utf8.len(s) or #s end
 local function pad_left(s, w) return string.rep(" ", w - width(s)) .. s end
 local function pad_right(s, w) return s .. string.rep(" ", w - width(s)) end
@@ -260,7 +260,7 @@ end
 
 -- files -------------------------------------------------------------------------------------------------------
 
-local function tsv(s) return (tostring(s):gsub("[%c]", " ")) end
+local tsv = util.tsv_field
 
 --- cm:confusion_tsv() -> the matrix as TSV: a header `true\pred` then the predicted class names, then
 -- one row per true class: its name and its counts

@@ -62,6 +62,17 @@ function M.option_problem(opts, known)
   return nil
 end
 
+--- util.trim(s) -> s without the white space at its ends
+function M.trim(s)
+  return (s:match("^%s*(.-)%s*$"))
+end
+
+--- util.tsv_field(v) -> tostring(v) with every control character (tab, newline, ...) made a space: text
+-- that stays one field of one line of a TSV file
+function M.tsv_field(v)
+  return (tostring(v):gsub("%c", " "))
+end
+
 --- util.read_file(path) -> the whole file as a string, or nil when it cannot be opened
 function M.read_file(path)
   local f = io.open(path, "rb")

@@ -1,6 +1,7 @@
 -- ember.cli.eval: `ember eval RUN --data SPEC`: a run's trained classifier measured on data (ember.eval):
 -- the confusion matrix and per-class table printed, TSV files and a heatmap written.
 local E = require "ember.error"
+local checkpoint = require "ember.eval.checkpoint"
 
 local M = {}
 
@@ -13,12 +14,11 @@ M.spec = {
     .. "eval/confusion.tsv, eval/metrics.tsv, eval/info.tsv and the heatmap eval/confusion.png into RUN (or "
     .. "--out). The data is prepared as the run prepared its own (the checkpoint's data.input: scaling, "
     .. "standardisation, shape); class labels are 1..C, named by the run's classes.",
-  positional = {name = "run", metavar = "RUN", max = 1, min = 1, missing = "give a run directory",
-                extra = "give one run directory"},
+  positional = checkpoint.RUN_ARGUMENT,
   options = {
     {"--data", "SPEC", help = "fashion-mnist:test, fashion-mnist:train, digits (experiments/data/digits.csv as "
       .. "the experiments load it) or the path of a CSV file (with --target)"},
-    {"--ckpt", "C", choices = {"best", "last"}, default = "best", help = "the checkpoint: best (the default) or last"},
+    checkpoint.CKPT_OPTION,
     {"--target", "COL", help = "the class column of a CSV file (default: the run's target column)"},
     {"--out", "DIR", help = "the folder of the files (default RUN/eval)"},
     {"--term", "T", choices = {"png", "svg", "pdf", "dumb"},

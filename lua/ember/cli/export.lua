@@ -16,11 +16,10 @@ M.spec = {
     .. "buffer by name, float32) as a safetensors file (safetensors.torch.load_file reads it) or an npz file "
     .. "(numpy.load). ember.load reads both back, so model:load_state_dict(ember.load(FILE)) restores the "
     .. "weights.",
-  positional = {name = "run", metavar = "RUN", max = 1, min = 1, missing = "give a run directory",
-                extra = "give one run directory"},
+  positional = checkpoint.RUN_ARGUMENT,
   options = {
     {"--format", "F", choices = {"safetensors", "npz"}, help = "safetensors or npz (default from FILE's extension)"},
-    {"--ckpt", "C", choices = {"best", "last"}, default = "best", help = "the checkpoint: best (the default) or last"},
+    checkpoint.CKPT_OPTION,
     {"--out", "FILE", help = "the file to write (default RUN/<ckpt>.safetensors or RUN/<ckpt>.npz)"},
   },
   footer = "Exit status: 0 ok, 1 error (no checkpoint, a file that cannot be written), 2 bad usage.",

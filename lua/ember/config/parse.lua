@@ -8,6 +8,7 @@
 --             or bounds
 -- The text is data, never executed.
 local decl = require "ember.config.decl"
+local util = require "ember.util"
 
 local M = {}
 
@@ -47,7 +48,7 @@ local function parse_scalar(text, like)
   return nil, "a " .. t
 end
 
-local function trim(s) return s:match("^%s*(.-)%s*$") end
+local trim = util.trim
 
 -- comma-separated fields, trimmed; none for an empty text
 local function fields(text)

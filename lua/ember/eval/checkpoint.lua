@@ -15,6 +15,14 @@ local M = {}
 
 local show = util.show
 
+--- checkpoint.RUN_ARGUMENT and checkpoint.CKPT_OPTION: the run directory argument and the --ckpt option
+-- of the commands that read a run's checkpoint (ember eval, ember export), declared once for
+-- ember.cli.args so that both word them the same (the parser never changes a declaration)
+M.RUN_ARGUMENT = {name = "run", metavar = "RUN", max = 1, min = 1, missing = "give a run directory",
+                  extra = "give one run directory"}
+M.CKPT_OPTION = {"--ckpt", "C", choices = {"best", "last"}, default = "best",
+                 help = "the checkpoint: best (the default) or last"}
+
 -- a copy of a list of names (strings or numbers), or nil when v is not one
 local function names(v)
   if type(v) ~= "table" or #v == 0 then return nil end

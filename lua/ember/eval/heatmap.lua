@@ -4,6 +4,7 @@
 -- text (class names and the title travel in the .dat file and are decoded as data), and finds its data
 -- and output from its own name.
 local gnuplot = require "ember.plot.gnuplot"
+local util = require "ember.util"
 
 local M = {}
 
@@ -38,7 +39,7 @@ local function script(cm, term, o, st, head)
   local dumb = term == "dumb"
   local title = o.title and st.label(dumb and (o.title .. "; rows: true class") or o.title) or nil
   local first = #st.labels + 1
-  for _, name in ipairs(cm.classes) do st.label((tostring(name):gsub("%c", " "))) end
+  for _, name in ipairs(cm.classes) do st.label(util.tsv_field(name)) end
   local x_label, y_label = st.label("predicted"), st.label("true class")
   local bar_label = st.label("share of the true class")
   local block = st.block(cells(cm))

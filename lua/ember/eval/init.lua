@@ -78,7 +78,7 @@ local function info_text(o, path, ck, d, cm)
   local out = {}
   for _, r in ipairs(rows) do
     local v = type(r[2]) == "number" and util.number_text(r[2]) or tostring(r[2] or "")
-    out[#out + 1] = r[1] .. "\t" .. v:gsub("%c", " ")
+    out[#out + 1] = r[1] .. "\t" .. util.tsv_field(v)
   end
   return table.concat(out, "\n") .. "\n"
 end

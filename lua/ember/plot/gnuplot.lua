@@ -133,7 +133,7 @@ end
 local function data_text(st)
   local data = {"# ember plot data: index 0 holds the texts (one byte per row), then one block per curve"}
   for i, s in ipairs(st.labels) do
-    data[#data + 1] = "# " .. i .. " " .. s:gsub("%c", " ")
+    data[#data + 1] = "# " .. i .. " " .. util.tsv_field(s)
     for j = 1, #s do data[#data + 1] = i .. "\t" .. s:byte(j) end
   end
   local text = table.concat(data, "\n") .. "\n"

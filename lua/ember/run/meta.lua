@@ -13,9 +13,7 @@ local ORDER = {"status", "name", "id", "seed", "start_time", "end_time", "script
   "resume_time", "monitor", "mode", "best_epoch", "stop_epoch", "stop_reason", "error"}
 
 -- tabs and newlines would break a key<TAB>value line
-function M.clean(v)
-  return (tostring(v):gsub("[%c]", " "))
-end
+M.clean = util.tsv_field
 
 function M.now() return os.date("%Y-%m-%dT%H:%M:%S") end
 

@@ -156,7 +156,7 @@ function M.build(list, cols)
   return t
 end
 
-local function tsv_field(s) return (tostring(s):gsub("[%c]", " ")) end
+local tsv_field = util.tsv_field
 
 -- the exact cells, header first, each field written by field(), joined by sep, lines ended by eol
 local function delimited(t, field, sep, eol)

@@ -25,8 +25,8 @@ local filter = require "ember.runs.filter"
 
 local M = {}
 
-local function usage_fail(fmt, ...) error(E.new("usage", "ember sweep", string.format(fmt, ...)), 0) end
-local function fail(fmt, ...) error(E.new("io", "ember sweep", string.format(fmt, ...)), 0) end
+local usage_fail = E.raiser("ember sweep", "usage")
+local fail = E.raiser("ember sweep", "io")
 local function mode(p) return lfs.attributes(p, "mode") end
 
 M.spec = {
@@ -185,7 +185,7 @@ local function execute(entries, ctx, out)
   local todo = report.todo(entries)
   local ok, err = util.mkdir_p(ctx.sweepdir .. "/logs")
   if not ok then fail("cannot create folder '%s/logs': %s", ctx.sweepdir, err) end
-  for _, e in ipairs(todo) do e.state = "pending"; state.remove_exit(e, ctx); state.refresh(e, ctx) end
+  for _, e in ipairs(todo) do state.remove_exit(e, ctx); state.set(e, ctx, "pending") end
   local rep = report.new(entries, ctx)
   announce(rep, entries, todo, ctx)
   state.write_tsv(entries, ctx)
@@ -196,7 +196,7 @@ local function execute(entries, ctx, out)
   -- runs an interrupted sweep never started are new again for the next one
   local left = false
   for _, e in ipairs(todo) do
-    if e.state == "pending" then e.state = nil; state.refresh(e, ctx); left = true end
+    if e.state == "pending" then state.set(e, ctx, nil); left = true end
   end
   if left then state.write_tsv(entries, ctx) end
   local text, failed = report.closing(rep, todo, ctx)

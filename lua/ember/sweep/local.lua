@@ -26,8 +26,7 @@ end
 -- starts entry e; returns its pid, or nil after reporting why it could not start
 local function start(e, ctx, rep)
   state.remove_exit(e, ctx)
-  e.state = "running"
-  state.refresh(e, ctx)
+  state.set(e, ctx, "running")
   local argv = job.run_argv(e, ctx)
   local log = state.log_paths(e, ctx)
   local f, ferr = io.open(log, "ab")
@@ -40,8 +39,7 @@ local function start(e, ctx, rep)
     err = ("cannot write its log '%s': %s"):format(log, tostring(ferr))
   end
   if not pid then
-    e.state = "done"
-    state.refresh(e, ctx)
+    state.set(e, ctx, "done")
     e.status = "failed"
     rep:say(("FAILED %s: %s"):format(e.name, err))
     return nil
@@ -53,8 +51,7 @@ end
 
 local function finish(e, code, ctx, rep)
   if code then state.write_exit(e, ctx, code) end
-  e.state = "done"
-  state.refresh(e, ctx)
+  state.set(e, ctx, "done")
   rep:ended(e)
 end
 

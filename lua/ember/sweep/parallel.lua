@@ -16,7 +16,7 @@ local interrupt = require "ember.sweep.interrupt"
 local M = {}
 
 local P = ember._process
-local function fail(fmt, ...) error(E.new("io", "ember sweep", string.format(fmt, ...)), 0) end
+local fail = E.raiser("ember sweep", "io")
 
 --- parallel.files(todo, ctx) -> jobs, script: the text of parallel/jobs.nul (one job_shell record per
 -- entry of todo, index = position, each ended by a NUL byte) and of parallel/parallel.sh, which runs GNU
@@ -71,8 +71,7 @@ local function on_line(line, todo, running, ctx, rep, tsv)
   local i = line:match("^S (%d+)$")
   local e = i and todo[tonumber(i)]
   if e then
-    e.state = "running"
-    state.refresh(e, ctx)
+    state.set(e, ctx, "running")
     running[tonumber(i)] = e
     rep:started(e)
     tsv:changed()
@@ -82,8 +81,7 @@ local function on_line(line, todo, running, ctx, rep, tsv)
   e = j and todo[tonumber(j)]
   if e then
     running[tonumber(j)] = nil
-    e.state = "done"
-    state.refresh(e, ctx)
+    state.set(e, ctx, "done")
     rep:ended(e)
     tsv:changed()
   elseif line ~= "" and not line:find("^parallel: trap '' INT TERM; echo \"S %d+\";") then
@@ -134,8 +132,7 @@ function M.run(todo, entries, ctx, rep)
   end
   for _, e in ipairs(todo) do
     state.remove_exit(e, ctx)
-    e.state = "pending"
-    state.refresh(e, ctx)
+    state.set(e, ctx, "pending")
     e.prev_pid, e.prev_dir = state.run_process(e, ctx)
   end
   local script = write_files(todo, ctx)
@@ -156,8 +153,7 @@ function M.run(todo, entries, ctx, rep)
   -- never started stay pending
   for _, e in ipairs(todo) do
     if not e.reported and e.state == "running" then
-      e.state = "done"
-      state.refresh(e, ctx)
+      state.set(e, ctx, "done")
       rep:ended(e)
     end
   end

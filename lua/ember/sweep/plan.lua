@@ -11,18 +11,19 @@ local lfs = require "lfs"
 local E = require "ember.error"
 local state = require "ember.sweep.state"
 local job = require "ember.sweep.job"
+local util = require "ember.util"
 
 local M = {}
 
 M.MAX_RUNS = 100000   -- runs per sweep: each is a process and a run directory
 local MAX_NAME = 200  -- bytes of a run name; file names stop at 255
 
-local function usage_fail(fmt, ...) error(E.new("usage", "ember sweep", string.format(fmt, ...)), 0) end
-local function fail(fmt, ...) error(E.new("io", "ember sweep", string.format(fmt, ...)), 0) end
+local usage_fail = E.raiser("ember sweep", "usage")
+local fail = E.raiser("ember sweep", "io")
 
 -- option values ------------------------------------------------------------------------------------------
 
-local function trim(s) return (s:match("^%s*(.-)%s*$")) end
+local trim = util.trim
 
 local function check_key(key, arg)
   if not key:match("^[%a_][%w_.-]*$") then

@@ -16,7 +16,7 @@ local M = {}
 
 M.POLL_SECONDS = 1     -- how often --wait looks at the queue and the run directories
 local P = ember._process
-local function fail(fmt, ...) error(E.new("io", "ember sweep", string.format(fmt, ...)), 0) end
+local fail = E.raiser("ember sweep", "io")
 
 --- slurm.max_array_size() -> Slurm's MaxArraySize (`scontrol show config`), 1001 when unknown: array
 -- task ids must stay below it.
@@ -118,7 +118,7 @@ local function submit(todo, entries, ctx)
     local out, ok = job.capture(M.sbatch_argv(ctx, count, offset))
     local id = ok and out:match("^%s*(%d+)")
     if not id then
-      for k = offset + 1, #todo do todo[k].state = nil; state.refresh(todo[k], ctx) end
+      for k = offset + 1, #todo do state.set(todo[k], ctx, nil) end
       state.write_tsv(entries, ctx)
       fail("sbatch failed%s: %s", #ids > 0 and (" (array jobs %s were submitted)"):format(table.concat(ids, ",")) or "",
            (out:gsub("%s+$", "")))
@@ -138,8 +138,7 @@ local function scan(todo, ctx, rep)
     if not e.reported then
       local _, exitf = state.log_paths(e, ctx)
       if lfs.attributes(exitf, "mode") then
-        e.state = "done"
-        state.refresh(e, ctx)
+        state.set(e, ctx, "done")
         rep:ended(e)
       elseif e.state == "queued" then
         local dir = state.latest_run(ctx.sweepdir .. "/" .. e.name)
@@ -186,7 +185,7 @@ function M.run(todo, entries, ctx, rep)
   if not ok then fail("cannot create folder '%s': %s", sdir, err) end
   ok, err = util.write_atomic(sdir .. "/sweep.sbatch", M.sbatch_script(todo, ctx))
   if not ok then fail("cannot write '%s/sweep.sbatch': %s", sdir, err) end
-  for _, e in ipairs(todo) do state.remove_exit(e, ctx); e.state = "queued"; state.refresh(e, ctx) end
+  for _, e in ipairs(todo) do state.remove_exit(e, ctx); state.set(e, ctx, "queued") end
   local ids = submit(todo, entries, ctx)
   state.write_tsv(entries, ctx)
   local list = table.concat(ids, ",")
@@ -210,8 +209,7 @@ function M.run(todo, entries, ctx, rep)
   -- tasks that ended without writing their exit status (killed, or never started)
   for _, e in ipairs(todo) do
     if not e.reported then
-      e.state = "done"
-      state.refresh(e, ctx)
+      state.set(e, ctx, "done")
       if not state.RERUN[e.status] and not state.DONE[e.status] then e.status = "failed" end
       rep:ended(e)
     end

@@ -21,8 +21,8 @@ local DONE, RERUN = M.DONE, M.RERUN
 
 local read_kv, read_file = util.read_kv, util.read_file
 local function mode(p) return lfs.attributes(p, "mode") end
-local function usage_fail(fmt, ...) error(E.new("usage", "ember sweep", string.format(fmt, ...)), 0) end
-local function fail(fmt, ...) error(E.new("io", "ember sweep", string.format(fmt, ...)), 0) end
+local usage_fail = E.raiser("ember sweep", "usage")
+local fail = E.raiser("ember sweep", "io")
 
 --- state.log_paths(e, ctx) -> logs/<run>.log, logs/<run>.exit of entry e in the sweep folder
 function M.log_paths(e, ctx)
@@ -57,7 +57,7 @@ function M.latest_run(dir)
 end
 
 local BOOL = {["true"] = "true", yes = "true", on = "true", ["false"] = "false", no = "false", off = "false"}
-local function trim(s) return (s:match("^%s*(.-)%s*$")) end
+local trim = util.trim
 
 -- whether two config texts mean the same value: numbers by value, booleans by meaning, lists item-wise
 local function same_value(a, b)
@@ -235,12 +235,18 @@ function M.refresh(e, ctx)
   return e
 end
 
+--- state.set(e, ctx, s) -> e, moved to the engine's state s (nil: not in this sweep's queue, "pending",
+-- "queued", "running" or "done") and reread from disk (state.refresh): every engine moves runs so
+function M.set(e, ctx, s)
+  e.state = s
+  return M.refresh(e, ctx)
+end
+
 local function num_text(v)
   if v == nil then return "" end
   return util.number_text(v)
 end
 
-local function tsv_field(s) return (tostring(s or ""):gsub("%c", " ")) end
 
 --- state.tsv_text(entries, ctx) -> the text of sweep.tsv: a header (name, the swept keys, seed under
 -- --seeds, status, metric, best, epochs, exit, dir, log) and one line per entry; paths relative to
@@ -265,7 +271,7 @@ function M.tsv_text(entries, ctx)
                        e.exit and tostring(e.exit) or "", rel(e.dir) or "", mode(log) and rel(log) or ""} do
       f[#f + 1] = v
     end
-    for i, v in ipairs(f) do f[i] = tsv_field(v) end
+    for i, v in ipairs(f) do f[i] = util.tsv_field(v) end
     lines[#lines + 1] = table.concat(f, "\t")
   end
   return table.concat(lines, "\n") .. "\n"
