@@ -26,12 +26,11 @@ local cfg = ember.config{
   seed = 1,
 }
 
-local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 ember.manual_seed(cfg.seed)
 local train, valid, test, make_model, epochs, input
 if cfg.data == "digits" then
   -- 60 / 20 / 20 split of the 1,797 images; pixel counts 0..16 scaled to [0, 1], shaped (N, 1, 8, 8)
-  local ds = ember.data.csv(here .. "/data/digits.csv", {target = "label", classes = true})
+  local ds = ember.data.csv(ember.data.script_path("data/digits.csv"), {target = "label", classes = true})
   ds = ember.data.tensor_dataset((ds.x / 16):reshape(-1, 1, 8, 8), ds.y, {classes = ds.classes})
   input = {scale = 1 / 16, shape = {1, 8, 8}}   -- recorded in the checkpoints, for `ember eval`
   train, valid = ds:split({0.6, 0.4})

@@ -38,9 +38,8 @@ local RULES = {
 }
 local KNOWN = {none = true, patience5 = true, patience20 = true, min_delta = true, restore_best = true}
 
-local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 ember.manual_seed(cfg.seed)
-local ds = ember.data.csv(here .. "/data/digits.csv", {target = "label", classes = true})
+local ds = ember.data.csv(ember.data.script_path("data/digits.csv"), {target = "label", classes = true})
 ds = ember.data.tensor_dataset(ds.x / 16, ds.y)             -- pixel counts 0..16 -> [0, 1]
 local train, rest = ds:split(cfg.train_size)
 local valid, test = rest:split(400)

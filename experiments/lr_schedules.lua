@@ -32,9 +32,8 @@ local cfg = ember.config{
   seed = 1,
 }
 
-local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 ember.manual_seed(cfg.seed)
-local ds = ember.data.csv(here .. "/data/diabetes.csv", {target = "target"})
+local ds = ember.data.csv(ember.data.script_path("data/diabetes.csv"), {target = "target"})
 local train, valid = ds:split(0.8)                          -- 354 / 88 patients
 if cfg.subset > 0 then train = train:subset(math.min(cfg.subset, train:size())) end
 local stats = train:standardize()

@@ -41,11 +41,10 @@ local function make_optimizer(name, params, lr)
 end
 
 -- data: the shipped digits are read relative to this script, so any working directory works
-local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 ember.manual_seed(cfg.seed)
 local train, valid, features
 if cfg.data == "digits" then
-  local ds = ember.data.csv(here .. "/data/digits.csv", {target = "label", classes = true})
+  local ds = ember.data.csv(ember.data.script_path("data/digits.csv"), {target = "label", classes = true})
   ds = ember.data.tensor_dataset(ds.x / 16, ds.y)          -- pixel counts 0..16 -> [0, 1]
   train, valid = ds:split(0.8)                              -- 1438 / 359 images
   features = 64

@@ -37,7 +37,6 @@ local cfg = ember.config{
   seed = 1,
 }
 
-local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local KNOWN = {mse = true, rmse = true, mae = true, huber = true}
 for _, l in ipairs(cfg.loss) do
   if not KNOWN[l] then error(("regression_losses.lua: unknown loss '%s' (known: mse, rmse, mae, huber)"):format(l), 0) end
@@ -60,7 +59,7 @@ local function load(name)
     local ntrain = math.floor(0.8 * cfg.n)
     return rows(dirty, 1, ntrain), rows(clean, ntrain + 1, cfg.n - ntrain), {w = clean.w, b = clean.b}
   elseif name == "diabetes" then
-    local ds = ember.data.csv(here .. "/data/diabetes.csv", {target = "target"})
+    local ds = ember.data.csv(ember.data.script_path("data/diabetes.csv"), {target = "target"})
     local train, test = ds:split(0.8)                       -- 354 / 88 patients
     local stats = train:standardize()
     test:standardize(stats)                                  -- the training set's statistics

@@ -311,6 +311,24 @@ function M.idx(images, labels)
   return Dataset.new(x, y, {name = images:match("([^/]+)$")})
 end
 
+--- data.script_path(name) -> name as a path from the folder of the script that calls it (its chunk name), so
+-- that a script finds the files it ships with from any working folder, under `ember run`, `ember sweep`
+-- and plain lua5.4: in experiments/x.lua, data.script_path("data/digits.csv") is
+-- "experiments/data/digits.csv". An absolute name, and a call from code that is not in a file (the
+-- REPL, ember -e), give name as it is. A tail call (`return data.script_path(...)`) hides the script
+-- that made it, so it is an error.
+function M.script_path(name)
+  if type(name) ~= "string" then fail_type("script_path", "name must be a string (got %s)", show(name)) end
+  if name:sub(1, 1) == "/" then return name end
+  if debug.getinfo(1, "t").istailcall then
+    fail("script_path", "called as a tail call (return ember.data.script_path(...)), which hides the script "
+      .. "that called it; write local path = ember.data.script_path(...) first")
+  end
+  local info = debug.getinfo(2, "S")
+  local dir = info and info.source:match("^@(.*)/[^/]*$")
+  return dir and (dir .. "/" .. name) or name
+end
+
 local function exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end

@@ -415,6 +415,24 @@ describe("shipped data sets", function()
   end)
 end)
 
+describe("script_path", function()
+  it("finds a file beside the calling script from any folder; keeps absolute names and non-file chunks", function()
+    local dir = tmpdir .. "/exp"
+    assert(require("ember.util").mkdir_p(dir))
+    h.write(dir .. "/x.lua", 'local p = require("ember").data.script_path("data/d.csv")\nreturn p\n')
+    assert.are.equal(dir .. "/data/d.csv", dofile(dir .. "/x.lua"))
+    assert.are.equal(dir .. "/data/d.csv", assert(loadfile(dir .. "/x.lua"))())
+    h.write(dir .. "/y.lua", 'local function f() local p = require("ember").data.script_path("d.csv"); return p end\n'
+      .. 'local p = f()\nreturn p\n')
+    assert.are.equal(dir .. "/d.csv", dofile(dir .. "/y.lua"))   -- from a function of the script
+    assert.are.equal("/abs/d.csv", data.script_path("/abs/d.csv"))
+    assert.are.equal("d.csv", assert(load('local p = require("ember").data.script_path("d.csv") return p', "=(repl)"))())
+    h.write(dir .. "/z.lua", 'return require("ember").data.script_path("d.csv")\n')
+    fails_with("script_path: called as a tail call", function() dofile(dir .. "/z.lua") end)
+    fails_with("script_path: name must be a string (got 5)", function() data.script_path(5) end)
+  end)
+end)
+
 describe("fashion_mnist", function()
   local dir = "/usr/share/datasets/fashion-mnist"
   local present = io.open(dir .. "/t10k-labels-idx1-ubyte.gz", "rb")
