@@ -235,45 +235,42 @@ local function stat_tensor(fn, v, what)
   fail(fn, "stats.%s must be a tensor, a number or a table of numbers (got %s)", what, type(v))
 end
 
+-- x <- (x - a) / scale(a, b) per feature, with stats = {[a_key] = a, [b_key] = b} given or x's own
+-- (ember._stats(x, kind)): what standardize and normalize share; returns the stats
+local function rescale(self, fn, stats, kind, a_key, b_key, scale)
+  local ember = require "ember"
+  if stats == nil then
+    local a, b = ember._stats(self.x, kind)
+    stats = {[a_key] = a, [b_key] = b}
+  elseif type(stats) ~= "table" then
+    fail(fn, "stats must be a table {%s = ..., %s = ...} (got %s)", a_key, b_key, type(stats))
+  end
+  local a, b = stat_tensor(fn, stats[a_key], a_key), stat_tensor(fn, stats[b_key], b_key)
+  local ok, r = pcall(ember._rescale, self.x, a, scale(a, b))
+  if not ok then E.reraise_as(r, "ember.data." .. fn) end
+  self.x = r
+  return stats
+end
+
 -- ds:standardize([stats]) -> stats
 -- x becomes (x - mean) / std per feature (the columns of a table, the channels of images), using
 -- stats = {mean = ..., std = ...} when given (the training set's, for the test set) or x's own,
 -- population std as sklearn's StandardScaler; a constant feature (std 0) becomes 0. x is replaced by
 -- a new tensor, never changed in place, so datasets sharing it are unaffected.
 function Dataset:standardize(stats)
-  local ember = require "ember"
-  if stats == nil then
-    local mean, std = ember._stats(self.x, "mean_std")
-    stats = {mean = mean, std = std}
-  elseif type(stats) ~= "table" then
-    fail("Dataset:standardize", "stats must be a table {mean = ..., std = ...} (got %s)", type(stats))
-  end
-  local ok, r = pcall(ember._rescale, self.x, stat_tensor("Dataset:standardize", stats.mean, "mean"),
-                      stat_tensor("Dataset:standardize", stats.std, "std"))
-  if not ok then E.reraise_as(r, "ember.data.Dataset:standardize") end
-  self.x = r
-  return stats
+  return rescale(self, "Dataset:standardize", stats, "mean_std", "mean", "std", function(_, std) return std end)
 end
 
 -- ds:normalize([stats]) -> stats
 -- x becomes (x - min) / (max - min) per feature, in [0, 1], using stats = {min = ..., max = ...} when
 -- given (the training set's, for the test set) or x's own; a constant feature becomes 0.
 function Dataset:normalize(stats)
-  local ember = require "ember"
-  if stats == nil then
-    local lo, hi = ember._stats(self.x, "min_max")
-    stats = {min = lo, max = hi}
-  elseif type(stats) ~= "table" then
-    fail("Dataset:normalize", "stats must be a table {min = ..., max = ...} (got %s)", type(stats))
-  end
-  local lo, hi = stat_tensor("Dataset:normalize", stats.min, "min"), stat_tensor("Dataset:normalize", stats.max, "max")
-  if lo:numel() ~= hi:numel() then
-    fail("Dataset:normalize", "stats.min %s and stats.max %s differ in size", shape_str(lo), shape_str(hi))
-  end
-  local ok, r = pcall(ember._rescale, self.x, lo, hi:reshape(lo:shape()) - lo)
-  if not ok then E.reraise_as(r, "ember.data.Dataset:normalize") end
-  self.x = r
-  return stats
+  return rescale(self, "Dataset:normalize", stats, "min_max", "min", "max", function(lo, hi)
+    if lo:numel() ~= hi:numel() then
+      fail("Dataset:normalize", "stats.min %s and stats.max %s differ in size", shape_str(lo), shape_str(hi))
+    end
+    return hi:reshape(lo:shape()) - lo
+  end)
 end
 
 ------------------------------------------------------------------------------------------------------

@@ -89,6 +89,11 @@ function M.write_atomic(path, text)
   return require("ember")._write_atomic(path, text)   -- the temporary file never follows a symlink
 end
 
+--- util.is_file(path), util.is_dir(path) -> true when path is a regular file / a directory (following
+-- symlinks)
+function M.is_file(path) return require("lfs").attributes(path, "mode") == "file" end
+function M.is_dir(path) return require("lfs").attributes(path, "mode") == "directory" end
+
 --- util.mkdir_p(dir) -> true, or nil and a message (mkdir -p)
 function M.mkdir_p(dir)
   local lfs = require "lfs"   -- here, so modules that only read files work without lua-filesystem

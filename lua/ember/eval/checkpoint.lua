@@ -108,7 +108,6 @@ function M.entries(o)
 end
 
 local function join(dir, name) return (dir:gsub("/+$", "")) .. "/" .. name end
-local function mode(path) return require("lfs").attributes(path, "mode") end
 
 --- checkpoint.path(run, which, fn) -> the checkpoint file and the run directory: run is a run directory
 -- (which: "best" or "last", default "best") or a .ckpt file itself. Raises usage (not a run) or io (no
@@ -116,16 +115,15 @@ local function mode(path) return require("lfs").attributes(path, "mode") end
 function M.path(run, which, fn)
   which = which or "best"
   if type(run) ~= "string" or run == "" then E.raise("usage", fn, "give a run directory (got %s)", show(run)) end
-  local m = mode(run)
-  if m == "file" then return run, run:match("^(.*)/[^/]*$") or "." end
-  if m ~= "directory" then E.raise("usage", fn, "'%s' is not a run directory", run) end
+  if util.is_file(run) then return run, run:match("^(.*)/[^/]*$") or "." end
+  if not util.is_dir(run) then E.raise("usage", fn, "'%s' is not a run directory", run) end
   local path = join(run, which .. ".ckpt")
-  if mode(path) ~= "file" then
+  if not util.is_file(path) then
     local other = which == "best" and "last" or "best"
-    local has_other = mode(join(run, other .. ".ckpt")) == "file"
+    local has_other = util.is_file(join(run, other .. ".ckpt"))
     E.raise("io", fn, "'%s' has no %s.ckpt%s", run, which,
       has_other and (" (it has %s.ckpt: --ckpt %s)"):format(other, other)
-      or (mode(join(run, "metrics.tsv")) == "file" and " (its script trained without ember.fit, or stopped before the first checkpoint)"
+      or (util.is_file(join(run, "metrics.tsv")) and " (its script trained without ember.fit, or stopped before the first checkpoint)"
           or ": it is not a run directory"))
   end
   return path, run

@@ -18,7 +18,7 @@ local M = {}
 
 local DIGITS = "experiments/data/digits.csv"
 
-local function exists(path) return require("lfs").attributes(path, "mode") == "file" end
+local exists = util.is_file
 
 -- digits.csv: beside the run's script (experiments/x.lua -> experiments/data/digits.csv), else in the
 -- current folder's source tree, else in the tree of EMBER_PATH

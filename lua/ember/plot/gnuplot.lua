@@ -26,7 +26,6 @@ M.TERMS = {
 M.EXT_TERM = {png = "png", svg = "svg", pdf = "pdf", txt = "dumb"}
 local MAX_LABEL = 200   -- bytes of a legend entry or title; longer text is cut (at a UTF-8 boundary)
 
-local function mode(path) return lfs.attributes(path, "mode") end
 
 local function mkdir_p(dir)
   local ok, err = util.mkdir_p(dir)
@@ -61,12 +60,12 @@ local INSTALL_HINT = "install it with: apt-get install gnuplot-nox"
 function M.find(path)
   path = path or os.getenv("EMBER_GNUPLOT")
   if path and path ~= "" then
-    if mode(path) == "file" then return path end
+    if util.is_file(path) then return path end
     return nil, ("gnuplot not found at '%s'; %s"):format(path, INSTALL_HINT)
   end
   for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
     local p = paths.join(dir, "gnuplot")
-    if mode(p) == "file" then return p end
+    if util.is_file(p) then return p end
   end
   return nil, "gnuplot not found on PATH; " .. INSTALL_HINT
 end
@@ -417,7 +416,7 @@ local function run_gnuplot(gnuplot, dir, script, figure)
   local pipe = io.popen(cmd)
   local log = pipe:read("a") or ""
   local ok, _, code = pipe:close()
-  if not ok or mode(figure) ~= "file" then
+  if not ok or not util.is_file(figure) then
     local msg = log:gsub("%s+$", "")
     fail("plot", "gnuplot failed (exit %s) on %s%s", tostring(code), paths.join(dir, script),
       msg ~= "" and (":\n" .. msg) or "")

@@ -8,8 +8,7 @@ local util = require "ember.util"
 
 local M = {}
 
-function M.is_dir(p) return lfs.attributes(p, "mode") == "directory" end
-function M.is_file(p) return lfs.attributes(p, "mode") == "file" end
+M.is_dir, M.is_file = util.is_dir, util.is_file
 
 --- dir.strip_slash(p) -> p without trailing slashes ("/" stays "/")
 function M.strip_slash(p)

@@ -8,13 +8,7 @@ local fail = require("ember.error").module_fail("runs")
 
 local M = {}
 
-local function is_dir(path)
-  return lfs.attributes(path, "mode") == "directory"
-end
-
-local function is_file(path)
-  return lfs.attributes(path, "mode") == "file"
-end
+local is_dir, is_file = util.is_dir, util.is_file
 
 -- "a/b/" -> "a/b", "/" stays "/"
 local function strip_slash(path)
@@ -167,14 +161,17 @@ local function read_table(text_lines)
   return columns, rows
 end
 
+-- the dir argument of fn, checked to be a string, without its trailing slashes
+local function dir_arg(fn, dir)
+  if type(dir) ~= "string" then fail(fn, "dir must be a string (got %s)", type(dir)) end
+  return strip_slash(dir)
+end
+
 --- runs.read_info(dir): a run directory's params and meta without its metrics (cheap for a folder of
 -- long runs): {dir, name, id, params, param_keys, meta, meta_keys} as runs.read gives them. Does not
 -- check that dir is a run directory.
 function M.read_info(dir)
-  if type(dir) ~= "string" then
-    fail("runs.read_info", "dir must be a string (got %s)", type(dir))
-  end
-  dir = strip_slash(dir)
+  dir = dir_arg("runs.read_info", dir)
   local params, param_keys = read_kv(join(dir, "params.tsv"))
   local meta, meta_keys = read_kv(join(dir, "meta.tsv"))
   return {dir = dir, id = basename(dir), name = basename(dirname(dir)), params = params,
@@ -190,10 +187,7 @@ end
 -- header line that appears again later (the logger rewrote it to add a column) replaces the column
 -- list from there on.
 function M.read(dir)
-  if type(dir) ~= "string" then
-    fail("runs.read", "dir must be a string (got %s)", type(dir))
-  end
-  dir = strip_slash(dir)
+  dir = dir_arg("runs.read", dir)
   local metrics = lines(join(dir, "metrics.tsv"))
   if not metrics then
     fail("runs.read", "'%s' is not a run directory (no readable metrics.tsv)", dir)

@@ -15,7 +15,6 @@
 -- Exit status: 0 when every run is done, 1 when a run failed, diverged or was interrupted (or the
 -- engine could not start), 2 bad usage, 130 interrupted.
 local ember = require "ember"
-local lfs = require "lfs"
 local E = require "ember.error"
 local util = require "ember.util"
 local plan = require "ember.sweep.plan"
@@ -27,7 +26,6 @@ local M = {}
 
 local usage_fail = E.raiser("ember sweep", "usage")
 local fail = E.raiser("ember sweep", "io")
-local function mode(p) return lfs.attributes(p, "mode") end
 
 M.spec = {
   command = "ember sweep",
@@ -209,7 +207,7 @@ end
 -- runs the sweep described by o; returns the exit status
 local function run_sweep(o, env)
   local out = env.stdout or io.stdout
-  if mode(o.script) ~= "file" then fail("cannot open script '%s'", o.script) end
+  if not util.is_file(o.script) then fail("cannot open script '%s'", o.script) end
   local active_ids, env2 = slurm_queue(o, env)
   local entries, ctx = plan.plan(o, env2)
   ctx.stdout = out
@@ -217,7 +215,7 @@ local function run_sweep(o, env)
     if e.action == "skip" or e.action == "running" or o.status then state.refresh(e, ctx) end
   end
   if o.status then
-    if mode(ctx.sweepdir) == "directory" then state.write_tsv(entries, ctx) end
+    if util.is_dir(ctx.sweepdir) then state.write_tsv(entries, ctx) end
     out:write(report.status_table(state.select(entries, o), ctx))
     return 0
   end

@@ -20,7 +20,6 @@ M.TSV_SECONDS = 1   -- sweep.tsv is rewritten at most this often while runs come
 local DONE, RERUN = M.DONE, M.RERUN
 
 local read_kv, read_file = util.read_kv, util.read_file
-local function mode(p) return lfs.attributes(p, "mode") end
 local usage_fail = E.raiser("ember sweep", "usage")
 local fail = E.raiser("ember sweep", "io")
 
@@ -46,10 +45,10 @@ end
 --- state.latest_run(dir) -> the newest run directory (holding meta.tsv) directly below dir, or nil.
 -- Run ids start with their start time (YYYYmmdd-HHMMSS), so the newest sorts last.
 function M.latest_run(dir)
-  if mode(dir) ~= "directory" then return nil end
+  if not util.is_dir(dir) then return nil end
   local best
   for name in lfs.dir(dir) do
-    if name ~= "." and name ~= ".." and mode(dir .. "/" .. name .. "/meta.tsv") == "file" then
+    if name ~= "." and name ~= ".." and util.is_file(dir .. "/" .. name .. "/meta.tsv") then
       if best == nil or name > best then best = name end
     end
   end
@@ -141,7 +140,7 @@ function M.decide(e, ctx)
   local meta = read_kv(dir .. "/meta.tsv") or {}
   local st = meta.status
   e.status = st
-  local resumable = mode(dir .. "/params.tsv") == "file" and mode(dir .. "/metrics.tsv") == "file"
+  local resumable = util.is_file(dir .. "/params.tsv") and util.is_file(dir .. "/metrics.tsv")
   if DONE[st] then return "skip", st end
   if RERUN[st] then
     if resumable then return "resume", st end
@@ -268,7 +267,7 @@ function M.tsv_text(entries, ctx)
     if ctx.seeds then f[#f + 1] = e.seed and tostring(e.seed) or "" end
     local log = M.log_paths(e, ctx)
     for _, v in ipairs{e.status or "new", e.metric or "", num_text(e.best), e.epochs and num_text(e.epochs) or "",
-                       e.exit and tostring(e.exit) or "", rel(e.dir) or "", mode(log) and rel(log) or ""} do
+                       e.exit and tostring(e.exit) or "", rel(e.dir) or "", util.is_file(log) and rel(log) or ""} do
       f[#f + 1] = v
     end
     for i, v in ipairs(f) do f[i] = util.tsv_field(v) end
