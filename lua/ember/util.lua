@@ -39,6 +39,15 @@ function M.callable(f)
   return type(mt) == "table" and mt.__call ~= nil
 end
 
+--- util.same_list(a, b) -> true when the lists a and b have the same length and equal (==) items
+function M.same_list(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do
+    if a[i] ~= b[i] then return false end
+  end
+  return true
+end
+
 --- util.option_problem(opts, known) -> nil when every key of the options table opts is an option known
 -- names (known maps a name to "boolean" for an option that must be true or false, or to true for any
 -- value); else the kind and the text of the problem ("value", "unknown option 'delt' (known: delta,

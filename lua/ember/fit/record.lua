@@ -18,13 +18,7 @@ local function text(v)
 end
 
 local function same(a, b)
-  if type(a) == "table" and type(b) == "table" then
-    if #a ~= #b then return false end
-    for i = 1, #a do
-      if a[i] ~= b[i] then return false end
-    end
-    return true
-  end
+  if type(a) == "table" and type(b) == "table" then return util.same_list(a, b) end
   return a == b
 end
 

@@ -206,14 +206,7 @@ function Optimizer:state_dict()
   return {optimizer = self.kind, param_groups = groups, state = state}
 end
 
-local function same_shape(a, b)
-  local sa, sb = a:shape(), b:shape()
-  if #sa ~= #sb then return false end
-  for i = 1, #sa do
-    if sa[i] ~= sb[i] then return false end
-  end
-  return true
-end
+local function same_shape(a, b) return util.same_list(a:shape(), b:shape()) end
 
 -- The saved groups checked against this optimizer's: their options (resolved copies) and the parameter
 -- each saved index names.
