@@ -43,10 +43,6 @@ function M.format(v)
   return tostring(v)
 end
 
---- config.read_params(path) -> map, keys in file order: the key<TAB>value lines of a params.tsv, as text
--- (nothing in it is executed), or nil when the file cannot be read
-function M.read_params(path) return util.read_kv(path) end
-
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end

@@ -71,7 +71,7 @@ local function write(path, text)
 end
 
 -- info.tsv: what was measured, on what
-local function info_text(o, path, ck, d, cm)
+local function info_text(o, path, ck, cm)
   local rows = {{"checkpoint", path}, {"epoch", ck.epoch}, {"data", o.data}, {"samples", cm.n}, {"classes", cm.C},
     {"accuracy", cm.accuracy}, {"macro_f1", cm.macro.f1}, {"weighted_f1", cm.weighted.f1},
     {"time", os.date("%Y-%m-%dT%H:%M:%S")}}
@@ -111,7 +111,7 @@ function M.evaluate(o)
   if not ok then E.raise("io", FN, "cannot create '%s': %s", dir, err) end
   local result = {cm = cm, ck = ck, path = path, what = d.what, notes = notes, dir = dir, files = {}}
   for _, f in ipairs{{"confusion.tsv", cm:confusion_tsv()}, {"metrics.tsv", cm:metrics_tsv()},
-                     {"info.tsv", info_text(o, path, ck, d, cm)}} do
+                     {"info.tsv", info_text(o, path, ck, cm)}} do
     write(dir .. "/" .. f[1], f[2])
     result.files[#result.files + 1] = dir .. "/" .. f[1]
   end

@@ -331,14 +331,14 @@ function M.rmsprop(params, config) return new("rmsprop", params, config) end
 -- eps = 1e-10, maximize = false, l1 = 0}) -- Adagrad. Returns the optimizer.
 function M.adagrad(params, config) return new("adagrad", params, config) end
 
-local names = {"adagrad", "adam", "adamw", "rmsprop", "sgd"}
+local KIND_NAMES = {"adagrad", "adam", "adamw", "rmsprop", "sgd"}
 
 --- optim.get(name) -- the constructor called name ("sgd", "adam", ...; case does not matter), for
 -- configs: optim.get(cfg.optimizer)(params, {lr = cfg.lr}).
 function M.get(name)
   local key = type(name) == "string" and name:lower() or nil
   if not key or not kinds[key] then
-    fail("optim.get", nil, "unknown optimizer %s (known: %s)", show(name), table.concat(names, ", "))
+    fail("optim.get", nil, "unknown optimizer %s (known: %s)", show(name), table.concat(KIND_NAMES, ", "))
   end
   return M[key]
 end
