@@ -10,8 +10,6 @@ local root
 before_each(function() root = h.fresh_session() end)
 after_each(function() h.end_session(root) end)
 
-local ember_cli = h.cli
-
 describe("ember.fit for ember eval", function()
   local function digits()
     local ds = ember.data.csv("experiments/data/digits.csv", {target = "label", classes = true})
@@ -35,7 +33,7 @@ describe("ember.fit for ember eval", function()
       assert.are.equal(1 / 16, ck.data.input.scale)
     end
     -- and ember eval reproduces the model's accuracy on the data prepared by hand
-    local status, out = ember_cli("eval", {run.dir, "--data", "digits", "--term", "dumb"})
+    local status, out = h.cli("eval", {run.dir, "--data", "digits", "--term", "dumb"})
     assert.are.equal(0, status, out)
     local d = digits()
     local correct = ember.no_grad(function() return model:eval()(d.x):argmax(2):eq(d.y):sum():item() end)
