@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "blas.h"
+#include "parallel.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #endif
@@ -49,19 +50,22 @@ int em_blas_init(void) {
   /* flush denormals to zero: they slowed later training epochs by ~15% here (performance-baseline.md) */
   _mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
-  if (!nthreads) nthreads = default_threads();
   const char *user = getenv("OPENBLAS_CORETYPE"), *pick = NULL;
   if (!user || !*user) {
     pick = pick_coretype();
     if (pick) setenv("OPENBLAS_CORETYPE", pick, 1);
   }
-  /* OpenBLAS sizes its pool from this at load; ember's setting governs it from the start */
-  char nt[16];
-  snprintf(nt, sizeof nt, "%d", nthreads);
-  if (!getenv("OPENBLAS_NUM_THREADS")) setenv("OPENBLAS_NUM_THREADS", nt, 1);
+  /* OpenBLAS sizes its pool from this at load: one thread, so it starts none (blas.h says why); the
+     user's value is put back for child processes */
+  const char *nt = getenv("OPENBLAS_NUM_THREADS");
+  char *user_nt = nt ? strdup(nt) : NULL;
+  setenv("OPENBLAS_NUM_THREADS", "1", 1);
   void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
   if (!h) h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
   if (pick) unsetenv("OPENBLAS_CORETYPE");   /* children (sweeps) decide for themselves */
+  if (user_nt) setenv("OPENBLAS_NUM_THREADS", user_nt, 1);
+  else unsetenv("OPENBLAS_NUM_THREADS");
+  free(user_nt);
   if (h) {
     cblas_sgemm_p = (sgemm_fn)(uintptr_t)dlsym(h, "cblas_sgemm");
     corename_p = (char *(*)(void))(uintptr_t)dlsym(h, "openblas_get_corename");
@@ -75,7 +79,7 @@ int em_blas_init(void) {
     return -1;
   }
   loaded = 1;
-  if (set_threads_p) set_threads_p(nthreads);
+  if (set_threads_p) set_threads_p(1);
   snprintf(kernel, sizeof kernel, "%s", corename_p ? corename_p() : "unknown");
   const char *cfg = config_p ? config_p() : "OpenBLAS";
   snprintf(info, sizeof info, "%s, kernel %s (%s)", cfg, kernel,
@@ -87,17 +91,7 @@ const char *em_blas_info(void) { em_blas_init(); return info; }
 const char *em_blas_kernel(void) { em_blas_init(); return kernel; }
 
 void em_set_num_threads(int n) {
-  if (n < 1) n = 1;
-  nthreads = n;
-  if (loaded > 0 && set_threads_p) set_threads_p(n);
-}
-
-void em_blas_enter_region(void) {
-  if (loaded > 0 && set_threads_p && nthreads > 1) set_threads_p(1);
-}
-
-void em_blas_leave_region(void) {
-  if (loaded > 0 && set_threads_p && nthreads > 1) set_threads_p(nthreads);
+  nthreads = n < 1 ? 1 : n;
 }
 
 int em_get_num_threads(void) {
@@ -150,6 +144,49 @@ static void gemm_small(int ta, int tb, int m, int n, int k, float alpha, const f
   gemm_fallback(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+/* one product on the calling thread */
+static void sgemm_serial(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c, int ldc) {
+  /* OpenBLAS packs its operands and dispatches first: ~1 us that dominates a product of a few thousand
+     multiply-adds (a Linear(10, 1) step on 442 rows spent a third of its time there) */
+  if (loaded > 0 && (double)m * n * k > 16384.0)
+    cblas_sgemm_p(101 /* CblasRowMajor */, trans_a ? 112 : 111, trans_b ? 112 : 111, m, n, k, alpha, a, lda,
+                  b, ldb, beta, c, ldc);
+  else if (loaded > 0)
+    gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    gemm_fallback(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* A product is cut into blocks of whole rows (or columns) of C, each at least BLOCK_MACS multiply-adds
+   and BLOCK_ALIGN rows wide, at most MAX_BLOCKS of them. Every element of C is then computed inside one
+   block, by one serial OpenBLAS call whose shape depends only on the product's: the bits do not depend
+   on the thread count. Cutting the longer side of C costs the least: each block re-packs the operand
+   it shares with the others (B for rows, A for columns), a share of about blocks / rows of the work. */
+#define BLOCK_MACS (1 << 21)
+#define BLOCK_ALIGN 16
+#define MAX_BLOCKS 32
+
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc, rows, step;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+} gemm_job;
+
+static void gemm_block(void *p, int64_t blk, int worker) {
+  const gemm_job *j = p;
+  (void)worker;
+  const int side = j->rows ? j->m : j->n, lo = (int)blk * j->step;
+  const int len = side - lo < j->step ? side - lo : j->step;
+  if (j->rows)   /* rows lo.. of C: rows of A (columns when A is transposed) */
+    sgemm_serial(j->ta, j->tb, len, j->n, j->k, j->alpha, j->ta ? j->a + lo : j->a + (size_t)lo * j->lda, j->lda,
+                 j->b, j->ldb, j->beta, j->c + (size_t)lo * j->ldc, j->ldc);
+  else           /* columns lo.. of C: columns of B (rows when B is transposed) */
+    sgemm_serial(j->ta, j->tb, j->m, len, j->k, j->alpha, j->a, j->lda,
+                 j->tb ? j->b + (size_t)lo * j->ldb : j->b + lo, j->ldb, j->beta, j->c + lo, j->ldc);
+}
+
 void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc) {
   if (m == 0 || n == 0) return;
@@ -159,13 +196,17 @@ void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
     return;
   }
   if (!loaded) em_blas_init();
-  /* OpenBLAS packs its operands and dispatches threads first: ~1 us that dominates a product of a
-     few thousand multiply-adds (a Linear(10, 1) step on 442 rows spent a third of its time there) */
-  if (loaded > 0 && (double)m * n * k > 16384.0)
-    cblas_sgemm_p(101 /* CblasRowMajor */, trans_a ? 112 : 111, trans_b ? 112 : 111, m, n, k, alpha, a, lda,
-                  b, ldb, beta, c, ldc);
-  else if (loaded > 0)
-    gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
-    gemm_fallback(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const double macs = (double)m * n * k;
+  const int rows = m >= n, side = rows ? m : n;
+  int64_t blocks = (int64_t)(macs / BLOCK_MACS);
+  if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
+  if (blocks > side / BLOCK_ALIGN) blocks = side / BLOCK_ALIGN;
+  if (blocks <= 1) {
+    sgemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const int per = (int)((side + blocks - 1) / blocks);
+  gemm_job j = {trans_a, trans_b, m, n, k, lda, ldb, ldc, rows, (per + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN,
+                alpha, beta, a, b, c};
+  em_parallel_chunks((side + j.step - 1) / j.step, gemm_block, &j);
 }

@@ -292,8 +292,8 @@ typedef struct {
   em_conv2d_geom g;
   const float *inp, *w, *b, *dout;
   float *out, *dinp, *dw, *db;
-  float *scratch, *dw_part, *db_part;   /* per worker: col scratch; partial dw, db for workers >= 1 */
-  int64_t scratch_per, dw_n, db_n;
+  float *scratch, *part;   /* per worker: col scratch; per chunk: its partial dw, db */
+  int64_t scratch_per, dw_n, db_n, per_chunk;
 } conv_job;
 
 static void forward_range(void *p, int64_t b, int64_t e, int worker) {
@@ -304,15 +304,17 @@ static void forward_range(void *p, int64_t b, int64_t e, int worker) {
   em_conv2d_forward(j->out + b * out_sz, j->inp + b * in_sz, j->w, j->b, &g, j->scratch + worker * j->scratch_per);
 }
 
-static void backward_range(void *p, int64_t b, int64_t e, int worker) {
+/* one chunk of images: its input gradients in place, its share of dw and db into its own partial */
+static void backward_chunk(void *p, int64_t chunk, int worker) {
   conv_job *j = p;
   em_conv2d_geom g = j->g;
   const int64_t in_sz = (int64_t)g.cin * g.h * g.w, out_sz = (int64_t)g.cout * g.oh * g.ow;
+  const int64_t b = chunk * j->per_chunk, e = b + j->per_chunk < g.n ? b + j->per_chunk : g.n;
+  float *part = j->part + chunk * (j->dw_n + j->db_n);
+  memset(part, 0, (size_t)(j->dw_n + j->db_n) * sizeof(float));
   g.n = (int)(e - b);
-  float *dw = !j->dw ? NULL : worker == 0 ? j->dw : j->dw_part + (worker - 1) * j->dw_n;
-  float *db = !j->db ? NULL : worker == 0 ? j->db : j->db_part + (worker - 1) * j->db_n;
-  em_conv2d_backward(j->dinp ? j->dinp + b * in_sz : NULL, dw, db, j->dout + b * out_sz, j->inp + b * in_sz, j->w,
-                     &g, j->scratch + worker * j->scratch_per);
+  em_conv2d_backward(j->dinp ? j->dinp + b * in_sz : NULL, j->dw ? part : NULL, j->db ? part + j->dw_n : NULL,
+                     j->dout + b * out_sz, j->inp + b * in_sz, j->w, &g, j->scratch + worker * j->scratch_per);
 }
 
 /* Scratch for the drivers, kept between calls: a training step asks for the same sizes every time,
@@ -346,28 +348,27 @@ static int conv_forward_parallel(float *out, const float *inp, const float *w, c
   return 0;
 }
 
-/* dw and db sum over images: worker 0 adds into them, the others into zeroed partials added at the end,
-   always in worker order, so a given thread count gives the same bits every run */
+/* The images are cut into at most 32 chunks of at least image_grain images, fixed by the shape; dw and
+   db are summed per chunk and the chunks added in order, so every thread count gives the same bits. */
+#define MAX_IMAGE_CHUNKS 32
 static int conv_backward_parallel(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                   const float *w, const em_conv2d_geom *g) {
   conv_job j = {.g = *g, .inp = inp, .w = w, .dout = dout, .dinp = dinp, .dw = dw, .db = db};
   int workers = em_parallel_workers();
+  int64_t per = (g->n + MAX_IMAGE_CHUNKS - 1) / MAX_IMAGE_CHUNKS, grain = image_grain(g);
+  j.per_chunk = per > grain ? per : grain;
+  const int64_t chunks = (g->n + j.per_chunk - 1) / j.per_chunk;
   j.scratch_per = em_conv2d_scratch(g, 1) + 16;
   j.dw_n = dw ? (int64_t)g->cout * g->cin * g->kh * g->kw : 0;
   j.db_n = db ? g->cout : 0;
-  /* one buffer: the workers' column scratch, then zeroed partials of dw and db for workers 1.. */
-  const int64_t parts = (int64_t)(workers - 1) * (j.dw_n + j.db_n);
-  float *buf = scratch_get(workers * j.scratch_per + parts);
+  /* one buffer: the workers' column scratch, then the chunks' partials of dw and db */
+  float *buf = scratch_get(workers * j.scratch_per + chunks * (j.dw_n + j.db_n));
   if (!buf) return em_fail("conv2d backward: out of memory");
   j.scratch = buf;
-  j.dw_part = buf + workers * j.scratch_per;
-  j.db_part = j.dw_part + (int64_t)(workers - 1) * j.dw_n;
-  if (parts > 0) memset(j.dw_part, 0, (size_t)parts * sizeof(float));
-  em_parallel_for(g->n, image_grain(g), backward_range, &j);
-  for (int k = 0; k + 1 < workers; k++) {
-    if (dw) for (int64_t i = 0; i < j.dw_n; i++) dw[i] += j.dw_part[k * j.dw_n + i];
-    if (db) for (int64_t i = 0; i < j.db_n; i++) db[i] += j.db_part[k * j.db_n + i];
-  }
+  j.part = buf + workers * j.scratch_per;
+  em_parallel_chunks(chunks, backward_chunk, &j);
+  if (dw) em_sum_chunks(dw, j.part, chunks, j.dw_n + j.db_n, j.dw_n);
+  if (db) em_sum_chunks(db, j.part + j.dw_n, chunks, j.dw_n + j.db_n, j.db_n);
   return 0;
 }
 

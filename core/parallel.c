@@ -6,7 +6,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include "parallel.h"
-#include "blas.h"
+#include "blas.h"   /* em_get_num_threads */
 
 #define SPINS 4000     /* pause-spins before yielding, then as many yields before sleeping */
 
@@ -113,7 +113,6 @@ void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
   int parts = helpers + 1;
   if (n < 2 * grain || parts == 1) { fn(ctx, 0, n, 0); return; }
   if ((int64_t)parts > n / grain) parts = (int)(n / grain);
-  em_blas_enter_region();
   job_fn = fn;
   job_ctx = ctx;
   job_n = n;
@@ -137,5 +136,41 @@ void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
     STORE(caller_waiting, 0);
     pthread_mutex_unlock(&mu);
   }
-  em_blas_leave_region();
+}
+
+typedef struct { em_chunk_fn fn; void *ctx; int64_t n, next; } chunk_job;
+
+/* each worker takes the next chunk until none is left */
+static void take_chunks(void *p, int64_t b, int64_t e, int worker) {
+  chunk_job *j = p;
+  (void)b; (void)e;
+  for (int64_t c; (c = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n;) j->fn(j->ctx, c, worker);
+}
+
+void em_parallel_chunks(int64_t nchunks, em_chunk_fn fn, void *ctx) {
+  if (nchunks <= 0) return;
+  int workers = in_region ? 1 : em_parallel_workers();
+  if (nchunks == 1 || workers == 1) {
+    for (int64_t c = 0; c < nchunks; c++) fn(ctx, c, 0);
+    return;
+  }
+  chunk_job j = {fn, ctx, nchunks, 0};
+  em_parallel_for(nchunks < workers ? nchunks : workers, 1, take_chunks, &j);
+}
+
+typedef struct { float *dst; const float *part; int64_t chunks, stride; } chunk_sum;
+
+static void sum_range(void *p, int64_t b, int64_t e, int worker) {
+  const chunk_sum *s = p;
+  (void)worker;
+  for (int64_t i = b; i < e; i++) {
+    float acc = s->part[i];
+    for (int64_t c = 1; c < s->chunks; c++) acc += s->part[c * s->stride + i];
+    s->dst[i] += acc;
+  }
+}
+
+void em_sum_chunks(float *dst, const float *part, int64_t chunks, int64_t stride, int64_t n) {
+  chunk_sum s = {dst, part, chunks, stride};
+  em_parallel_for(n, 4096, sum_range, &s);
 }
