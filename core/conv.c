@@ -2,6 +2,7 @@
    image at a time so the column matrix and the GEMM operands stay in cache, and its backward pass.
    Reference: Chellapilla, Puri & Simard 2006, "High Performance Convolutional Neural Networks for
    Document Processing" (unrolling convolutions into matrix products); output size as PyTorch's Conv2d doc. */
+#include <stdio.h>
 #include <stdlib.h>
 /* keep the short-row copy loops below as loops: GCC otherwise turns them into memmove calls */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -12,6 +13,7 @@
 #include "ops.h"
 #include "autograd.h"
 #include "blas.h"
+#include "conv_direct.h"
 #include "parallel.h"
 
 int64_t em_window_out(int64_t in, int k, int stride, int pad, int dil, int ceil_mode) {
@@ -338,7 +340,36 @@ static int64_t image_grain(const em_conv2d_geom *g) {
   return work >= (1 << 18) ? 1 : work >= (1 << 14) ? 2 : 8;
 }
 
+/* ---- the choice of kernels ---- */
+
+static enum { KERNEL_AUTO, KERNEL_IM2COL } kernel_choice;
+
+int em_conv2d_set_kernel(const char *name) {
+  if (!strcmp(name, "auto") || !strcmp(name, "direct")) { kernel_choice = KERNEL_AUTO; return em_conv_direct_use(NULL); }
+  if (!strcmp(name, "im2col")) { kernel_choice = KERNEL_IM2COL; return 0; }
+  if (!strcmp(name, "direct-avx2")) {
+    kernel_choice = KERNEL_AUTO;
+    if (!em_conv_direct_use("avx2")) return 0;
+    return em_fail("conv kernel \"direct-avx2\": this CPU has no AVX2 with FMA");
+  }
+  return em_fail("conv kernel: expected \"auto\", \"im2col\" or \"direct-avx2\" (got \"%s\")", name);
+}
+
+const char *em_conv2d_kernel(void) {
+  static char desc[160];
+  const char *isa = em_conv_direct_isa();
+  if (kernel_choice == KERNEL_IM2COL || !isa)
+    snprintf(desc, sizeof desc, "im2col + sgemm%s", kernel_choice == KERNEL_IM2COL ? " (forced)" : " (no AVX2/AVX-512)");
+  else
+    snprintf(desc, sizeof desc, "direct %s (%d images per vector) for stride 1, else im2col + sgemm", isa,
+             em_conv_direct_lanes());
+  return desc;
+}
+
+static int use_direct(const em_conv2d_geom *g) { return kernel_choice == KERNEL_AUTO && em_conv_direct_fits(g); }
+
 static int conv_forward_parallel(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g) {
+  if (use_direct(g)) return em_conv_direct_forward(out, inp, w, b, g);
   conv_job j = {.g = *g, .inp = inp, .w = w, .b = b, .out = out};
   int workers = em_parallel_workers();
   j.scratch_per = em_conv2d_scratch(g, 0) + 16;
@@ -353,6 +384,7 @@ static int conv_forward_parallel(float *out, const float *inp, const float *w, c
 #define MAX_IMAGE_CHUNKS 32
 static int conv_backward_parallel(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                   const float *w, const em_conv2d_geom *g) {
+  if (use_direct(g)) return em_conv_direct_backward(dinp, dw, db, dout, inp, w, g);
   conv_job j = {.g = *g, .inp = inp, .w = w, .dout = dout, .dinp = dinp, .dw = dw, .db = db};
   int workers = em_parallel_workers();
   int64_t per = (g->n + MAX_IMAGE_CHUNKS - 1) / MAX_IMAGE_CHUNKS, grain = image_grain(g);

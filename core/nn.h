@@ -42,6 +42,14 @@ void em_conv2d_forward(float *out, const float *inp, const float *w, const float
 void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                         const em_conv2d_geom *g, float *col);
 
+/* which kernels convolutions use: "auto" (the direct kernels of conv_direct.h where they fit, else
+   im2col + GEMM), "im2col" (always), "direct-avx2" (auto, with the AVX2 kernels even where the CPU
+   has AVX-512: for tests). -1 + em_error for an unknown name or kernels this CPU lacks. */
+int em_conv2d_set_kernel(const char *name);
+/* the choice in words, for ember.blas() and meta.tsv: "direct avx512 (16 images per vector) for
+   stride 1, else im2col + sgemm" */
+const char *em_conv2d_kernel(void);
+
 typedef struct em_pool2d_geom {
   int planes, h, w;          /* input (planes = N * C, H, W) */
   int kh, kw, sh, sw, ph, pw, dh, dw;

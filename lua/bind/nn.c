@@ -114,8 +114,15 @@ static int l_dropout(lua_State *L) {
   return 1;
 }
 
+/* ember.set_conv_kernel(name): "auto" (default), "im2col", or "direct-avx2" (tests); the choice in
+   words is ember.blas().conv */
+static int l_set_conv_kernel(lua_State *L) {
+  if (em_conv2d_set_kernel(luaL_checkstring(L, 1))) return lt_raise(L);
+  return 0;
+}
+
 static const luaL_Reg fns[] = {
-  {"linear", l_linear}, {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
+  {"set_conv_kernel", l_set_conv_kernel}, {"linear", l_linear}, {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
   {"batch_norm", l_batch_norm}, {"dropout", l_dropout}, {NULL, NULL}};
 
 void ember_open_nn(lua_State *L) { ember_register(L, fns); }

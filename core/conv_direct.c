@@ -1,0 +1,355 @@
+/* conv_direct.c - direct 2-d convolution (stride 1) with the images of a batch in the lanes of vector
+   registers: a group of V images (16 with AVX-512, 8 with AVX2) is transposed into a "lane-major"
+   buffer (C, H, W, V), and every multiply-add of the textbook loop then serves V images at once, so
+   the vectors are full whatever the image and channel sizes. LeNet's convolutions run this way at
+   near the core's FMA peak, where im2col's per-image GEMMs (10 x 576 x 25, 20 x 64 x 250) reached a
+   quarter to a half of it and a third of their time went into copying columns.
+   The input gradient is the forward kernel run on the zero-padded output gradient with the kernel
+   flipped and its channel axes swapped (the transposed convolution, as Dumoulin & Visin 2016,
+   arXiv:1603.07285, section 4.1); the weight gradient correlates the input with the output gradient.
+   The kernels are compiled for each instruction set from conv_direct_kernels.h and chosen at run time
+   (__builtin_cpu_supports), so the build needs no -march flag. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "conv_direct.h"
+#include "parallel.h"
+
+/* the sizes a kernel reads: input (cin, hp, wp) already padded, kernel (kh, kw) with dilation (dh, dw),
+   output (cout, oh, ow) */
+typedef struct { int cin, hp, wp, cout, kh, kw, dh, dw, oh, ow; } cd_shape;
+
+typedef struct {
+  const char *name;
+  int lanes, fb, wb;   /* images per vector; output channels per forward / weight-gradient block */
+  void (*pack)(float *dst, const float *src, int64_t img, int count, int C, int H, int W, int Hp, int Wp, int pt,
+               int pl);
+  void (*unpack)(float *dst, int64_t img, const float *src, int count, int64_t p0, int64_t p1, int add);
+  void (*forward)(float *y, const float *x, const float *w, const float *b, const cd_shape *s, int co0, int co1);
+  void (*wgrad)(float *part, float *bpart, const float *g, int64_t gplane, int gw, const float *x, const cd_shape *s,
+                int co0, int co1);
+} cd_isa;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EM_CONV_DIRECT 1
+#include <immintrin.h>
+
+#if defined(__clang__)
+#define CD_SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define CD_SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (__typeof__(cd_imask)){__VA_ARGS__})
+#endif
+
+/* ---- AVX-512: 16 images per vector ---- */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+#endif
+typedef int cd_imask16 __attribute__((vector_size(64)));
+#define cd_imask (cd_imask16){0}
+#define CD_V 16
+#define CD_VEC __m512
+#define CD_LOAD(p) _mm512_loadu_ps(p)
+#define CD_STORE(p, v) _mm512_storeu_ps(p, v)
+#define CD_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define CD_SET1(x) _mm512_set1_ps(x)
+#define CD_ZERO() _mm512_setzero_ps()
+#define CD_ADD(a, b) _mm512_add_ps(a, b)
+#define CD_HSUM(v) _mm512_reduce_add_ps(v)
+#define CD_ILO(a, b) CD_SHUFFLE(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define CD_IHI(a, b) CD_SHUFFLE(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#define CD_FB 5
+#define CD_WB 4
+#define CD_FN(name) name##_avx512
+#include "conv_direct_kernels.h"
+#undef cd_imask
+#undef CD_V
+#undef CD_VEC
+#undef CD_LOAD
+#undef CD_STORE
+#undef CD_FMA
+#undef CD_SET1
+#undef CD_ZERO
+#undef CD_ADD
+#undef CD_HSUM
+#undef CD_ILO
+#undef CD_IHI
+#undef CD_FB
+#undef CD_WB
+#undef CD_FN
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+/* ---- AVX2 with FMA: 8 images per vector, and half the registers ---- */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+typedef int cd_imask8 __attribute__((vector_size(32)));
+#define cd_imask (cd_imask8){0}
+static inline float hsum_avx2(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#define CD_V 8
+#define CD_VEC __m256
+#define CD_LOAD(p) _mm256_loadu_ps(p)
+#define CD_STORE(p, v) _mm256_storeu_ps(p, v)
+#define CD_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define CD_SET1(x) _mm256_set1_ps(x)
+#define CD_ZERO() _mm256_setzero_ps()
+#define CD_ADD(a, b) _mm256_add_ps(a, b)
+#define CD_HSUM(v) hsum_avx2(v)
+#define CD_ILO(a, b) CD_SHUFFLE(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define CD_IHI(a, b) CD_SHUFFLE(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#define CD_FB 2
+#define CD_WB 2
+#define CD_FN(name) name##_avx2
+#include "conv_direct_kernels.h"
+#undef cd_imask
+#undef CD_V
+#undef CD_VEC
+#undef CD_LOAD
+#undef CD_STORE
+#undef CD_FMA
+#undef CD_SET1
+#undef CD_ZERO
+#undef CD_ADD
+#undef CD_HSUM
+#undef CD_ILO
+#undef CD_IHI
+#undef CD_FB
+#undef CD_WB
+#undef CD_FN
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+static const cd_isa isa_avx512 = {"avx512", 16, 5, 4, pack_avx512, unpack_avx512, forward_avx512, wgrad_avx512};
+static const cd_isa isa_avx2 = {"avx2", 8, 2, 2, pack_avx2, unpack_avx2, forward_avx2, wgrad_avx2};
+#endif
+
+static const cd_isa *chosen;
+static int chosen_set;
+
+static const cd_isa *best_isa(void) {
+#ifdef EM_CONV_DIRECT
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return &isa_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &isa_avx2;
+#endif
+  return NULL;
+}
+
+static const cd_isa *isa(void) {
+  if (!chosen_set) {
+    chosen = best_isa();
+    chosen_set = 1;
+  }
+  return chosen;
+}
+
+const char *em_conv_direct_isa(void) { return isa() ? isa()->name : NULL; }
+int em_conv_direct_lanes(void) { return isa() ? isa()->lanes : 0; }
+
+int em_conv_direct_use(const char *name) {
+  const cd_isa *best = best_isa();
+  chosen_set = 1;
+  if (!name) { chosen = best; return 0; }
+#ifdef EM_CONV_DIRECT
+  if (best && !strcmp(name, "avx512") && best == &isa_avx512) { chosen = &isa_avx512; return 0; }
+  if (best && !strcmp(name, "avx2")) { chosen = &isa_avx2; return 0; }
+#endif
+  chosen = best;
+  return -1;
+}
+
+/* Beyond this many taps per output (Cin kh kw) the lane-major input of a group outgrows the caches
+   that the blocks re-read it from, and im2col's larger GEMMs are efficient anyway. */
+#define MAX_TAPS 1600
+
+int em_conv_direct_fits(const em_conv2d_geom *g) {
+  const cd_isa *k = isa();
+  return k && g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1 && g->ph <= (g->kh - 1) * g->dh &&
+         g->pw <= (g->kw - 1) * g->dw && 2 * g->n >= k->lanes && (int64_t)g->cin * g->kh * g->kw <= MAX_TAPS;
+}
+
+/* Scratch kept between calls (a training step asks for the same sizes every time), per calling thread,
+   aligned to a cache line for the vector loads */
+static float *scratch(int64_t n) {
+  static __thread float *buf;
+  static __thread int64_t cap;
+  if (n > cap) {
+    free(buf);
+    buf = malloc((size_t)(n + 16) * sizeof(float));
+    cap = buf ? n : 0;
+    if (!buf) return NULL;
+  }
+  return (float *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+}
+
+typedef struct {
+  const cd_isa *k;
+  const em_conv2d_geom *g;
+  cd_shape fs, bs;          /* the forward (and weight gradient) shape; the input-gradient shape */
+  int groups, lanes;
+  int64_t in_img, out_img;  /* floats per image of input and output */
+  int64_t xsz, gsz, dxsz;   /* floats per group: lane-major input, output gradient (padded), input gradient */
+  int gqh, gqw;             /* padding of the output gradient for the input gradient */
+  int fco, wco, xci;        /* channels per task: forward, weight gradient, input gradient */
+  int ftasks, wtasks, xtasks;
+  const float *inp, *w, *b, *dout;
+  float *out, *dinp, *dw, *db;
+  float *xp, *yp, *gp, *dxp, *wt, *part;
+  int64_t pn;               /* floats per group partial: dw, then db */
+} cd_job;
+
+static int group_count(const cd_job *j, int gi) {
+  int left = j->g->n - gi * j->lanes;
+  return left < j->lanes ? left : j->lanes;
+}
+
+static void pack_input(void *p, int64_t gi, int worker) {
+  const cd_job *j = p;
+  const em_conv2d_geom *g = j->g;
+  (void)worker;
+  j->k->pack(j->xp + gi * j->xsz, j->inp + gi * j->lanes * j->in_img, j->in_img, group_count(j, (int)gi), g->cin,
+             g->h, g->w, j->fs.hp, j->fs.wp, g->ph, g->pw);
+}
+
+/* the channel range [lo, hi) of task t of a group cut into tasks of `per` channels */
+static void task_range(int t, int per, int total, int *lo, int *hi) {
+  *lo = t * per;
+  *hi = *lo + per < total ? *lo + per : total;
+}
+
+static void forward_task(void *p, int64_t task, int worker) {
+  const cd_job *j = p;
+  const int gi = (int)(task / j->ftasks);
+  int co0, co1;
+  (void)worker;
+  task_range((int)(task % j->ftasks), j->fco, j->g->cout, &co0, &co1);
+  float *y = j->yp + gi * (int64_t)j->fs.cout * j->fs.oh * j->fs.ow * j->lanes;
+  j->k->forward(y, j->xp + gi * j->xsz, j->w, j->b, &j->fs, co0, co1);
+  const int64_t plane = (int64_t)j->fs.oh * j->fs.ow;
+  j->k->unpack(j->out + gi * j->lanes * j->out_img, j->out_img, y, group_count(j, gi), co0 * plane, co1 * plane, 0);
+}
+
+/* tasks of about the same work; at least one block of the kernel per task */
+static int channels_per_task(int block, int total) {
+  return total < block ? total : block;
+}
+
+int em_conv_direct_forward(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g) {
+  cd_job j = {.k = isa(), .g = g, .inp = inp, .w = w, .b = b, .out = out};
+  j.lanes = j.k->lanes;
+  j.groups = (g->n + j.lanes - 1) / j.lanes;
+  j.fs = (cd_shape){g->cin, g->h + 2 * g->ph, g->w + 2 * g->pw, g->cout, g->kh, g->kw, g->dh, g->dw, g->oh, g->ow};
+  j.in_img = (int64_t)g->cin * g->h * g->w;
+  j.out_img = (int64_t)g->cout * g->oh * g->ow;
+  j.xsz = (int64_t)g->cin * j.fs.hp * j.fs.wp * j.lanes;
+  const int64_t ysz = j.out_img * j.lanes;
+  float *buf = scratch(j.groups * (j.xsz + ysz));
+  if (!buf) return em_fail("conv2d: out of memory");
+  j.xp = buf;
+  j.yp = buf + j.groups * j.xsz;
+  j.fco = channels_per_task(j.k->fb, g->cout);
+  j.ftasks = (g->cout + j.fco - 1) / j.fco;
+  em_parallel_chunks(j.groups, pack_input, &j);
+  em_parallel_chunks((int64_t)j.groups * j.ftasks, forward_task, &j);
+  return 0;
+}
+
+/* phase 1 of the backward pass: chunk 2 gi packs group gi's output gradient (padded for the input
+   gradient), chunk 2 gi + 1 its input (for the weight gradient) */
+static void pack_backward(void *p, int64_t chunk, int worker) {
+  const cd_job *j = p;
+  const em_conv2d_geom *g = j->g;
+  const int gi = (int)(chunk / 2);
+  if (chunk % 2 == 0)
+    j->k->pack(j->gp + gi * j->gsz, j->dout + gi * j->lanes * j->out_img, j->out_img, group_count(j, gi), g->cout,
+               g->oh, g->ow, j->bs.hp, j->bs.wp, j->gqh, j->gqw);
+  else if (j->dw)
+    pack_input(p, gi, worker);
+}
+
+/* phase 2: the weight-gradient tasks of every group, then the input-gradient tasks */
+static void backward_task(void *p, int64_t task, int worker) {
+  const cd_job *j = p;
+  const em_conv2d_geom *g = j->g;
+  const int64_t wall = (int64_t)j->groups * j->wtasks;
+  const float *gp;
+  int lo, hi;
+  (void)worker;
+  if (task < wall) {
+    const int gi = (int)(task / j->wtasks);
+    task_range((int)(task % j->wtasks), j->wco, g->cout, &lo, &hi);
+    gp = j->gp + gi * j->gsz + ((int64_t)j->gqh * j->bs.wp + j->gqw) * j->lanes;
+    float *part = j->part + gi * j->pn;
+    j->k->wgrad(j->dw ? part : NULL, j->db ? part + (int64_t)g->cout * g->cin * g->kh * g->kw : NULL, gp,
+                (int64_t)j->bs.hp * j->bs.wp, j->bs.wp, j->xp + gi * j->xsz, &j->fs, lo, hi);
+    return;
+  }
+  task -= wall;
+  const int gi = (int)(task / j->xtasks);
+  task_range((int)(task % j->xtasks), j->xci, g->cin, &lo, &hi);
+  float *dx = j->dxp + gi * j->dxsz;
+  j->k->forward(dx, j->gp + gi * j->gsz, j->wt, NULL, &j->bs, lo, hi);
+  const int64_t plane = (int64_t)g->h * g->w;
+  j->k->unpack(j->dinp + gi * j->lanes * j->in_img, j->in_img, dx, group_count(j, gi), lo * plane, hi * plane, 1);
+}
+
+int em_conv_direct_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                            const em_conv2d_geom *g) {
+  if (!dinp && !dw && !db) return 0;
+  cd_job j = {.k = isa(), .g = g, .inp = inp, .w = w, .dout = dout, .dinp = dinp, .dw = dw, .db = db};
+  j.lanes = j.k->lanes;
+  j.groups = (g->n + j.lanes - 1) / j.lanes;
+  j.fs = (cd_shape){g->cin, g->h + 2 * g->ph, g->w + 2 * g->pw, g->cout, g->kh, g->kw, g->dh, g->dw, g->oh, g->ow};
+  j.gqh = dinp ? (g->kh - 1) * g->dh - g->ph : 0;
+  j.gqw = dinp ? (g->kw - 1) * g->dw - g->pw : 0;
+  /* the input gradient: a stride-1 convolution of the padded output gradient, Cout channels in, Cin out */
+  j.bs = (cd_shape){g->cout, g->oh + 2 * j.gqh, g->ow + 2 * j.gqw, g->cin, g->kh, g->kw, g->dh, g->dw, g->h, g->w};
+  j.in_img = (int64_t)g->cin * g->h * g->w;
+  j.out_img = (int64_t)g->cout * g->oh * g->ow;
+  const int64_t dwn = (int64_t)g->cout * g->cin * g->kh * g->kw, K = dwn;
+  j.xsz = dw ? (int64_t)g->cin * j.fs.hp * j.fs.wp * j.lanes : 0;
+  j.gsz = (int64_t)g->cout * j.bs.hp * j.bs.wp * j.lanes;
+  j.dxsz = dinp ? j.in_img * j.lanes : 0;
+  j.pn = (dw || db) ? dwn + g->cout : 0;
+  const int64_t G = j.groups;
+  float *buf = scratch(G * (j.xsz + j.gsz + j.dxsz + j.pn) + (dinp ? K : 0));
+  if (!buf) return em_fail("conv2d backward: out of memory");
+  j.xp = buf;
+  j.gp = j.xp + G * j.xsz;
+  j.dxp = j.gp + G * j.gsz;
+  j.part = j.dxp + G * j.dxsz;
+  j.wt = j.part + G * j.pn;
+  if (dinp) {   /* wt (Cin, Cout, kh, kw) = w (Cout, Cin, kh, kw) with both kernel axes reversed */
+    const int K1 = g->kh * g->kw;
+    for (int co = 0; co < g->cout; co++)
+      for (int ci = 0; ci < g->cin; ci++)
+        for (int t = 0; t < K1; t++)
+          j.wt[((int64_t)ci * g->cout + co) * K1 + (K1 - 1 - t)] = w[((int64_t)co * g->cin + ci) * K1 + t];
+  }
+  j.wco = channels_per_task(j.k->wb, g->cout);
+  j.wtasks = (dw || db) ? (g->cout + j.wco - 1) / j.wco : 0;
+  j.xci = channels_per_task(j.k->fb, g->cin);
+  j.xtasks = dinp ? (g->cin + j.xci - 1) / j.xci : 0;
+  em_parallel_chunks(2 * G, pack_backward, &j);
+  em_parallel_chunks(G * (j.wtasks + j.xtasks), backward_task, &j);
+  if (dw) em_sum_chunks(dw, j.part, G, j.pn, dwn);
+  if (db) em_sum_chunks(db, j.part + dwn, G, j.pn, g->cout);
+  return 0;
+}
