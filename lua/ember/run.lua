@@ -5,6 +5,7 @@
 --                them, so `--resume` reads them back to the same values)
 --   meta.tsv     key<TAB>value: status, name, id, seed, start_time, end_time, script, script_sha (FNV-1a
 --                64 of the script's bytes, written "fnv1a64:<hex>"), ember_version, threads, blas_kernel,
+--                conv_kernel (ember.blas().conv: with blas_kernel, what results depend on besides the seed),
 --                host, pid, git_commit and git_dirty (when the script is in a git work tree), resumes,
 --                error (first line of the message of a failed run); ember.fit adds monitor and mode, and
 --                on an early stop best_epoch, stop_epoch and stop_reason. Rewritten atomically (temp
@@ -40,7 +41,7 @@ M.STATUSES = {running = true, finished = true, ["stopped-early"] = true, diverge
   interrupted = true}
 
 local META_ORDER = {"status", "name", "id", "seed", "start_time", "end_time", "script", "script_sha",
-  "ember_version", "threads", "blas_kernel", "host", "pid", "git_commit", "git_dirty", "resumes",
+  "ember_version", "threads", "blas_kernel", "conv_kernel", "host", "pid", "git_commit", "git_dirty", "resumes",
   "resume_time", "monitor", "mode", "best_epoch", "stop_epoch", "stop_reason", "error"}
 
 local function fail(fmt, ...)
@@ -388,6 +389,7 @@ function Run:_open()
     meta.threads = tostring(threads)
     local okb, blas = pcall(ember.blas)
     meta.blas_kernel = okb and type(blas) == "table" and blas.kernel or "unknown"
+    meta.conv_kernel = okb and type(blas) == "table" and blas.conv or "unknown"
     meta.host = ember.hostname()
     meta.pid = tostring(ember.getpid())
     if script then
