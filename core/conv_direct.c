@@ -15,9 +15,9 @@
 #include "conv_direct.h"
 #include "parallel.h"
 
-/* the sizes a kernel reads: input (cin, hp, wp) already padded, kernel (kh, kw) with dilation (dh, dw),
-   output (cout, oh, ow) */
-typedef struct { int cin, hp, wp, cout, kh, kw, dh, dw, oh, ow; } cd_shape;
+/* the sizes a kernel reads: input (cin, hp, wp) already padded, nonzero only in rows [r0, r1) and
+   columns [c0, c1); kernel (kh, kw) with dilation (dh, dw); output (cout, oh, ow) */
+typedef struct { int cin, hp, wp, r0, r1, c0, c1, cout, kh, kw, dh, dw, oh, ow; } cd_shape;
 
 typedef struct {
   const char *name;
@@ -215,6 +215,12 @@ typedef struct {
   int64_t pn;               /* floats per group partial: dw, then db */
 } cd_job;
 
+/* the forward convolution's input as the kernels read it: padded, the image in the middle */
+static cd_shape input_shape(const em_conv2d_geom *g) {
+  return (cd_shape){g->cin, g->h + 2 * g->ph, g->w + 2 * g->pw, g->ph, g->ph + g->h, g->pw, g->pw + g->w, g->cout,
+                    g->kh, g->kw, g->dh, g->dw, g->oh, g->ow};
+}
+
 static int group_count(const cd_job *j, int gi) {
   int left = j->g->n - gi * j->lanes;
   return left < j->lanes ? left : j->lanes;
@@ -255,7 +261,7 @@ int em_conv_direct_forward(float *out, const float *inp, const float *w, const f
   cd_job j = {.k = isa(), .g = g, .inp = inp, .w = w, .b = b, .out = out};
   j.lanes = j.k->lanes;
   j.groups = (g->n + j.lanes - 1) / j.lanes;
-  j.fs = (cd_shape){g->cin, g->h + 2 * g->ph, g->w + 2 * g->pw, g->cout, g->kh, g->kw, g->dh, g->dw, g->oh, g->ow};
+  j.fs = input_shape(g);
   j.in_img = (int64_t)g->cin * g->h * g->w;
   j.out_img = (int64_t)g->cout * g->oh * g->ow;
   j.xsz = (int64_t)g->cin * j.fs.hp * j.fs.wp * j.lanes;
@@ -316,11 +322,12 @@ int em_conv_direct_backward(float *dinp, float *dw, float *db, const float *dout
   cd_job j = {.k = isa(), .g = g, .inp = inp, .w = w, .dout = dout, .dinp = dinp, .dw = dw, .db = db};
   j.lanes = j.k->lanes;
   j.groups = (g->n + j.lanes - 1) / j.lanes;
-  j.fs = (cd_shape){g->cin, g->h + 2 * g->ph, g->w + 2 * g->pw, g->cout, g->kh, g->kw, g->dh, g->dw, g->oh, g->ow};
+  j.fs = input_shape(g);
   j.gqh = dinp ? (g->kh - 1) * g->dh - g->ph : 0;
   j.gqw = dinp ? (g->kw - 1) * g->dw - g->pw : 0;
   /* the input gradient: a stride-1 convolution of the padded output gradient, Cout channels in, Cin out */
-  j.bs = (cd_shape){g->cout, g->oh + 2 * j.gqh, g->ow + 2 * j.gqw, g->cin, g->kh, g->kw, g->dh, g->dw, g->h, g->w};
+  j.bs = (cd_shape){g->cout, g->oh + 2 * j.gqh, g->ow + 2 * j.gqw, j.gqh, j.gqh + g->oh, j.gqw, j.gqw + g->ow,
+                    g->cin, g->kh, g->kw, g->dh, g->dw, g->h, g->w};
   j.in_img = (int64_t)g->cin * g->h * g->w;
   j.out_img = (int64_t)g->cout * g->oh * g->ow;
   const int64_t dwn = (int64_t)g->cout * g->cin * g->kh * g->kw, K = dwn;

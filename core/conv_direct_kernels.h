@@ -79,19 +79,24 @@ static void CD_FN(unpack)(float *restrict dst, int64_t img, const float *restric
 }
 
 /* one block of the forward kernel: y[co][oh][ow] for co in [co, co + CB), ow in [ow, ow + OWB):
-   b[co] + sum over (ci, i, j) in that order of w[co][ci][i][j] x[ci][oh + i dh][ow + j dw] */
+   b[co] + sum over (ci, i, j) in that order of w[co][ci][i][j] x[ci][oh + i dh][ow + j dw], leaving out
+   the taps i outside [i0, i1) and j outside [j0, j1), which read only the zero border */
 static inline __attribute__((always_inline)) void CD_FN(forward_block)(float *restrict y, const float *restrict x,
-    const float *restrict w, const float *restrict b, const cd_shape *s, int co, int oh, int ow, const int CB,
-    const int OWB) {
+    const float *restrict w, const float *restrict b, const cd_shape *s, int co, int oh, int ow, int i0, int i1,
+    const int CB, const int OWB) {
   CD_VEC acc[CD_FB][4];
   for (int c = 0; c < CB; c++)
     for (int o = 0; o < OWB; o++) acc[c][o] = b ? CD_SET1(b[co + c]) : CD_ZERO();
   const int K1 = s->kh * s->kw;
+  /* taps j whose columns ow + o + j dw (o < OWB) reach the interior [c0, c1) */
+  int j0 = s->c0 - ow - OWB + 1 > 0 ? (s->c0 - ow - OWB + 1 + s->dw - 1) / s->dw : 0;
+  int j1 = s->c1 - 1 - ow >= 0 ? (s->c1 - 1 - ow) / s->dw + 1 : 0;
+  if (j1 > s->kw) j1 = s->kw;
   for (int ci = 0; ci < s->cin; ci++)
-    for (int i = 0; i < s->kh; i++) {
+    for (int i = i0; i < i1; i++) {
       const float *xr = x + (((int64_t)ci * s->hp + oh + i * s->dh) * s->wp + ow) * CD_V;
       const float *wr = w + ((int64_t)co * s->cin + ci) * K1 + i * s->kw;
-      for (int j = 0; j < s->kw; j++) {
+      for (int j = j0; j < j1; j++) {
         CD_VEC xv[4];
         for (int o = 0; o < OWB; o++) xv[o] = CD_LOAD(xr + (o + j * s->dw) * CD_V);
         for (int c = 0; c < CB; c++) {
@@ -108,14 +113,19 @@ static inline __attribute__((always_inline)) void CD_FN(forward_block)(float *re
 static inline __attribute__((always_inline)) void CD_FN(forward_rows)(float *y, const float *x, const float *w,
     const float *b, const cd_shape *s, int co0, const int CB) {
   for (int oh = 0; oh < s->oh; oh++) {
+    /* taps i whose row oh + i dh lies in the interior [r0, r1) */
+    int i0 = s->r0 - oh > 0 ? (s->r0 - oh + s->dh - 1) / s->dh : 0;
+    int i1 = s->r1 - 1 - oh >= 0 ? (s->r1 - 1 - oh) / s->dh + 1 : 0;
+    if (i1 > s->kh) i1 = s->kh;
     int ow = 0;
-    for (; ow + 4 <= s->ow; ow += 4) CD_FN(forward_block)(y, x, w, b, s, co0, oh, ow, CB, 4);
-    for (; ow < s->ow; ow++) CD_FN(forward_block)(y, x, w, b, s, co0, oh, ow, CB, 1);
+    for (; ow + 4 <= s->ow; ow += 4) CD_FN(forward_block)(y, x, w, b, s, co0, oh, ow, i0, i1, CB, 4);
+    for (; ow < s->ow; ow++) CD_FN(forward_block)(y, x, w, b, s, co0, oh, ow, i0, i1, CB, 1);
   }
 }
 
 /* y (Cout, OH, OW, V) for output channels [co0, co1) from x (Cin, Hp, Wp, V), w (Cout, Cin, kh, kw),
-   b (Cout) or NULL: stride 1, dilation (dh, dw); x is already padded */
+   b (Cout) or NULL: stride 1, dilation (dh, dw); x is already padded, zero outside rows [r0, r1) and
+   columns [c0, c1) */
 static void CD_FN(forward)(float *y, const float *x, const float *w, const float *b, const cd_shape *s, int co0,
                            int co1) {
   int co = co0;
