@@ -15,10 +15,13 @@ int em_needs_grad(int n, em_tensor *const *inputs) {
   return 0;
 }
 
-em_node *em_node_attach(em_tensor *out, const char *name, em_backward_fn fn, int n, em_tensor *const *inputs) {
-  if (!out || !em_needs_grad(n, inputs)) return NULL;
-  em_node *nd = calloc(1, sizeof *nd);
-  if (!nd) return NULL;   /* out of memory: the result simply carries no history */
+int em_node_attach(em_node **node, em_tensor *out, const char *name, em_backward_fn fn, int n,
+                   em_tensor *const *inputs, const void *state, size_t state_size) {
+  if (node) *node = NULL;
+  if (!em_needs_grad(n, inputs)) return 0;
+  em_node *nd = calloc(1, sizeof *nd + state_size);
+  if (!nd) return em_fail("%s: out of memory recording the autograd graph", name);
+  if (state_size) memcpy(nd->state, state, state_size);
   nd->refs = 1;
   nd->name = name;
   nd->backward = fn;
@@ -31,12 +34,25 @@ em_node *em_node_attach(em_tensor *out, const char *name, em_backward_fn fn, int
   memcpy(nd->out_shape, out->shape, sizeof nd->out_shape);
   out->grad_fn = nd;
   out->requires_grad = 1;
-  return nd;
+  if (node) *node = nd;
+  return 0;
 }
 
-void em_node_save(em_node *n, int slot, em_tensor *t) {
+em_tensor *em_node_record(em_tensor *out, const char *name, em_backward_fn fn, int n, em_tensor *const *inputs,
+                          const void *state, size_t state_size) {
+  if (out && em_node_attach(NULL, out, name, fn, n, inputs, state, state_size)) {
+    em_tensor_release(out);
+    return NULL;
+  }
+  return out;
+}
+
+int em_node_save(em_node *n, int slot, em_tensor *t) {
+  em_tensor *a = NULL;
+  if (t && !(a = em_tensor_alias(t))) return em_fail("%s: out of memory recording the autograd graph", n->name);
   em_tensor_release(n->saved[slot]);
-  n->saved[slot] = t ? em_tensor_alias(t) : NULL;
+  n->saved[slot] = a;
+  return 0;
 }
 
 static void node_drop_state(em_node *n) {
@@ -98,9 +114,9 @@ static int accumulate(em_tensor **slot, em_tensor *g, int ndim, const int64_t *s
     for (int64_t i = 0; i < n; i++) d[i] += p[i];
   } else {
     em_tensor *sum = em_binary(EM_BIN_ADD, s, r);
-    if (!sum) { em_tensor_release(r); return -1; }
-    em_tensor_copy_(s, sum);
+    int rc = sum ? em_tensor_copy_(s, sum) : -1;
     em_tensor_release(sum);
+    if (rc) { em_tensor_release(r); return -1; }
   }
   em_tensor_release(r);
   return 0;

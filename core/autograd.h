@@ -18,8 +18,6 @@ struct em_node {
   int ninputs;
   em_tensor *inputs[EM_NODE_MAX_IN];   /* owned; gradient flows to these */
   em_tensor *saved[EM_NODE_MAX_IN];    /* owned; what backward needs (aliases: no grad_fn, no cycle) */
-  double f[4];                         /* op parameters */
-  int64_t i[2 * EM_MAX_DIMS];
   void *extra;                         /* op-owned buffer (e.g. pooling argmax), freed with free() */
   em_backward_fn backward;
   int64_t out_shape[EM_MAX_DIMS];
@@ -29,6 +27,9 @@ struct em_node {
   em_tensor *gacc;                     /* gradient of the output accumulated so far */
   int pending;                         /* consumers that have not yet passed their gradient down */
   unsigned visit;                      /* id of the pass that last reached this node */
+  /* the op's parameters, a struct of the op's own type (slice_state, em_conv2d_geom) copied in by
+     em_node_attach; it lives in the node's allocation and goes with it */
+  union { double d; int64_t i; void *p; } state[];
 };
 
 /* grad mode: ops record nodes only when it is on (default) */
@@ -38,10 +39,21 @@ int em_set_grad_enabled(int on);     /* returns the previous value */
 /* does an op with these inputs need to record a node? */
 int em_needs_grad(int n, em_tensor *const *inputs);
 
-/* creates a node for out (which takes ownership of the node) with the given inputs retained.
-   Returns the node so the op can save tensors/params, or NULL when no node is needed. */
-em_node *em_node_attach(em_tensor *out, const char *name, em_backward_fn fn, int n, em_tensor *const *inputs);
-void em_node_save(em_node *n, int slot, em_tensor *t);   /* stores an alias of t */
+/* creates a node for out (which takes ownership of the node) with the given inputs retained and a copy of
+   the op's state (state_size bytes at state; NULL and 0 when the op needs none). *node (node may be NULL)
+   is the new node, so the op can save tensors, or NULL when no node is needed (grad mode off, no input
+   requires grad). Returns 0, or -1 with em_error set when out of memory: out then has no history, and
+   the op must fail rather than return a result whose gradients would be lost. */
+int em_node_attach(em_node **node, em_tensor *out, const char *name, em_backward_fn fn, int n,
+                   em_tensor *const *inputs, const void *state, size_t state_size);
+/* em_node_attach for an op that saves no tensors: returns out, or NULL with out released when out is
+   NULL (the op failed before) or the node cannot be allocated */
+em_tensor *em_node_record(em_tensor *out, const char *name, em_backward_fn fn, int n, em_tensor *const *inputs,
+                          const void *state, size_t state_size);
+/* the state given to em_node_attach, for backward to read */
+static inline void *em_node_state(em_node *n) { return n->state; }
+/* stores an alias of t (NULL clears the slot); -1 + em_error when out of memory */
+int em_node_save(em_node *n, int slot, em_tensor *t);
 void em_node_release(em_node *n);
 
 /* called by backward functions: adds g (shaped like input k, or broadcastable to it) into input k's

@@ -47,7 +47,7 @@ static int default_threads(void) {
 int em_blas_init(void) {
   if (loaded) return loaded > 0 ? 0 : -1;
 #if defined(__x86_64__) || defined(__i386__)
-  /* flush denormals to zero: they slowed later training epochs by ~15% here (performance-baseline.md) */
+  /* flush denormals to zero: they slowed later training epochs by ~15% here */
   _mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
   const char *user = getenv("OPENBLAS_CORETYPE"), *pick = NULL;

@@ -350,9 +350,9 @@ int em_conv2d_set_kernel(const char *name) {
   if (!strcmp(name, "direct-avx2")) {
     kernel_choice = KERNEL_AUTO;
     if (!em_conv_direct_use("avx2")) return 0;
-    return em_fail("conv kernel \"direct-avx2\": this CPU has no AVX2 with FMA");
+    return em_fail("set_conv_kernel: \"direct-avx2\" needs a CPU with AVX2 and FMA");
   }
-  return em_fail("conv kernel: expected \"auto\", \"im2col\" or \"direct-avx2\" (got \"%s\")", name);
+  return em_fail("set_conv_kernel: expected \"auto\", \"im2col\" or \"direct-avx2\" (got \"%s\")", name);
 }
 
 const char *em_conv2d_kernel(void) {
@@ -406,21 +406,9 @@ static int conv_backward_parallel(float *dinp, float *dw, float *db, const float
 
 /* ---- the differentiable op ---- */
 
-static void geom_pack(em_node *n, const em_conv2d_geom *g) {
-  const int v[15] = {g->n, g->cin, g->h, g->w, g->cout, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw,
-                     g->oh, g->ow};
-  for (int k = 0; k < 15; k++) n->i[k] = v[k];
-}
-
-static void geom_unpack(const em_node *n, em_conv2d_geom *g) {
-  int *v[15] = {&g->n, &g->cin, &g->h, &g->w, &g->cout, &g->kh, &g->kw, &g->sh, &g->sw, &g->ph, &g->pw, &g->dh,
-                &g->dw, &g->oh, &g->ow};
-  for (int k = 0; k < 15; k++) *v[k] = (int)n->i[k];
-}
-
+/* the node's state is the geometry */
 static int conv2d_backward(em_node *nd, em_tensor *gout) {
-  em_conv2d_geom g;
-  geom_unpack(nd, &g);
+  const em_conv2d_geom g = *(const em_conv2d_geom *)em_node_state(nd);
   em_tensor *x = nd->inputs[0], *w = nd->inputs[1], *b = nd->inputs[2];
   int want_x = x->requires_grad, want_w = w->requires_grad, want_b = b && b->requires_grad;
   em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
@@ -503,11 +491,11 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
     goto done;
   }
   em_tensor *in[3] = {x, w, b};
-  em_node *n = em_node_attach(out, "conv2d", conv2d_backward, 3, in);
-  if (n) {
-    geom_pack(n, &g);
-    em_node_save(n, 0, xc);
-    em_node_save(n, 1, wc);
+  em_node *n;
+  if (em_node_attach(&n, out, "conv2d", conv2d_backward, 3, in, &g, sizeof g) ||
+      (n && (em_node_save(n, 0, xc) || em_node_save(n, 1, wc)))) {
+    em_tensor_release(out);
+    out = NULL;
   }
 done:
   em_tensor_release(xc);

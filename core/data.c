@@ -699,6 +699,7 @@ int em_data_synthetic_regression(em_rng *r, int64_t n, int64_t f, double noise, 
     memset(out, 0, sizeof *out);
     return em_fail("synthetic_regression: out of memory");
   }
+  /* fresh contiguous tensors: filling them allocates nothing and cannot fail */
   em_tensor_normal_(out->w, r, 0.0f, 1.0f);
   out->b = (float)em_rng_normal(r);
   em_tensor_normal_(out->x, r, 0.0f, 1.0f);

@@ -180,8 +180,10 @@ static int pair_grads(em_binop op, em_tensor *g, em_tensor *a, em_tensor *b, em_
   return 0;
 }
 
+typedef struct { em_binop op; } binary_state;
+
 static int binary_backward(em_node *n, em_tensor *g) {
-  em_binop op = (em_binop)n->i[0];
+  em_binop op = ((const binary_state *)em_node_state(n))->op;
   em_tensor *a = n->inputs[0], *b = n->inputs[1], *ga = NULL, *gb = NULL, *t = NULL;
   int rc = -1;
   switch (op) {
@@ -224,8 +226,8 @@ em_tensor *em_binary(em_binop op, em_tensor *a, em_tensor *b) {
   em_tensor *out = binary_raw(op, a, b);
   if (out && op < EM_BIN_EQ) {
     em_tensor *in[2] = {a, b};
-    em_node *n = em_node_attach(out, em_binop_names[op], binary_backward, 2, in);
-    if (n) n->i[0] = op;
+    binary_state st = {op};
+    return em_node_record(out, em_binop_names[op], binary_backward, 2, in, &st, sizeof st);
   }
   return out;
 }
@@ -311,8 +313,10 @@ static void unary_grad_range(void *p, int64_t b, int64_t e, int worker) {
   unary_grad_kernel((em_unop)j->op, j->y + b, j->g + b, j->xs ? j->xs + b : NULL, j->ys ? j->ys + b : NULL, e - b);
 }
 
+typedef struct { em_unop op; } unary_state;
+
 static int unary_backward(em_node *n, em_tensor *g) {
-  em_unop op = (em_unop)n->i[0];
+  em_unop op = ((const unary_state *)em_node_state(n))->op;
   em_tensor *gc = em_tensor_contiguous(g), *dx = NULL;
   int rc = -1;
   if (!gc) return -1;
@@ -335,18 +339,23 @@ em_tensor *em_unary(em_unop op, em_tensor *a) {
   if (!out) { em_tensor_release(ac); return NULL; }
   ew_job j = {.op = op, .y = out->storage->data, .x = em_data(ac)};
   em_parallel_for(em_numel(a), PAR_GRAIN, unary_range, &j);
-  em_node *n = em_node_attach(out, em_unop_names[op], unary_backward, 1, &a);
-  if (n) {
-    n->i[0] = op;
-    em_node_save(n, 0, ac);    /* x (contiguous) */
-    em_node_save(n, 1, out);   /* y = f(x): an alias, so no reference cycle through grad_fn */
+  unary_state st = {op};
+  em_node *n;
+  if (em_node_attach(&n, out, em_unop_names[op], unary_backward, 1, &a, &st, sizeof st) ||
+      (n && (em_node_save(n, 0, ac) ||      /* x (contiguous) */
+             em_node_save(n, 1, out)))) {   /* y = f(x): an alias, so no reference cycle through grad_fn */
+    em_tensor_release(out);
+    out = NULL;
   }
   em_tensor_release(ac);
   return out;
 }
 
 /* clamp and leaky_relu share a "piecewise linear" backward: slope where x is inside, other outside */
+typedef struct { int is_clamp; float lo, hi, slope; } piecewise_state;
+
 static int clamp_backward(em_node *n, em_tensor *g) {
+  const piecewise_state *st = em_node_state(n);
   em_tensor *gc = em_tensor_contiguous(g), *dx = NULL;
   int rc = -1;
   if (!gc) return -1;
@@ -354,11 +363,11 @@ static int clamp_backward(em_node *n, em_tensor *g) {
   const float *x = em_data(n->saved[0]), *gp = em_data(gc);
   float *d = dx->storage->data;
   int64_t m = em_numel(gc);
-  if (n->i[0] == 0) {   /* clamp: gradient passes where lo <= x <= hi, as PyTorch */
-    float lo = (float)n->f[0], hi = (float)n->f[1];
+  if (st->is_clamp) {   /* clamp: gradient passes where lo <= x <= hi, as PyTorch */
+    float lo = st->lo, hi = st->hi;
     for (int64_t i = 0; i < m; i++) d[i] = (x[i] >= lo && x[i] <= hi) ? gp[i] : 0.0f;
   } else {
-    float slope = (float)n->f[0];
+    float slope = st->slope;
     for (int64_t i = 0; i < m; i++) d[i] = x[i] > 0.0f ? gp[i] : slope * gp[i];
   }
   rc = em_node_accum_owned(n, 0, dx);
@@ -369,7 +378,7 @@ out:
   return rc;
 }
 
-static em_tensor *piecewise(em_tensor *a, int kind, float p0, float p1) {
+static em_tensor *piecewise(em_tensor *a, const piecewise_state *st) {
   em_tensor *ac = em_tensor_contiguous(a);
   if (!ac) return NULL;
   em_tensor *out = em_tensor_new(a->ndim, a->shape);
@@ -377,14 +386,18 @@ static em_tensor *piecewise(em_tensor *a, int kind, float p0, float p1) {
   const float *x = em_data(ac);
   float *y = out->storage->data;
   int64_t m = em_numel(a);
-  if (kind == 0) for (int64_t i = 0; i < m; i++) y[i] = x[i] < p0 ? p0 : (x[i] > p1 ? p1 : x[i]);
-  else for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0.0f ? x[i] : p0 * x[i];
-  em_node *n = em_node_attach(out, kind == 0 ? "clamp" : "leaky_relu", clamp_backward, 1, &a);
-  if (n) {
-    n->i[0] = kind;
-    n->f[0] = p0;
-    n->f[1] = p1;
-    em_node_save(n, 0, ac);
+  if (st->is_clamp) {
+    const float lo = st->lo, hi = st->hi;
+    for (int64_t i = 0; i < m; i++) y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+  } else {
+    const float slope = st->slope;
+    for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+  }
+  em_node *n;
+  if (em_node_attach(&n, out, st->is_clamp ? "clamp" : "leaky_relu", clamp_backward, 1, &a, st, sizeof *st) ||
+      (n && em_node_save(n, 0, ac))) {
+    em_tensor_release(out);
+    out = NULL;
   }
   em_tensor_release(ac);
   return out;
@@ -392,10 +405,14 @@ static em_tensor *piecewise(em_tensor *a, int kind, float p0, float p1) {
 
 em_tensor *em_clamp(em_tensor *a, float lo, float hi) {
   if (lo > hi) { em_fail("clamp: min %g is greater than max %g", lo, hi); return NULL; }
-  return piecewise(a, 0, lo, hi);
+  piecewise_state st = {.is_clamp = 1, .lo = lo, .hi = hi};
+  return piecewise(a, &st);
 }
 
-em_tensor *em_leaky_relu(em_tensor *a, float slope) { return piecewise(a, 1, slope, 0); }
+em_tensor *em_leaky_relu(em_tensor *a, float slope) {
+  piecewise_state st = {.is_clamp = 0, .slope = slope};
+  return piecewise(a, &st);
+}
 
 static void where_row(void *ctx, float *out, const float *p[3], const int64_t s[3], int64_t len) {
   (void)ctx;
@@ -421,9 +438,7 @@ em_tensor *em_where(em_tensor *cond, em_tensor *a, em_tensor *b) {
   em_tensor *out = em_tensor_new(it.ndim, it.shape);
   if (!out) return NULL;
   for_rows(&it, 3, ts, out->storage->data, where_row, NULL);
-  em_node *n = em_node_attach(out, "where", where_backward, 3, ts);
-  (void)n;
-  return out;
+  return em_node_record(out, "where", where_backward, 3, ts, NULL, 0);
 }
 
 /* ---- summing a gradient back to the shape of a broadcast input ---- */

@@ -11,10 +11,26 @@
 #define EM_PRINTF(a, b)
 #endif
 
-/* sets the message of the calling thread (printf-style); always returns -1 for `return em_fail(...)` */
+/* what kind of failure it was; the binding raises it as the Lua error kind of the same name
+   (lua/ember/error.lua) */
+enum em_errkind {
+  EM_EVALUE,    /* an argument with a wrong value (the default) */
+  EM_ESHAPE,    /* shapes that do not fit */
+  EM_ETYPE,     /* an argument of the wrong type */
+  EM_EIO,       /* the outside world refused: open, read, write */
+  EM_EFORMAT,   /* a corrupt file or one of the wrong format */
+  EM_ESTATE,    /* not allowed in the object's current state */
+  EM_ENOMEM     /* out of memory */
+};
+
+/* sets the message of the calling thread (printf-style) with kind EM_EVALUE; always returns -1 for
+   `return em_fail(...)` */
 int em_fail(const char *fmt, ...) EM_PRINTF(1, 2);
-/* the last message set on this thread ("" when none) */
+/* the same with a kind */
+int em_fail_kind(enum em_errkind kind, const char *fmt, ...) EM_PRINTF(2, 3);
+/* the last message set on this thread ("" when none) and its kind */
 const char *em_error(void);
+enum em_errkind em_error_kind(void);
 void em_clear_error(void);
 
 /* "[64 x 1 x 28 x 28]"; "[]" for a 0-d tensor. Returns buf. One helper so every message looks the same. */

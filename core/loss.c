@@ -220,10 +220,17 @@ static void pw_backward_kernel(const pw_ctx *c, float *dx, const float *g, int64
 #undef PW_BWD
 }
 
-/* saved: 0 input, 1 target, 2 weight, 3 pos_weight (contiguous); i[0] kind, i[1] reduction; f[0] param,
-   f[1] scale */
+/* saved: 0 input, 1 target, 2 weight, 3 pos_weight (contiguous) */
+typedef struct {
+  pw_kind kind;
+  em_reduction reduction;
+  float p;        /* the loss's parameter (huber delta, smooth_l1 beta, rmse eps) */
+  float scale;    /* of the gradient: 1 / n for mean, 1 / rmse for rmse, ... */
+} pw_state;
+
 static int pw_backward(em_node *n, em_tensor *g) {
-  pw_ctx c = {(pw_kind)n->i[0], (float)n->f[0], NULL, NULL};
+  const pw_state *st = em_node_state(n);
+  pw_ctx c = {st->kind, st->p, NULL, NULL};
   if (n->saved[2]) c.w = em_data(n->saved[2]);
   if (n->saved[3]) c.pw = em_data(n->saved[3]);
   em_tensor *x = n->saved[0], *y = n->saved[1];
@@ -233,7 +240,7 @@ static int pw_backward(em_node *n, em_tensor *g) {
   int rc = -1;
   if (!dx) goto out;
   int64_t m = em_numel(x);
-  pw_backward_kernel(&c, em_data(dx), em_data(gc), n->i[1] == EM_REDUCE_NONE, (float)n->f[1], em_data(x),
+  pw_backward_kernel(&c, em_data(dx), em_data(gc), st->reduction == EM_REDUCE_NONE, st->scale, em_data(x),
                      em_data(y), m);
   if (em_node_accum(n, 0, dx)) goto out;
   if (n->ninputs > 1 && n->inputs[1]->requires_grad) {   /* regression losses: d/dy = -d/dx */
@@ -287,17 +294,12 @@ static em_tensor *pointwise(pw_kind kind, em_tensor *input, em_tensor *target, e
     if (kind == PW_RMSE) scale /= v;
   }
   em_tensor *ins[2] = {input, target};
-  em_node *nd = em_node_attach(out, fn, pw_backward, target_grad ? 2 : 1, ins);
-  if (nd) {
-    nd->i[0] = kind;
-    nd->i[1] = red;
-    nd->f[0] = p;
-    nd->f[1] = scale;
-    em_node_save(nd, 0, xc);
-    em_node_save(nd, 1, yc);
-    em_node_save(nd, 2, wc);
-    em_node_save(nd, 3, pwc);
-  }
+  pw_state st = {kind, red, p, (float)scale};
+  em_node *nd;
+  if (em_node_attach(&nd, out, fn, pw_backward, target_grad ? 2 : 1, ins, &st, sizeof st) ||
+      (nd && (em_node_save(nd, 0, xc) || em_node_save(nd, 1, yc) || em_node_save(nd, 2, wc) ||
+              em_node_save(nd, 3, pwc))))
+    goto fail;
   em_tensor_release(xc); em_tensor_release(yc); em_tensor_release(wc); em_tensor_release(pwc);
   return out;
 fail:
@@ -495,11 +497,20 @@ static inline void ce_row_backward(float *dr, const float *xr, const float *tr, 
   dr[y * st] -= a;
 }
 
-/* saved: 0 input (contiguous), 1 probability target, 2 weight; extra: cls_buf; i[0..4] n, c, inner, probs,
-   reduction "none"; f[0] scale (1 / D for mean), f[1] label smoothing */
+/* saved: 0 input (contiguous), 1 probability target, 2 weight; extra: cls_buf (cross_entropy) or the
+   labels (nll) */
+typedef struct {
+  int64_t n, c, inner;   /* the input viewed as (n, c, inner) */
+  int probs;             /* the target holds class probabilities, not labels */
+  int none;              /* reduction "none": one gradient per row, not one scalar */
+  float scale;           /* 1 / D for mean */
+  float eps;             /* label smoothing */
+} class_state;
+
 static int ce_backward(em_node *n, em_tensor *g) {
-  int64_t N = n->i[0], C = n->i[1], inner = n->i[2], probs = n->i[3], rows = N * inner;
-  float scale = (float)n->f[0], eps = (float)n->f[1];
+  const class_state *st = em_node_state(n);
+  const int64_t N = st->n, C = st->c, inner = st->inner, probs = st->probs, rows = N * inner;
+  const float scale = st->scale, eps = st->eps;
   em_tensor *x = n->saved[0];
   const float *w = n->saved[2] ? em_data(n->saved[2]) : NULL;
   const float *t = probs ? em_data(n->saved[1]) : NULL;
@@ -512,7 +523,7 @@ static int ce_backward(em_node *n, em_tensor *g) {
   em_tensor *dx = em_tensor_new(x->ndim, x->shape);
   if (!dx) { em_tensor_release(gc); return -1; }
   const float *xs = em_data(x), *gp = em_data(gc);
-  int64_t gs = n->i[4];   /* "none": one gradient per row; otherwise one scalar */
+  const int64_t gs = st->none;
   float *d = em_data(dx);
   double W = 0;
   for (int64_t k = 0; k < C; k++) W += CW(w, k);
@@ -532,8 +543,9 @@ static int ce_backward(em_node *n, em_tensor *g) {
 
 /* nll backward: only the target entry of each row has a gradient, -g w_y scale */
 static int nll_backward(em_node *n, em_tensor *g) {
-  int64_t N = n->i[0], C = n->i[1], inner = n->i[2], rows = N * inner;
-  float scale = (float)n->f[0];
+  const class_state *st = em_node_state(n);
+  const int64_t C = st->c, inner = st->inner, rows = st->n * inner;
+  const float scale = st->scale;
   em_tensor *x = n->saved[0];
   const float *w = n->saved[2] ? em_data(n->saved[2]) : NULL;
   const int32_t *lab = n->extra;
@@ -542,7 +554,7 @@ static int nll_backward(em_node *n, em_tensor *g) {
   em_tensor *dx = em_tensor_zeros(x->ndim, x->shape);
   if (!dx) { em_tensor_release(gc); return -1; }
   const float *gp = em_data(gc);
-  int64_t gs = n->i[4];
+  const int64_t gs = st->none;
   float *d = em_data(dx);
   for (int64_t r = 0; r < rows; r++) {
     int32_t y = lab[r];
@@ -628,13 +640,12 @@ static em_tensor *class_loss(const char *fn, int fused, em_tensor *input, em_ten
   }
   double scale = o->reduction == EM_REDUCE_MEAN ? 1.0 / den : 1.0;   /* den = 0 (all ignored): NaN, as PyTorch */
   if (!none) os[0] = (float)(acc * scale);
-  em_node *nd = em_node_attach(out, fn, fused ? ce_backward : nll_backward, 1, &input);
+  class_state st = {dm.n, dm.c, dm.inner, dm.probs, none, (float)scale, eps};
+  em_node *nd;
+  if (em_node_attach(&nd, out, fn, fused ? ce_backward : nll_backward, 1, &input, &st, sizeof st) ||
+      (nd && (em_node_save(nd, 0, xc) || (dm.probs && em_node_save(nd, 1, tc)) || em_node_save(nd, 2, wc))))
+    goto fail;
   if (nd) {
-    nd->i[0] = dm.n; nd->i[1] = dm.c; nd->i[2] = dm.inner; nd->i[3] = dm.probs; nd->i[4] = none;
-    nd->f[0] = scale; nd->f[1] = eps;
-    em_node_save(nd, 0, xc);
-    if (dm.probs) em_node_save(nd, 1, tc);
-    em_node_save(nd, 2, wc);
     if (fused) nd->extra = buf;
     else {   /* nll keeps only the labels */
       memmove(buf, b.lab, (size_t)(dm.rows > 0 ? dm.rows : 1) * sizeof(int32_t));

@@ -87,8 +87,7 @@ static em_tensor *matmul_nd(em_tensor *a, em_tensor *b) {
   em_tensor_release(ac);
   em_tensor_release(bc);
   em_tensor *in[2] = {a, b};
-  em_node_attach(out, "matmul", matmul_backward, 2, in);
-  return out;
+  return em_node_record(out, "matmul", matmul_backward, 2, in, NULL, 0);
 }
 
 /* dA = g B^T, dB = A^T g (batch broadcasting undone by accumulate) */

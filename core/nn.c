@@ -8,9 +8,12 @@
 
 /* y (R, out) = x (R, in) w^T + b; backward (torch.nn.functional.linear's gradients):
      dx = g w  (R, in),  dw = g^T x  (out, in),  db = column sums of g */
+typedef struct { int64_t rows, in, out; } linear_state;
+
 static int linear_backward(em_node *nd, em_tensor *gout) {
   em_tensor *x = nd->inputs[0], *w = nd->inputs[1], *b = nd->inputs[2];
-  const int64_t R = nd->i[0], IN = nd->i[1], OUT = nd->i[2];
+  const linear_state *st = em_node_state(nd);
+  const int64_t R = st->rows, IN = st->in, OUT = st->out;
   em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
   int rc = -1;
   if (!gc) return -1;
@@ -106,11 +109,12 @@ em_tensor *em_linear(em_tensor *x, em_tensor *w, em_tensor *b) {
     else if (!b) memset(y, 0, (size_t)(R * OUT) * sizeof(float));
   }
   em_tensor *in[3] = {x, w, b};
-  em_node *n = em_node_attach(out, "linear", linear_backward, 3, in);
-  if (n) {
-    n->i[0] = R; n->i[1] = IN; n->i[2] = OUT;
-    em_node_save(n, 0, xc);
-    em_node_save(n, 1, wc);
+  linear_state st = {R, IN, OUT};
+  em_node *n;
+  if (em_node_attach(&n, out, "linear", linear_backward, 3, in, &st, sizeof st) ||
+      (n && (em_node_save(n, 0, xc) || em_node_save(n, 1, wc)))) {
+    em_tensor_release(out);
+    out = NULL;
   }
 done:
   em_tensor_release(xc);
@@ -154,8 +158,11 @@ em_tensor *em_dropout(em_tensor *x, float p, em_rng *r) {
   }
   for (int64_t i = 0; i < n; i++) y[i] = xs[i] * m[i];
   em_tensor_release(xc);
-  em_node *nd = em_node_attach(out, "dropout", dropout_backward, 1, &x);
-  if (nd) em_node_save(nd, 0, mask);
+  em_node *nd;
+  if (em_node_attach(&nd, out, "dropout", dropout_backward, 1, &x, NULL, 0) || (nd && em_node_save(nd, 0, mask))) {
+    em_tensor_release(out);
+    out = NULL;
+  }
   em_tensor_release(mask);
   return out;
 }

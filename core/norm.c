@@ -49,10 +49,13 @@ static void block_gsums(const float *g, const float *x, int64_t n, float m, doub
      dbeta = sum g,  dgamma = sum g xhat
      training: dx = gamma invstd (g - dbeta / M - xhat dgamma / M)   (the batch stats depend on x)
      eval:     dx = gamma invstd g                                   (running stats are constants) */
+typedef struct { int training; int64_t n, c, s; } batch_norm_state;   /* x viewed as (n, c, s) */
+
 static int batch_norm_backward(em_node *nd, em_tensor *gout) {
   em_tensor *x = nd->inputs[0], *w = nd->inputs[1], *b = nd->inputs[2];
-  const int training = (int)nd->i[0];
-  const int64_t N = nd->i[1], C = nd->i[2], S = nd->i[3], M = N * S;
+  const batch_norm_state *st = em_node_state(nd);
+  const int training = st->training;
+  const int64_t N = st->n, C = st->c, S = st->s, M = N * S;
   const float *stats = nd->extra;   /* mean[C], invstd[C] */
   em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
   int rc = -1;
@@ -187,12 +190,13 @@ em_tensor *em_batch_norm(em_tensor *x, em_tensor *weight, em_tensor *bias, em_te
     }
   }
   em_tensor *in[3] = {x, weight, bias};
-  em_node *n = em_node_attach(out, "batch_norm", batch_norm_backward, 3, in);
-  if (n) {
-    n->i[0] = training;
-    n->i[1] = N; n->i[2] = C; n->i[3] = S;
-    em_node_save(n, 0, xc);
-    if (wc) em_node_save(n, 1, wc);
+  batch_norm_state st = {training, N, C, S};
+  em_node *n;
+  if (em_node_attach(&n, out, "batch_norm", batch_norm_backward, 3, in, &st, sizeof st) ||
+      (n && (em_node_save(n, 0, xc) || em_node_save(n, 1, wc)))) {
+    em_tensor_release(out);
+    out = NULL;
+  } else if (n) {
     n->extra = stats;
     stats = NULL;
   }

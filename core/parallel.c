@@ -5,7 +5,7 @@
    its 1-thread time whenever another process held the second core). The caller waits only for helpers
    that joined the job and are inside a chunk. Helpers spin briefly for the next job (LeNet-sized layers
    come back-to-back within microseconds) and then sleep on a condition variable, so an idle pool costs
-   no CPU (two spinning pools on 2 cores slowed training 3-6x). */
+   no CPU (two spinning pools on 2 cores slowed training 3-6x, docs/performance.md). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>

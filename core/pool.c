@@ -175,18 +175,6 @@ void em_avgpool2d_backward(float *dinp, const float *dout, const em_pool2d_geom 
 
 /* ---- differentiable ops ---- */
 
-static void geom_pack(em_node *n, const em_pool2d_geom *g) {
-  const int v[14] = {g->planes, g->h, g->w, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, g->oh, g->ow,
-                     g->count_include_pad};
-  for (int k = 0; k < 14; k++) n->i[k] = v[k];
-}
-
-static void geom_unpack(const em_node *n, em_pool2d_geom *g) {
-  int *v[14] = {&g->planes, &g->h, &g->w, &g->kh, &g->kw, &g->sh, &g->sw, &g->ph, &g->pw, &g->dh, &g->dw, &g->oh,
-                &g->ow, &g->count_include_pad};
-  for (int k = 0; k < 14; k++) *v[k] = (int)n->i[k];
-}
-
 /* planes are independent (indices are plane-local): ranges of them go to ember's workers */
 typedef struct { em_pool2d_geom g; float *out; int32_t *idx; const float *in; int is_max, backward; } pool_job;
 
@@ -218,9 +206,9 @@ static void pool_parallel(pool_job *j) {
   em_parallel_for(j->g.planes, grain, pool_range, j);
 }
 
+/* the node's state is the geometry; its extra holds max pooling's winners */
 static int pool_backward(em_node *n, em_tensor *gout) {
-  em_pool2d_geom g;
-  geom_unpack(n, &g);
+  const em_pool2d_geom g = *(const em_pool2d_geom *)em_node_state(n);
   em_tensor *x = n->inputs[0];
   em_tensor *gc = em_tensor_contiguous(gout);
   em_tensor *dx = gc ? em_tensor_new(x->ndim, x->shape) : NULL;   /* pool_range writes it whole */
@@ -295,13 +283,13 @@ static em_tensor *pool(const char *fn, int is_max, em_tensor *x, const em_pool2d
   pool_job j = {.g = g, .out = em_data(out), .idx = idx, .in = em_data(xc), .is_max = is_max};
   pool_parallel(&j);
   em_tensor_release(xc);
-  em_node *n = em_node_attach(out, fn, pool_backward, 1, &x);
-  if (n) {
-    geom_pack(n, &g);
-    n->extra = idx;   /* max: the saved winners; avg: NULL */
-  } else {
-    free(idx);
+  em_node *n;
+  if (em_node_attach(&n, out, fn, pool_backward, 1, &x, &g, sizeof g)) {
+    em_tensor_release(out);
+    out = NULL;
   }
+  if (n) n->extra = idx;   /* max: the saved winners; avg: NULL */
+  else free(idx);
   return out;
 }
 

@@ -43,10 +43,10 @@ static int reduce_shape(const char *fn, em_tensor *a, int dim, int keepdim, int 
   return 0;
 }
 
-/* gradient of a reduction: g (reduced shape) broadcast back over the reduced dim, times scale */
-static em_tensor *expand_back(em_node *n, em_tensor *g, float scale) {
+/* gradient of a reduction over dim d (EM_ALL: everything): g (reduced shape) broadcast back over the
+   reduced dim, times scale */
+static em_tensor *expand_back(em_node *n, em_tensor *g, int d, float scale) {
   em_tensor *in = n->inputs[0];
-  int d = (int)n->i[0];
   int64_t ks[EM_MAX_DIMS];
   int kn = in->ndim;
   for (int i = 0; i < kn; i++) ks[i] = (d == EM_ALL || i == d) ? 1 : in->shape[i];
@@ -58,19 +58,19 @@ static em_tensor *expand_back(em_node *n, em_tensor *g, float scale) {
   em_tensor *out = em_tensor_new(in->ndim, in->shape);
   if (out) {
     em_tensor *e = em_tensor_expand_raw(gv, in->ndim, in->shape);
-    if (!e) { em_tensor_release(out); out = NULL; }
-    else {
-      em_tensor_copy_(out, e);
-      em_tensor_release(e);
-      if (scale != 1.0f) for (int64_t i = 0, m = em_numel(out); i < m; i++) out->storage->data[i] *= scale;
-    }
+    if (!e || em_tensor_copy_(out, e)) { em_tensor_release(out); out = NULL; }
+    else if (scale != 1.0f) for (int64_t i = 0, m = em_numel(out); i < m; i++) out->storage->data[i] *= scale;
+    em_tensor_release(e);
   }
   em_tensor_release(gv);
   return out;
 }
 
+typedef struct { int dim; float scale; } sum_state;   /* scale: 1 for sum, 1 / n for mean */
+
 static int sum_backward(em_node *n, em_tensor *g) {
-  em_tensor *gi = expand_back(n, g, (float)n->f[0]);
+  const sum_state *st = em_node_state(n);
+  em_tensor *gi = expand_back(n, g, st->dim, st->scale);
   if (!gi) return -1;
   return em_node_accum_owned(n, 0, gi);
 }
@@ -104,9 +104,8 @@ static em_tensor *sum_mean(em_tensor *a, int dim, int keepdim, int mean) {
     }
   }
   em_tensor_release(ac);
-  em_node *n = em_node_attach(out, fn, sum_backward, 1, &a);
-  if (n) { n->i[0] = d; n->f[0] = scale; }
-  return out;
+  sum_state st = {d, scale};
+  return em_node_record(out, fn, sum_backward, 1, &a, &st, sizeof st);
 }
 
 em_tensor *em_sum(em_tensor *a, int dim, int keepdim) { return sum_mean(a, dim, keepdim, 0); }
@@ -116,14 +115,17 @@ em_tensor *em_mean(em_tensor *a, int dim, int keepdim) {
 }
 
 /* max/min backward: the gradient goes to the selected element (indices kept in extra) */
+typedef struct { int64_t outer, n, inner; } extreme_state;
+
 static int select_backward(em_node *n, em_tensor *g) {
+  const extreme_state *st = em_node_state(n);
   em_tensor *in = n->inputs[0];
   em_tensor *gc = em_tensor_contiguous(g);
   if (!gc) return -1;
   em_tensor *gi = em_tensor_zeros(in->ndim, in->shape);
   if (!gi) { em_tensor_release(gc); return -1; }
   const int64_t *idx = n->extra;
-  int64_t outer = n->i[1], len = n->i[2], inner = n->i[3];
+  const int64_t outer = st->outer, len = st->n, inner = st->inner;
   const float *gp = em_data(gc);
   for (int64_t o = 0; o < outer; o++)
     for (int64_t i = 0; i < inner; i++)
@@ -161,11 +163,14 @@ static em_tensor *extreme(em_tensor *a, int dim, int keepdim, int kind) {
     }
   em_tensor_release(ac);
   if (kind >= 2) { free(idx); return out; }
-  em_node *n = em_node_attach(out, fn, select_backward, 1, &a);
-  if (n) {
-    n->extra = idx;
-    n->i[1] = r.outer; n->i[2] = r.n; n->i[3] = r.inner;
-  } else free(idx);
+  extreme_state st = {r.outer, r.n, r.inner};
+  em_node *n;
+  if (em_node_attach(&n, out, fn, select_backward, 1, &a, &st, sizeof st)) {
+    em_tensor_release(out);
+    out = NULL;
+  }
+  if (n) n->extra = idx;
+  else free(idx);
   return out;
 }
 
@@ -175,9 +180,12 @@ em_tensor *em_argmax(em_tensor *a, int dim, int keepdim) { return extreme(a, dim
 em_tensor *em_argmin(em_tensor *a, int dim, int keepdim) { return extreme(a, dim, keepdim, 3); }
 
 /* softmax backward: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g) */
+typedef struct { int log; int64_t outer, n, inner; } softmax_state;
+
 static int softmax_backward(em_node *n, em_tensor *g) {
-  int logf_ = (int)n->i[0];
-  int64_t outer = n->i[1], len = n->i[2], inner = n->i[3];
+  const softmax_state *st = em_node_state(n);
+  const int logf_ = st->log;
+  const int64_t outer = st->outer, len = st->n, inner = st->inner;
   em_tensor *gc = em_tensor_contiguous(g);
   if (!gc) return -1;
   em_tensor *dx = em_tensor_new_like(gc);
@@ -226,10 +234,11 @@ static em_tensor *softmax_impl(em_tensor *a, int dim, int log_) {
       }
     }
   em_tensor_release(ac);
-  em_node *n = em_node_attach(out, fn, softmax_backward, 1, &a);
-  if (n) {
-    n->i[0] = log_; n->i[1] = r.outer; n->i[2] = r.n; n->i[3] = r.inner;
-    em_node_save(n, 0, out);
+  softmax_state st = {log_, r.outer, r.n, r.inner};
+  em_node *n;
+  if (em_node_attach(&n, out, fn, softmax_backward, 1, &a, &st, sizeof st) || (n && em_node_save(n, 0, out))) {
+    em_tensor_release(out);
+    return NULL;
   }
   return out;
 }

@@ -69,24 +69,24 @@ void em_rng_set_state(em_rng *r, const unsigned char in[EM_RNG_STATE_BYTES]) {
   r->inc = get64(in + 8) | 1u;
 }
 
-/* fills in row-major order whatever the strides, so a view gets the same numbers as a fresh tensor */
-void em_tensor_uniform_(em_tensor *t, em_rng *r, float lo, float hi) {
-  em_tensor *c = em_tensor_new_like(t);
-  if (!c) return;
+/* fills in row-major order whatever the strides, so a view gets the same numbers as a fresh tensor:
+   a contiguous t directly, a strided one through a contiguous buffer */
+static int fill_random(em_tensor *t, em_rng *r, int normal, float a, float b) {
+  int contiguous = em_is_contiguous(t);
+  em_tensor *c = contiguous ? t : em_tensor_new_like(t);
+  if (!c) return -1;
+  float *d = em_data(c);
   int64_t n = em_numel(t);
-  for (int64_t i = 0; i < n; i++) c->storage->data[i] = (float)(lo + (hi - lo) * em_rng_uniform(r));
-  em_tensor_copy_(t, c);
+  if (normal) for (int64_t i = 0; i < n; i++) d[i] = (float)(a + b * em_rng_normal(r));
+  else for (int64_t i = 0; i < n; i++) d[i] = (float)(a + (b - a) * em_rng_uniform(r));
+  if (contiguous) return 0;
+  int rc = em_tensor_copy_(t, c);
   em_tensor_release(c);
+  return rc;
 }
 
-void em_tensor_normal_(em_tensor *t, em_rng *r, float mean, float std) {
-  em_tensor *c = em_tensor_new_like(t);
-  if (!c) return;
-  int64_t n = em_numel(t);
-  for (int64_t i = 0; i < n; i++) c->storage->data[i] = (float)(mean + std * em_rng_normal(r));
-  em_tensor_copy_(t, c);
-  em_tensor_release(c);
-}
+int em_tensor_uniform_(em_tensor *t, em_rng *r, float lo, float hi) { return fill_random(t, r, 0, lo, hi); }
+int em_tensor_normal_(em_tensor *t, em_rng *r, float mean, float std) { return fill_random(t, r, 1, mean, std); }
 
 void em_rng_permutation(em_rng *r, int64_t n, int64_t *out) {
   for (int64_t i = 0; i < n; i++) out[i] = i;

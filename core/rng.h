@@ -17,8 +17,9 @@ uint64_t em_rng_below(em_rng *r, uint64_t n); /* uniform integer in [0, n), unbi
 void em_rng_get_state(const em_rng *r, unsigned char out[EM_RNG_STATE_BYTES]);
 void em_rng_set_state(em_rng *r, const unsigned char in[EM_RNG_STATE_BYTES]);
 
-void em_tensor_uniform_(em_tensor *t, em_rng *r, float lo, float hi);
-void em_tensor_normal_(em_tensor *t, em_rng *r, float mean, float std);
+/* fill t in place in row-major order; -1 + em_error when a strided t needs a buffer that cannot be had */
+int em_tensor_uniform_(em_tensor *t, em_rng *r, float lo, float hi);
+int em_tensor_normal_(em_tensor *t, em_rng *r, float mean, float std);
 /* a permutation of 0..n-1 (Fisher-Yates), for shuffling */
 void em_rng_permutation(em_rng *r, int64_t n, int64_t *out);
 #endif

@@ -44,13 +44,15 @@ em_tensor *em_reshape(em_tensor *a, int ndim, const int64_t *shape) {
   if (!ac) return NULL;
   em_tensor *out = em_tensor_view_raw(ac, ndim, s);
   em_tensor_release(ac);
-  em_node_attach(out, "reshape", accum_reshaped, 1, &a);
-  return out;
+  return em_node_record(out, "reshape", accum_reshaped, 1, &a, NULL, 0);
 }
 
+typedef struct { int perm[EM_MAX_DIMS]; } permute_state;
+
 static int permute_backward(em_node *n, em_tensor *g) {
+  const permute_state *st = em_node_state(n);
   int inv[EM_MAX_DIMS];
-  for (int i = 0; i < n->inputs[0]->ndim; i++) inv[n->i[i]] = i;
+  for (int i = 0; i < n->inputs[0]->ndim; i++) inv[st->perm[i]] = i;
   em_tensor *v = em_tensor_permute_raw(g, inv);
   if (!v) return -1;
   int rc = em_node_accum(n, 0, v);
@@ -66,10 +68,9 @@ em_tensor *em_permute(em_tensor *a, const int *perm) {
       return NULL;
     }
   }
-  em_tensor *out = em_tensor_permute_raw(a, perm);
-  em_node *n = em_node_attach(out, "permute", permute_backward, 1, &a);
-  if (n) for (int i = 0; i < a->ndim; i++) n->i[i] = perm[i];
-  return out;
+  permute_state st;
+  memcpy(st.perm, perm, (size_t)a->ndim * sizeof *perm);
+  return em_node_record(em_tensor_permute_raw(a, perm), "permute", permute_backward, 1, &a, &st, sizeof st);
 }
 
 em_tensor *em_transpose(em_tensor *a, int d0, int d1) {
@@ -84,12 +85,15 @@ em_tensor *em_transpose(em_tensor *a, int d0, int d1) {
 }
 
 /* narrow and select: the gradient lands in the matching slice of a zero tensor */
+typedef struct { int select, dim; int64_t start, len; } slice_state;   /* select: start is the index */
+
 static int slice_backward(em_node *n, em_tensor *g) {
+  const slice_state *st = em_node_state(n);
   em_tensor *in = n->inputs[0];
   em_tensor *z = em_tensor_zeros(in->ndim, in->shape);
   if (!z) return -1;
-  em_tensor *v = n->i[0] == 0 ? em_tensor_narrow_raw(z, (int)n->i[1], n->i[2], n->i[3])
-                              : em_tensor_select_raw(z, (int)n->i[1], n->i[2]);
+  em_tensor *v = st->select ? em_tensor_select_raw(z, st->dim, st->start)
+                            : em_tensor_narrow_raw(z, st->dim, st->start, st->len);
   int rc = (!v || em_tensor_copy_(v, g)) ? -1 : em_node_accum(n, 0, z);
   em_tensor_release(v);
   em_tensor_release(z);
@@ -105,10 +109,8 @@ em_tensor *em_narrow(em_tensor *a, int dim, int64_t start, int64_t len) {
             (long long)(start + len), d + 1, (long long)a->shape[d]);
     return NULL;
   }
-  em_tensor *out = em_tensor_narrow_raw(a, d, start, len);
-  em_node *n = em_node_attach(out, "narrow", slice_backward, 1, &a);
-  if (n) { n->i[0] = 0; n->i[1] = d; n->i[2] = start; n->i[3] = len; }
-  return out;
+  slice_state st = {.select = 0, .dim = d, .start = start, .len = len};
+  return em_node_record(em_tensor_narrow_raw(a, d, start, len), "narrow", slice_backward, 1, &a, &st, sizeof st);
 }
 
 em_tensor *em_select(em_tensor *a, int dim, int64_t index) {
@@ -120,10 +122,8 @@ em_tensor *em_select(em_tensor *a, int dim, int64_t index) {
             (long long)a->shape[d]);
     return NULL;
   }
-  em_tensor *out = em_tensor_select_raw(a, d, index);
-  em_node *n = em_node_attach(out, "select", slice_backward, 1, &a);
-  if (n) { n->i[0] = 1; n->i[1] = d; n->i[2] = index; }
-  return out;
+  slice_state st = {.select = 1, .dim = d, .start = index};
+  return em_node_record(em_tensor_select_raw(a, d, index), "select", slice_backward, 1, &a, &st, sizeof st);
 }
 
 static int pass_backward(em_node *n, em_tensor *g) { return em_node_accum(n, 0, g); }
@@ -138,9 +138,8 @@ em_tensor *em_expand(em_tensor *a, int ndim, const int64_t *shape) {
     if (s[i] < 0) goto bad;
     if (j >= 0 && a->shape[j] != 1 && a->shape[j] != s[i]) goto bad;
   }
-  em_tensor *out = em_tensor_expand_raw(a, ndim, s);
-  em_node_attach(out, "expand", pass_backward, 1, &a);   /* accumulate sums over the expanded dims */
-  return out;
+  /* accumulate sums the gradient over the expanded dims */
+  return em_node_record(em_tensor_expand_raw(a, ndim, s), "expand", pass_backward, 1, &a, NULL, 0);
 bad:
   em_fail("expand: cannot expand %s to %s", em_tensor_shape_str(sa, sizeof sa, a), em_shape_str(sb, sizeof sb, ndim, shape));
   return NULL;
@@ -169,14 +168,14 @@ em_tensor *em_squeeze(em_tensor *a, int dim) {
 
 em_tensor *em_contiguous(em_tensor *a) {
   if (em_is_contiguous(a)) { em_tensor_retain(a); return a; }
-  em_tensor *out = em_tensor_clone(a);
-  em_node_attach(out, "contiguous", pass_backward, 1, &a);
-  return out;
+  return em_node_record(em_tensor_clone(a), "contiguous", pass_backward, 1, &a, NULL, 0);
 }
 
 /* each input gets its slice of g along the cat dim */
+typedef struct { int dim; } cat_state;
+
 static int cat_backward(em_node *n, em_tensor *g) {
-  int d = (int)n->i[0];
+  const int d = ((const cat_state *)em_node_state(n))->dim;
   int64_t start = 0;
   for (int k = 0; k < n->ninputs; k++) {
     em_tensor *in = n->inputs[k];
@@ -218,9 +217,8 @@ em_tensor *em_cat(int n, em_tensor *const *ts, int dim) {
     em_tensor_release(v);
     start += ts[k]->shape[d];
   }
-  em_node *nd = em_node_attach(out, "cat", cat_backward, n, ts);
-  if (nd) nd->i[0] = d;
-  return out;
+  cat_state st = {d};
+  return em_node_record(out, "cat", cat_backward, n, ts, &st, sizeof st);
 }
 
 static int index_select_backward(em_node *n, em_tensor *g) {
@@ -263,8 +261,12 @@ em_tensor *em_index_select(em_tensor *a, int dim, em_tensor *index) {
     int64_t row = n0 ? em_numel(a) / n0 : 0;
     for (int64_t r = 0; r < rows; r++)
       memcpy(out->storage->data + r * row, em_data(ac) + (int64_t)ip[r] * row, (size_t)row * sizeof(float));
-    em_node *nd = em_node_attach(out, "index_select", index_select_backward, 1, &a);
-    if (nd) em_node_save(nd, 0, ic);
+    em_node *nd;
+    if (em_node_attach(&nd, out, "index_select", index_select_backward, 1, &a, NULL, 0) ||
+        (nd && em_node_save(nd, 0, ic))) {
+      em_tensor_release(out);
+      out = NULL;
+    }
   }
   em_tensor_release(ac);
   em_tensor_release(ic);

@@ -317,18 +317,23 @@ em_tensor *em_tensor_contiguous(em_tensor *t) {
   return em_tensor_clone(t);
 }
 
-/* writes contiguous values into a (possibly strided) destination */
-static void scatter(em_tensor *dst, const float *src) {
+/* writes values into a (possibly strided) destination in row-major order: src[0], src[step], ...
+   (step 0 writes src[0] everywhere) */
+static void scatter(em_tensor *dst, const float *src, int64_t step) {
   int64_t n = em_numel(dst);
   if (n == 0) return;
   float *d = em_data(dst);
   int nd = dst->ndim;
-  if (em_is_contiguous(dst)) { memmove(d, src, (size_t)n * sizeof(float)); return; }
+  if (em_is_contiguous(dst)) {
+    if (step) memmove(d, src, (size_t)n * sizeof(float));
+    else for (int64_t i = 0; i < n; i++) d[i] = src[0];
+    return;
+  }
   int64_t idx[EM_MAX_DIMS] = {0};
   int64_t inner = dst->shape[nd - 1], ist = dst->stride[nd - 1], off = 0;
   for (int64_t done = 0; done < n; done += inner) {
-    for (int64_t k = 0; k < inner; k++) d[off + k * ist] = src[k];
-    src += inner;
+    for (int64_t k = 0; k < inner; k++) d[off + k * ist] = src[k * step];
+    src += inner * step;
     for (int e = nd - 2; e >= 0; e--) {
       off += dst->stride[e];
       if (++idx[e] < dst->shape[e]) break;
@@ -345,25 +350,13 @@ int em_tensor_copy_(em_tensor *dst, const em_tensor *src) {
     return em_fail("copy: destination %s and source %s have different numbers of elements",
                    em_tensor_shape_str(a, sizeof a, dst), em_tensor_shape_str(b, sizeof b, src));
   }
-  if (em_is_contiguous(src)) { scatter(dst, em_data(src)); return 0; }
+  if (em_is_contiguous(src)) { scatter(dst, em_data(src), 1); return 0; }
   float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
   if (!tmp) return em_fail("copy: out of memory");
   gather(tmp, src);
-  scatter(dst, tmp);
+  scatter(dst, tmp, 1);
   free(tmp);
   return 0;
 }
 
-void em_tensor_fill_(em_tensor *t, float v) {
-  int64_t n = em_numel(t);
-  if (em_is_contiguous(t)) {
-    float *d = em_data(t);
-    for (int64_t i = 0; i < n; i++) d[i] = v;
-    return;
-  }
-  float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  if (!tmp) return;
-  for (int64_t i = 0; i < n; i++) tmp[i] = v;
-  scatter(t, tmp);
-  free(tmp);
-}
+void em_tensor_fill_(em_tensor *t, float v) { scatter(t, &v, 0); }

@@ -68,7 +68,7 @@ em_tensor *em_tensor_alias(em_tensor *t);     /* same view, no grad_fn: what nod
 em_tensor *em_tensor_contiguous(em_tensor *t);    /* t itself (retained) when already contiguous */
 em_tensor *em_tensor_clone(const em_tensor *t);   /* fresh contiguous copy, no autograd history */
 int em_tensor_copy_(em_tensor *dst, const em_tensor *src);  /* same numel; src read in row-major order */
-void em_tensor_fill_(em_tensor *t, float v);
+void em_tensor_fill_(em_tensor *t, float v);                /* in place, allocates nothing: cannot fail */
 
 /* shape validation shared by every entry point: positive rank <= EM_MAX_DIMS, non-negative sizes,
    numel that fits in memory. fn names the caller in the message. */

@@ -11,24 +11,26 @@
 #include "bind.h"
 #include "blas.h"
 #include "repl.h"
+#include "version.h"
 
 int luaopen_ember(lua_State *L);
-int ember_repl(lua_State *L) __attribute__((weak));
 
-static const char usage[] =
-  "usage: ember [--threads T] [SCRIPT.lua [args] | -e CODE | COMMAND ...]\n"
-  "  ember                      interactive session (REPL)\n"
-  "  ember SCRIPT.lua [args]    run a script (arg table as in lua)\n"
-  "  ember -e 'CODE'            run a string\n"
-  "  ember run SCRIPT [--set k=v]... [--name N] [--runs DIR] [--seed S] [--threads T] [--resume RUNDIR] [--quiet] [--live]\n"
-  "  ember plot PATH... [--metric M] [--x epoch|step|time] [--out FILE] [--term png|svg|pdf|dumb] [--by P]\n"
-  "  ember runs [DIR] [--tsv]    table of runs\n"
-  "  ember sweep SCRIPT --grid k=v1,v2 [--jobs N] [--engine local|parallel|slurm]\n"
-  "  ember --version | ember help [TOPIC]\n"
-  "  --threads T (or EMBER_NUM_THREADS) sets the threads of every pool\n";
-
-/* message handler: adds a traceback, as lua.c does */
+/* message handler, as lua.c's: a string gets a traceback; an ember error (lua/ember/error.lua) keeps
+   its kind for the exit status and gets its traceback in a field, except the kinds whose message says
+   all there is to say (bad usage, an interrupt, a diverged training) */
 static int msghandler(lua_State *L) {
+  if (lt_is_error(L, 1)) {
+    int status = lt_error_status(L, 1);
+    lua_getfield(L, 1, "kind");
+    int quiet = status != 1 || (lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "diverged") == 0);
+    lua_pop(L, 1);
+    if (!quiet) {
+      luaL_traceback(L, L, NULL, 1);
+      lua_setfield(L, 1, "traceback");
+    }
+    lua_settop(L, 1);
+    return 1;
+  }
   const char *msg = lua_tostring(L, 1);
   if (!msg) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
@@ -47,14 +49,21 @@ int ember_docall(lua_State *L, int nargs, int nres) {
   return rc;
 }
 
+/* prints the error on top ("ember: " and its text, then its traceback) and pops it; returns the exit
+   status: 0 ok, 2 bad usage, 130 interrupted, 1 any other error */
 static int report(lua_State *L, int rc) {
   if (rc == LUA_OK) return 0;
-  const char *msg = lua_tostring(L, -1);
+  int status = lt_error_status(L, -1);
+  const char *msg = luaL_tolstring(L, -1, NULL);
   fprintf(stderr, "ember: %s\n", msg ? msg : "(error object)");
-  fflush(stderr);
-  int interrupted = msg && strstr(msg, "interrupted!") != NULL;
   lua_pop(L, 1);
-  return interrupted ? 130 : 1;
+  if (lt_is_error(L, -1)) {
+    if (lua_getfield(L, -1, "traceback") == LUA_TSTRING) fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  fflush(stderr);
+  return status;
 }
 
 /* the global `arg` table as lua.c builds it: script at 0, its arguments from 1 */
@@ -96,10 +105,18 @@ static int run_command(lua_State *L, const char *cmd, char **argv, int argc, int
   return status;
 }
 
-static int is_command(const char *s) {
-  static const char *cmds[] = {"run", "plot", "runs", "sweep", "help", NULL};
-  for (int i = 0; cmds[i]; i++) if (!strcmp(s, cmds[i])) return 1;
-  return 0;
+/* is word one of the subcommands of lua/ember/cli (the table `commands` there)? */
+static int is_command(lua_State *L, const char *word) {
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "ember.cli");
+  int known = 0;
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) && lua_getfield(L, -1, "commands") == LUA_TTABLE) {
+    lua_getfield(L, -1, word);
+    known = !lua_isnil(L, -1);
+  }
+  lua_settop(L, top);
+  return known;
 }
 
 /* Runs from a source tree (build/ember beside lua/ember/) use the Lua files there, so developers
@@ -121,24 +138,34 @@ static void find_source_tree(const char *argv0) {
   }
 }
 
+/* --threads T and --threads=T: every pool's thread count, through EMBER_NUM_THREADS (read when
+   ember's library loads, before OpenBLAS starts its threads); returns 0, or -1 on a bad count */
+static int set_threads(const char *text) {
+  char *end;
+  long t = strtol(text, &end, 10);
+  if (end == text || *end || t < 1 || t > 1024) {
+    fprintf(stderr, "ember: --threads needs an integer from 1 to 1024 (got '%s')\n", text);
+    return -1;
+  }
+  char buf[16];
+  snprintf(buf, sizeof buf, "%ld", t);
+  setenv("EMBER_NUM_THREADS", buf, 1);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int i = 1;
   find_source_tree(argv[0]);
   /* global options come first */
   while (i < argc) {
     if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-      int t = atoi(argv[i + 1]);
-      if (t < 1) { fprintf(stderr, "ember: --threads needs a positive integer (got '%s')\n", argv[i + 1]); return 2; }
-      char buf[16];
-      snprintf(buf, sizeof buf, "%d", t);
-      setenv("EMBER_NUM_THREADS", buf, 1);
+      if (set_threads(argv[i + 1])) return 2;
       i += 2;
     } else if (!strncmp(argv[i], "--threads=", 10)) {
-      setenv("EMBER_NUM_THREADS", argv[i] + 10, 1);
+      if (set_threads(argv[i] + 10)) return 2;
       i++;
     } else break;
   }
-  if (i < argc && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) { fputs(usage, stdout); return 0; }
   lua_State *L = luaL_newstate();
   if (!L) { fprintf(stderr, "ember: cannot create a Lua state (out of memory)\n"); return 1; }
   luaL_openlibs(L);
@@ -152,27 +179,21 @@ int main(int argc, char **argv) {
   ember_install_signals(L);
   int status;
   if (i < argc && !strcmp(argv[i], "--version")) {
-    printf("ember %s (Lua 5.4)\nBLAS: %s\nthreads: %d\n", "0.1.0", em_blas_info(), em_get_num_threads());
+    printf("ember %s (Lua 5.4)\nBLAS: %s\nthreads: %d\n", EMBER_VERSION, em_blas_info(), em_get_num_threads());
     status = 0;
-  } else if (i < argc && !strcmp(argv[i], "-e")) {
-    if (i + 1 >= argc) { fputs("ember: -e needs an argument\n", stderr); fputs(usage, stderr); status = 2; }
-    else {
-      create_arg(L, argv, argc, i + 1 < argc ? i + 1 : i);
-      int rc = luaL_loadbuffer(L, argv[i + 1], strlen(argv[i + 1]), "=(command line)");
-      status = rc == LUA_OK ? report(L, ember_docall(L, 0, 0)) : report(L, rc);
-    }
-  } else if (i < argc && is_command(argv[i])) {
+  } else if (i < argc && !strcmp(argv[i], "-e") && i + 1 < argc) {
+    create_arg(L, argv, argc, i + 1);
+    int rc = luaL_loadbuffer(L, argv[i + 1], strlen(argv[i + 1]), "=(command line)");
+    status = rc == LUA_OK ? report(L, ember_docall(L, 0, 0)) : report(L, rc);
+  } else if (i < argc && (is_command(L, argv[i]) || (argv[i][0] == '-' && argv[i][1]))) {
+    /* the subcommands, and -h, --help, a lone -e and unknown options, which the cli answers */
     status = run_command(L, argv[i], argv, argc, i + 1);
-  } else if (i < argc && argv[i][0] == '-' && strcmp(argv[i], "-") != 0) {
-    fprintf(stderr, "ember: unknown option '%s'\n", argv[i]);
-    fputs(usage, stderr);
-    status = 2;
   } else if (i < argc) {
     if (strcmp(argv[i], "-") != 0 && access(argv[i], R_OK) != 0) {
       fprintf(stderr, "ember: cannot open script '%s'\n", argv[i]);
       status = 1;
     } else status = run_script(L, argv[i], argv, argc, i);
-  } else if (isatty(0) && ember_repl) {
+  } else if (isatty(0)) {
     status = ember_repl(L);
   } else {
     status = run_script(L, "-", argv, argc, 0);   /* `echo 'print(1)' | ember` */

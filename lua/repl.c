@@ -14,6 +14,7 @@
 #include <readline/history.h>
 #include <lua.h>
 #include <lauxlib.h>
+#include "embedded.h"
 #include "repl.h"
 
 #define HISTORY_MAX 1000
@@ -21,9 +22,6 @@
 #define PROMPT2 ">> "
 #define EOFMARK "<eof>"
 
-/* the Lua modules embedded at build time (tools/embed.lua writes build/embedded.c) */
-struct em_embedded { const char *name; const char *src; size_t len; };
-extern const struct em_embedded em_embedded[];
 
 static lua_State *repl_L;
 static int repl_ref = LUA_NOREF;       /* the ember.repl module, or LUA_NOREF when it failed to load */
@@ -203,14 +201,10 @@ static void call_ember(lua_State *L, const char *fn) {
 
 /* host.source(name): the embedded source text of module name ("ember.nn"), for help() */
 static int l_embedded_source(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
-  for (const struct em_embedded *m = em_embedded; m->name; m++) {
-    if (strcmp(m->name, name) == 0) {
-      lua_pushlstring(L, m->src, m->len);
-      return 1;
-    }
-  }
-  return 0;
+  const struct em_embedded *m = ember_embedded_find(luaL_checkstring(L, 1));
+  if (!m) return 0;
+  lua_pushlstring(L, m->src, m->len);
+  return 1;
 }
 
 /* ---------------------------------------------------------------------------------------------

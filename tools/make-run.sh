@@ -62,4 +62,4 @@ try "one optimizer, another lr:" "$EMBER run experiments/$EXP.lua --set opt=adam
 try "3 seeds each, mean and spread:" "$EMBER sweep experiments/$EXP.lua --grid opt=sgd,adam --seeds 3"
 try "MSE vs MAE vs Huber:" "$EMBER run experiments/regression_losses.lua"
 try "the REPL:" "$EMBER"
-echo "What each experiment shows and how to change it: experiments/README.md; the manual: README.md."
+echo "What each experiment shows and how to change it: experiments/README.md; the manual: README.md and docs/."

@@ -20,8 +20,18 @@ em_tensor *lt_test(lua_State *L, int idx);      /* borrowed or NULL */
 void lt_push(lua_State *L, em_tensor *t);
 /* a tensor from a tensor (retained), a number (0-d) or a nested table of numbers; new reference */
 em_tensor *lt_to_tensor(lua_State *L, int idx, const char *fn);
-/* raises em_error() as a Lua error; never returns */
+/* Errors (lua/bind/error.c): every error is ember's one error type (lua/ember/error.lua), a table with
+   kind, fn, message and where. A message "name: text" gets fn = the public name of name ("ember.name").
+   lt_raise raises em_error() with em_error_kind(); lt_error a printf-style message (lua_pushfstring's
+   formats) of the given kind ("value", "shape", "type", "io", "format", "state", "memory", "usage",
+   "interrupted"). Neither returns. */
 int lt_raise(lua_State *L);
+int lt_error(lua_State *L, const char *kind, const char *fmt, ...);
+/* pushes "file:line: " of the innermost caller outside ember's own Lua modules, or "" */
+void lt_push_where(lua_State *L);
+/* is the value at idx an ember error? and the exit status `ember` ends with for it (1 for any other value) */
+int lt_is_error(lua_State *L, int idx);
+int lt_error_status(lua_State *L, int idx);
 /* a 1-based Lua dim (negative counts from the end) to the core's 0-based one; raises when out of range */
 int lt_check_dim(lua_State *L, int idx, int ndim, const char *fn);
 /* sizes given as integers from index first on, or one table of integers at first; returns ndim */
@@ -36,6 +46,12 @@ void ember_tensor_methods(lua_State *L, const luaL_Reg *fns);  /* into the tenso
 void ember_open_tensor(lua_State *L);
 void ember_open_ops(lua_State *L);
 void ember_open_autograd(lua_State *L);
+void ember_open_nn(lua_State *L);
+void ember_open_loss(lua_State *L);
+void ember_open_optim(lua_State *L);
+void ember_open_data(lua_State *L);
+void ember_open_checkpoint(lua_State *L);
+void ember_open_sys(lua_State *L);
 /* main.c: Ctrl-C and SIGTERM interrupt the running chunk, or (with ember._graceful(true)) only
    count, so a runner can finish its step and save */
 void ember_install_signals(lua_State *L);

@@ -12,7 +12,6 @@
 #include "bind.h"
 #include "checkpoint.h"
 
-void ember_open_checkpoint(lua_State *L);
 
 #define SAVE_MT "ember.checkpoint.save"
 #define LOAD_MT "ember.checkpoint.load"

@@ -5,25 +5,23 @@
 #include <string.h>
 #include "bind.h"
 #include "blas.h"
+#include "embedded.h"
+#include "version.h"
 
-#define EMBER_VERSION "0.1.0"
+/* $EMBER_PATH, without trailing slashes, or NULL: developers run the Lua files of a source tree */
+static const char *source_root(void) {
+  const char *dir = getenv("EMBER_PATH");
+  return dir && *dir ? dir : NULL;
+}
 
-struct em_embedded { const char *name; const char *src; size_t len; };
-extern const struct em_embedded em_embedded[];
-
-/* binding files that later issues add; weak so the library links while they are being written */
-#define OPTIONAL_OPENERS(X) X(nn) X(loss) X(optim) X(data) X(checkpoint) X(sys)
-#define DECLARE(name) void ember_open_##name(lua_State *L) __attribute__((weak));
-OPTIONAL_OPENERS(DECLARE)
-
-/* package.preload loader of an embedded module. With EMBER_PATH set, a file
-   $EMBER_PATH/ember/NAME.lua wins, so developers edit modules without rebuilding. */
+/* package.preload loader of an embedded module. With EMBER_PATH set, the file $EMBER_PATH/<path>
+   wins, so developers edit modules without rebuilding. */
 static int load_embedded(lua_State *L) {
   const struct em_embedded *m = lua_touserdata(L, lua_upvalueindex(1));
-  const char *dir = getenv("EMBER_PATH");
-  if (dir && *dir) {
+  const char *dir = source_root();
+  if (dir) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/ember/%s.lua", dir, m->name + 6);
+    snprintf(path, sizeof path, "%s/%s", dir, m->path);
     FILE *f = fopen(path, "r");
     if (f) {
       fclose(f);
@@ -34,14 +32,16 @@ static int load_embedded(lua_State *L) {
       return 1;
     }
   }
-  char chunk[128];
-  snprintf(chunk, sizeof chunk, "=[ember]/%s.lua", m->name + 6);
+  char chunk[160];
+  snprintf(chunk, sizeof chunk, "=[ember]/%s", m->path + strlen("ember/"));
   if (luaL_loadbuffer(L, m->src, m->len, chunk) != LUA_OK) return lua_error(L);
   lua_pushstring(L, m->name);
   lua_call(L, 1, 1);
   return 1;
 }
 
+/* the embedded modules as package.preload loaders; with EMBER_PATH, its ?.lua and ?/init.lua also go
+   first on package.path, so a module file added to the source tree loads before the next build */
 static void install_preload(lua_State *L) {
   lua_getglobal(L, "package");
   if (!lua_istable(L, -1)) { lua_pop(L, 1); return; }
@@ -51,7 +51,15 @@ static void install_preload(lua_State *L) {
     lua_pushcclosure(L, load_embedded, 1);
     lua_setfield(L, -2, m->name);
   }
-  lua_pop(L, 2);
+  lua_pop(L, 1);
+  const char *dir = source_root();
+  if (dir) {
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
 }
 
 /* ember.nn, ember.optim, ...: required on first access, then cached in the ember table */
@@ -60,12 +68,7 @@ static int ember_index(lua_State *L) {
   if (!k) return 0;
   char name[128];
   snprintf(name, sizeof name, "ember.%s", k);
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  lua_getfield(L, -1, name);
-  int known = !lua_isnil(L, -1);
-  lua_pop(L, 3);
-  if (!known) return 0;
+  if (!ember_embedded_find(name)) return 0;
   lua_getglobal(L, "require");
   lua_pushstring(L, name);
   lua_call(L, 1, 1);
@@ -80,12 +83,20 @@ static int l_version(lua_State *L) { lua_pushstring(L, EMBER_VERSION); return 1;
 int luaopen_ember(lua_State *L) {
   em_blas_init();
   install_preload(L);
+  /* the error type first: every error raised from here on is one (lua/bind/error.c) */
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "ember.error");
+  lua_call(L, 1, 0);
   lua_newtable(L);
   ember_open_tensor(L);
   ember_open_ops(L);
   ember_open_autograd(L);
-#define CALL(name) if (ember_open_##name) ember_open_##name(L);
-  OPTIONAL_OPENERS(CALL)
+  ember_open_nn(L);
+  ember_open_loss(L);
+  ember_open_optim(L);
+  ember_open_data(L);
+  ember_open_checkpoint(L);
+  ember_open_sys(L);
   lua_pushstring(L, EMBER_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushcfunction(L, l_version);

@@ -294,14 +294,16 @@ static int m_copy(lua_State *L) {
 
 static int m_uniform(lua_State *L) {
   em_tensor *t = check_inplace(L, "uniform");
-  em_tensor_uniform_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1));
+  if (em_tensor_uniform_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1)))
+    return lt_raise(L);
   lua_settop(L, 1);
   return 1;
 }
 
 static int m_normal(lua_State *L) {
   em_tensor *t = check_inplace(L, "normal");
-  em_tensor_normal_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1));
+  if (em_tensor_normal_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1)))
+    return lt_raise(L);
   lua_settop(L, 1);
   return 1;
 }

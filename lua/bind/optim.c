@@ -18,7 +18,6 @@
 #include "bind.h"
 #include "optim.h"
 
-void ember_open_optim(lua_State *L);
 
 static em_tensor *opt_tensor(lua_State *L, int idx) {
   return lua_isnoneornil(L, idx) ? NULL : lt_check(L, idx);

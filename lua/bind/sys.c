@@ -15,7 +15,7 @@ static lua_State *main_state;
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted!");
+  lt_error(L, "interrupted", "interrupted");
 }
 
 static void on_signal(int sig) {

@@ -14,12 +14,6 @@
 static char mt_key;        /* registry slot of the tensor metatable (faster than a string lookup) */
 static char methods_key;   /* registry slot of the method table */
 
-int lt_raise(lua_State *L) {
-  const char *m = em_error();
-  lua_pushstring(L, *m ? m : "ember: unknown error");
-  return lua_error(L);
-}
-
 em_tensor *lt_test(lua_State *L, int idx) {
   lt_box *b = lua_touserdata(L, idx);
   if (!b || lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != sizeof *b || b->magic != LT_MAGIC) return NULL;
@@ -118,7 +112,7 @@ static void table_fill(lua_State *L, int idx, int depth, int ndim, const int64_t
                        char *path, const char *fn) {
   int64_t n = (int64_t)lua_rawlen(L, idx);
   size_t plen = strlen(path);
-  if (n != shape[depth] || (depth == ndim - 1 && n == 0 && 0))
+  if (n != shape[depth])
     luaL_error(L, "%s: ragged nested table at %s: expected %d elements, got %d", fn, *path ? path : "top level",
                (int)shape[depth], (int)n);
   for (int64_t i = 1; i <= n; i++) {
@@ -195,12 +189,15 @@ static int create(lua_State *L, const char *fn, int kind) {
   switch (kind) {
   case 0: t = em_tensor_zeros(n, shape); break;
   case 1: t = em_tensor_full(n, shape, 1.0f); break;
-  case 2: t = em_tensor_new(n, shape); if (t) em_tensor_normal_(t, em_rng_global(), 0.0f, 1.0f); break;
-  case 3: t = em_tensor_new(n, shape); if (t) em_tensor_uniform_(t, em_rng_global(), 0.0f, 1.0f); break;
+  case 2: t = em_tensor_new(n, shape); if (t && em_tensor_normal_(t, em_rng_global(), 0.0f, 1.0f)) goto fail; break;
+  case 3: t = em_tensor_new(n, shape); if (t && em_tensor_uniform_(t, em_rng_global(), 0.0f, 1.0f)) goto fail; break;
   case 4: t = em_tensor_zeros(n, shape); break;
   }
   lt_push(L, t);
   return 1;
+fail:
+  em_tensor_release(t);
+  return lt_raise(L);
 }
 
 static int l_zeros(lua_State *L) { return create(L, "zeros", 0); }

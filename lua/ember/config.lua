@@ -12,21 +12,15 @@
 -- with the configuration it started with; a `--set` that disagrees with it is an error.
 -- The defaults table is read, never written. A script that calls ember.config twice is checked twice:
 -- every --set key must be known to each call.
-local ember = require "ember"
+local E = require "ember.error"
+local session = require "ember.session"
+local show = require("ember.util").show
 
 local M = {}
 
-local function show(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v)
-end
-
--- Marks the error as bad usage for `ember run` (exit 2), then raises it.
-local function usage_error(msg)
-  local cli = rawget(ember, "_cli")
-  if type(cli) == "table" then cli.usage_error = msg end
-  error(msg, 0)
-end
+-- a configuration that the command line or the defaults got wrong: bad usage (`ember run` exits 2)
+local usage_error = E.raiser("ember.config", "usage")
+local fail = E.raiser("ember.config", "type")
 
 local TRUE = {["true"] = true, yes = true, on = true, ["1"] = true}
 local FALSE = {["false"] = true, no = true, off = true, ["0"] = true}
@@ -99,25 +93,25 @@ end
 
 local function check_defaults(defaults)
   if type(defaults) ~= "table" then
-    error(("config: expected a table of defaults such as {lr = 0.01} (got %s)"):format(type(defaults)), 3)
+    fail("expected a table of defaults such as {lr = 0.01} (got %s)", type(defaults))
   end
   for k, v in pairs(defaults) do
     if type(k) ~= "string" then
-      error(("config: keys must be strings (got %s key %s)"):format(type(k), show(k)), 3)
+      fail("keys must be strings (got %s key %s)", type(k), show(k))
     end
     local t = type(v)
     if t == "table" then
       for i, item in pairs(v) do
         if math.type(i) ~= "integer" or i < 1 or i > #v then
-          error(("config: default %s must be a list (it has key %s)"):format(k, show(i)), 3)
+          fail("default %s must be a list (it has key %s)", k, show(i))
         end
         local ti = type(item)
         if ti ~= "number" and ti ~= "boolean" and ti ~= "string" then
-          error(("config: default %s[%d] must be a number, boolean or string (got %s)"):format(k, i, ti), 3)
+          fail("default %s[%d] must be a number, boolean or string (got %s)", k, i, ti)
         end
       end
     elseif t ~= "number" and t ~= "boolean" and t ~= "string" then
-      error(("config: default %s must be a number, boolean, string or list (got %s)"):format(k, t), 3)
+      fail("default %s must be a number, boolean, string or list (got %s)", k, t)
     end
   end
 end
@@ -142,12 +136,12 @@ M.read_params = read_params
 local function apply(resolved, defaults, key, text, source)
   local known = sorted_keys(defaults)
   if defaults[key] == nil then
-    usage_error(("config: unknown key '%s' in %s (known keys: %s)"):format(key, source,
-      #known > 0 and table.concat(known, ", ") or "none"))
+    usage_error("unknown key '%s' in %s (known keys: %s)", key, source,
+      #known > 0 and table.concat(known, ", ") or "none")
   end
   local v, want = M.parse(text, defaults[key])
   if v == nil then
-    usage_error(("config: %s: %s must be %s (default %s)"):format(source, key, want, M.format(defaults[key])))
+    usage_error("%s: %s must be %s (default %s)", source, key, want, M.format(defaults[key]))
   end
   resolved[key] = v
 end
@@ -168,48 +162,48 @@ function M.config(defaults)
       resolved[k] = v
     end
   end
-  local cli = rawget(ember, "_cli")
-  if type(cli) == "table" then
-    cli.config_called = true
-    if cli.resume then
-      local saved, order = read_params(cli.resume .. "/params.tsv")
+  local s = session.current()
+  if s.command_line then
+    s.config_called = true
+    if s.resume then
+      local saved, order = read_params(s.resume .. "/params.tsv")
       if saved == nil then
-        usage_error(("config: cannot read '%s/params.tsv' of the run to resume"):format(cli.resume))
+        usage_error("cannot read '%s/params.tsv' of the run to resume", s.resume)
       end
       for _, k in ipairs(order) do
         if defaults[k] ~= nil then apply(resolved, defaults, k, saved[k], "params.tsv of the resumed run")
         else io.stderr:write(("ember: warning: the resumed run has param '%s', which the script no longer defines\n"):format(k))
         end
       end
-      for _, k in ipairs(cli.set_order or {}) do
+      for _, k in ipairs(s.set_order) do
         local mine = {}
-        apply(mine, defaults, k, cli.set[k], ("--set %s=%s"):format(k, cli.set[k]))
+        apply(mine, defaults, k, s.set[k], ("--set %s=%s"):format(k, s.set[k]))
         if M.format(mine[k]) ~= M.format(resolved[k]) then
-          usage_error(("config: --set %s=%s differs from the resumed run's params.tsv (%s=%s); a resumed run keeps its params")
-            :format(k, cli.set[k], k, M.format(resolved[k])))
+          usage_error("--set %s=%s differs from the resumed run's params.tsv (%s=%s); a resumed run keeps its params",
+            k, s.set[k], k, M.format(resolved[k]))
         end
       end
     else
-      for _, k in ipairs(cli.set_order or {}) do
-        apply(resolved, defaults, k, cli.set[k], ("--set %s=%s"):format(k, cli.set[k]))
+      for _, k in ipairs(s.set_order) do
+        apply(resolved, defaults, k, s.set[k], ("--set %s=%s"):format(k, s.set[k]))
       end
-      if cli.seed ~= nil and defaults.seed ~= nil then
+      if s.seed ~= nil and defaults.seed ~= nil then
         if type(defaults.seed) ~= "number" then
-          usage_error(("config: --seed %s: the default seed is a %s, not a number"):format(cli.seed, type(defaults.seed)))
+          usage_error("--seed %s: the default seed is a %s, not a number", s.seed, type(defaults.seed))
         end
-        if cli.set and cli.set.seed ~= nil and tonumber(cli.set.seed) ~= cli.seed then
-          usage_error(("config: --seed %d and --set seed=%s disagree"):format(cli.seed, cli.set.seed))
+        if s.set.seed ~= nil and tonumber(s.set.seed) ~= s.seed then
+          usage_error("--seed %d and --set seed=%s disagree", s.seed, s.set.seed)
         end
-        resolved.seed = cli.seed
+        resolved.seed = s.seed
       end
     end
-    local seed = cli.seed
+    local seed = s.seed
     if seed == nil and math.type(resolved.seed) == "integer" then seed = resolved.seed end
-    require("ember.run")._seed(seed or 0)
+    s:seed_rng(seed or 0)
   elseif math.type(resolved.seed) == "integer" then
-    require("ember.run")._seed(resolved.seed)
+    s:seed_rng(resolved.seed)
   end
-  M.last = resolved
+  s.last_config = resolved
   return resolved
 end
 

@@ -7,13 +7,9 @@ local FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
 M.fashion_mnist_classes = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                            "Sneaker", "Bag", "Ankle boot"}
 
-local function fail(fn, fmt, ...)
-  error(fn .. ": " .. string.format(fmt, ...), 3)
-end
-
-local function shape_str(t)
-  return "[" .. table.concat(t:shape(), " x ") .. "]"
-end
+local E = require "ember.error"
+local fail = E.module_fail("data")
+local shape_str = require("ember.util").shape_str
 
 local function is_posint(v)
   return math.type(v) == "integer" and v >= 1
@@ -218,7 +214,7 @@ function Dataset:standardize(stats)
   end
   local ok, r = pcall(ember._rescale, self.x, stat_tensor("standardize", stats.mean, "mean"),
                       stat_tensor("standardize", stats.std, "std"))
-  if not ok then fail("standardize", "%s", r) end
+  if not ok then E.reraise_as(r, "ember.data.standardize") end
   self.x = r
   return stats
 end
@@ -239,7 +235,7 @@ function Dataset:normalize(stats)
     fail("normalize", "stats.min %s and stats.max %s differ in size", shape_str(lo), shape_str(hi))
   end
   local ok, r = pcall(ember._rescale, self.x, lo, hi:reshape(lo:shape()) - lo)
-  if not ok then fail("normalize", "%s", r) end
+  if not ok then E.reraise_as(r, "ember.data.normalize") end
   self.x = r
   return stats
 end

@@ -18,33 +18,24 @@
 -- batches already done and then restoring the RNG state of the interruption.
 --
 -- Ctrl-C / SIGTERM: the first signal lets the current step finish; then metrics are flushed, last.ckpt
--- written, status `interrupted`, and fit raises "interrupted! ..." (`ember` exits with status 130).
+-- written, status `interrupted`, and fit raises an error of kind "interrupted" (`ember` exits with
+-- status 130).
 -- A second signal stops at once (rows already logged are on disk).
 -- Divergence: a NaN or infinite training loss stops with status `diverged` and a message naming epoch,
 -- step and learning rate, with a hint; a row with the bad loss is logged; rows logged before stay.
--- fit raises that message (exit status 1), or returns the history with diverge = "return".
+-- fit raises that message as an error of kind "diverged" (exit status 1), or returns the history with
+-- diverge = "return".
 local ember = require "ember"
+local E = require "ember.error"
+local session = require "ember.session"
+local util = require "ember.util"
 
 local M = {}
 
 local huge = math.huge
 
-local function show(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v)
-end
-
-local function fail(fmt, ...)
-  error("ember.fit: " .. string.format(fmt, ...), 0)
-end
-
-local function is_finite(x) return x == x and x ~= huge and x ~= -huge end
-
-local function callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
-end
+local show, is_finite, callable = util.show, util.is_finite, util.callable
+local fail = E.raiser("ember.fit")
 
 local function fmt_num(v)
   if type(v) ~= "number" then return tostring(v) end
@@ -349,10 +340,9 @@ function M.fit(o)
                   or (o.valid and "valid_loss" or "train_loss")
   local mode = o.mode or (stop and (stop.mode == "max" or stop.mode == "min") and stop.mode) or "min"
   if mode ~= "min" and mode ~= "max" then fail('mode must be "min" or "max" (got %s)', show(mode)) end
-  local cli = rawget(ember, "_cli")
-  if type(cli) ~= "table" then cli = {} end
-  local quiet = o.quiet or cli.quiet or false
-  local out = new_output(quiet, o.live or cli.live, run)
+  local sess = session.current()
+  local quiet = o.quiet or sess.quiet or false
+  local out = new_output(quiet, o.live or sess.live, run)
   local shuffle = o.shuffle ~= false
   local drop_last = o.drop_last == true
   local params = type(model.parameters) == "function" and model:parameters() or nil
@@ -376,11 +366,11 @@ function M.fit(o)
   end
 
   local last_path = run and run:path("last.ckpt")
-  if run and run.resumed and not run._fit_resumed then
-    run._fit_resumed = true
+  -- only the first fit of a resumed run continues from last.ckpt
+  if run and run.resumed and sess:next_fit(run) == 1 then
     if require("lfs").attributes(last_path, "mode") == "file" then
       local ok, ck = pcall(ember.load, last_path)
-      if not ok then fail("cannot resume: %s", tostring(ck)) end
+      if not ok then fail("cannot resume: %s", E.message(ck)) end
       if type(ck) ~= "table" or ck.format ~= "ember.fit" then
         fail("cannot resume: '%s' is not a checkpoint written by ember.fit", last_path)
       end
@@ -429,8 +419,7 @@ function M.fit(o)
     out:clear_bar()
     if err ~= nil and run and not run._closed and run.status == "running" then
       local msg = tostring(err)
-      local interrupted = msg:find("interrupted!", 1, true) ~= nil
-      run:set_status(interrupted and "interrupted" or "failed", {error = msg:match("^[^\n]*")})
+      run:set_status(E.is(err, "interrupted") and "interrupted" or "failed", {error = msg:match("^[^\n]*")})
     end
   end})
 
@@ -440,10 +429,10 @@ function M.fit(o)
       ember.save(last_path, snapshot(k == 0 and epoch or epoch - 1, k))
       run:set_status("interrupted")
       local script = run.script or "SCRIPT"
-      error(("interrupted! training stopped at %s; state saved in %s. Continue with: ember run %s --resume %s")
-        :format(where, last_path, script, run.dir), 0)
+      E.raise("interrupted", "ember.fit", "interrupted: training stopped at %s; state saved in %s. "
+        .. "Continue with: ember run %s --resume %s", where, last_path, script, run.dir)
     end
-    error(("interrupted! training stopped at %s"):format(where), 0)
+    E.raise("interrupted", "ember.fit", "interrupted: training stopped at %s", where)
   end
 
   local status, stop_reason = "finished", nil
@@ -493,7 +482,7 @@ function M.fit(o)
           io.stderr:write("ember.fit: ", msg, "\n")
           return history
         end
-        error("ember.fit: " .. msg, 0)
+        E.raise("diverged", "ember.fit", "%s", msg)
       end
       l:backward()
       if clip_norm then clip_norm(params, o.clip) end

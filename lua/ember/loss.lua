@@ -68,13 +68,8 @@ local ember = require "ember"
 
 local M = {}
 
-local function fail(fn, fmt, ...)
-  error(fn .. ": " .. string.format(fmt, ...), 0)
-end
-
-local function shape_str(t)
-  return "[" .. table.concat(t:shape(), " x ") .. "]"
-end
+local fail = require("ember.error").module_fail("loss")
+local shape_str = require("ember.util").shape_str
 
 local function describe_value(v)
   if type(v) == "string" then return string.format("%q", v) end

@@ -32,8 +32,16 @@ local M = {}
 local is_tensor = ember.is_tensor
 local sqrt, floor, huge = math.sqrt, math.floor, math.huge
 
+local E = require "ember.error"
+
+-- fail(where, fmt, ...): where is a public name ("nn.Linear" -> "ember.nn.Linear") or a module
+-- instance as the user sees it ("Linear(320 -> 10)", a user-defined "Encoder"), kept as it is
 local function fail(where, fmt, ...)
-  error(where .. ": " .. string.format(fmt, ...), 0)
+  where = tostring(where)
+  if where:find("^nn[.:]") then where = "ember." .. where end
+  local e = E.new("value", where, select("#", ...) > 0 and string.format(fmt, ...) or fmt)
+  e.where = E.where(2)
+  error(e, 0)
 end
 
 local function show(v)
@@ -43,9 +51,7 @@ local function show(v)
 end
 
 -- "[64 x 1 x 28 x 28]", as the core formats shapes
-local function shape_str(t)
-  return "[" .. table.concat(t:shape(), " x ") .. "]"
-end
+local shape_str = require("ember.util").shape_str
 M.shape_str = shape_str
 
 local function is_int(v, min)
@@ -901,8 +907,13 @@ function Sequential:forward(x, ...)
     local ok, y
     if i == 1 then ok, y = pcall(layer, x, ...) else ok, y = pcall(layer, x) end
     if not ok then
-      if type(y) == "string" then
-        error("in layer " .. i .. " of Sequential (" .. short_repr(layer) .. "): " .. y, 0)
+      -- the layer's error, with the layer it came from (as torch/nn's rethrowErrors)
+      local context = "in layer " .. i .. " of Sequential (" .. short_repr(layer) .. "): "
+      if type(y) == "string" then error(context .. y, 0) end
+      if E.is(y) then
+        local e = E.new(y.kind, nil, context .. E.message(y), {layer = i, cause = y})
+        e.where = y.where
+        error(e, 0)
       end
       error(y, 0)
     end

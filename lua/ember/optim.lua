@@ -50,17 +50,17 @@ local function show(v)
 end
 
 -- where: "optim.sgd" or "optim.sgd:step"; gi: the param group when it matters
+local E = require "ember.error"
+local util = require "ember.util"
+local is_finite, shape_str = util.is_finite, util.shape_str
+
+-- fail(where, group_index or nil, fmt, ...): "ember.optim.adam: param group 2: lr must be ..."
 local function fail(where, gi, fmt, ...)
-  local at = gi and (where .. ": param group " .. gi) or where
-  error(at .. ": " .. string.format(fmt, ...), 0)
-end
-
-local function is_finite(x)
-  return type(x) == "number" and x == x and x ~= huge and x ~= -huge
-end
-
-local function shape_str(t)
-  return "[" .. table.concat(t:shape(), " x ") .. "]"
+  local msg = string.format(fmt, ...)
+  if gi then msg = "param group " .. gi .. ": " .. msg end
+  local e = E.new("value", E.public_name("optim", where), msg)
+  e.where = E.where(2)
+  error(e, 0)
 end
 
 -- a copy of an option value (betas is a table: a group must not share it with the user's config)
@@ -548,7 +548,7 @@ local names = {"adagrad", "adam", "adamw", "rmsprop", "sgd"}
 function M.get(name)
   local key = type(name) == "string" and name:lower() or nil
   if not key or not kinds[key] then
-    error(string.format("optim.get: unknown optimizer %s (known: %s)", show(name), table.concat(names, ", ")), 0)
+    fail("optim.get", nil, "unknown optimizer %s (known: %s)", show(name), table.concat(names, ", "))
   end
   return M[key]
 end

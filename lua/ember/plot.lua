@@ -4,28 +4,35 @@
 -- finds its data and output from its own file name (ARG0), so no user text is ever parsed as gnuplot code.
 local lfs = require "lfs"
 local runs = require "ember.runs"
+local E = require "ember.error"
+local fail = E.module_fail("plot")
 
 local M = {}
 
-M.usage = [[
-usage: ember plot PATH... [options]
-  PATH is a run directory or a folder of runs (every run below it is drawn).
-  --metric M      metric to draw; repeat or give a,b for one panel per metric
-                  (default: train_loss and valid_loss, else loss, else the first column)
-  --x X           x axis: epoch, step or time (default: epoch when logged)
-  --by PARAM      one curve per value of PARAM: the mean, with a min-max band over repeats
-  --out FILE      output file (default: plots/ in the first PATH; the path is printed)
-  --term T        png, svg, pdf or dumb (text in the terminal); default from FILE, else png
-  --log-y         logarithmic y axis
-  --smooth N      moving average over the last N points
-  --title T       figure title
-  --width W       width (pixels; characters for dumb)
-  --height H      height (pixels; lines for dumb)
-  --each          write plots/<metric>.png into every run directory and one comparison
-                  figure per experiment name (<runs>/<name>/plots/); skips up-to-date figures
-  -h, --help      show this text
-Each figure is written next to its .gp script and .dat data: re-run `gnuplot NAME.gp` to tweak it.
-Needs gnuplot (apt-get install gnuplot-nox).]]
+M.spec = {
+  command = "ember plot",
+  usage = {"PATH... [options]"},
+  about = "PATH is a run directory or a folder of runs (every run below it is drawn). Each figure is written "
+    .. "next to its .gp script and .dat data: re-run `gnuplot NAME.gp` to tweak it. Needs gnuplot "
+    .. "(apt-get install gnuplot-nox).",
+  positional = {name = "paths", metavar = "PATH", min = 1, missing = "give at least one run directory or folder of runs"},
+  options = {
+    {"--metric", "M", many = true, split = ",", help = "metric to draw; repeat or give a,b for one panel per "
+      .. "metric (default: train_loss and valid_loss, else loss, else the first column)"},
+    {"--x", "X", choices = {"epoch", "step", "time"}, help = "x axis: epoch, step or time (default: epoch when logged)"},
+    {"--by", "PARAM", help = "one curve per value of PARAM: the mean, with a min-max band over repeats"},
+    {"--out", "FILE", help = "output file (default: plots/ in the first PATH; the path is printed)"},
+    {"--term", "T", choices = {"png", "svg", "pdf", "dumb"},
+      help = "png, svg, pdf or dumb (text in the terminal); default from FILE, else png"},
+    {"--log-y", help = "logarithmic y axis"},
+    {"--smooth", "N", type = "integer", min = 1, help = "moving average over the last N points"},
+    {"--title", "T", empty = true, help = "figure title"},
+    {"--width", "W", type = "integer", min = 10, max = 20000, help = "width (pixels; characters for dumb)"},
+    {"--height", "H", type = "integer", min = 10, max = 20000, help = "height (pixels; lines for dumb)"},
+    {"--each", help = "write plots/<metric>.png into every run directory and one comparison figure per "
+      .. "experiment name (<runs>/<name>/plots/); skips up-to-date figures"},
+  },
+}
 
 local TERMS = {
   png = {gp = "pngcairo", ext = ".png"},
@@ -50,12 +57,12 @@ local function mtime(path) return lfs.attributes(path, "modification") end
 
 local function mkdir_p(dir)
   local ok, err = util.mkdir_p(dir)
-  if not ok then error(("plot: cannot create directory '%s': %s"):format(dir, err), 0) end
+  if not ok then fail("plot", "cannot create directory '%s': %s", dir, err) end
 end
 
 local function write_file(path, text)
   local f, err = io.open(path, "wb")
-  if not f then error(("plot: cannot write '%s': %s"):format(path, tostring(err)), 0) end
+  if not f then fail("plot", "cannot write '%s': %s", path, tostring(err)) end
   f:write(text)
   f:close()
 end
@@ -66,7 +73,7 @@ local function temp_dir()
   local dir = name .. ".d"
   local ok, err = lfs.mkdir(dir)
   os.remove(name)
-  if not ok then error(("plot: cannot create a temporary folder: %s"):format(tostring(err)), 0) end
+  if not ok then fail("plot", "cannot create a temporary folder: %s", tostring(err)) end
   return dir
 end
 
@@ -130,7 +137,7 @@ end
 local function split_out(out)
   local dir, base = runs.dirname(out), runs.basename(out)
   if base == "" or base == "." or base == ".." then
-    error(("plot: out must name a file (got '%s')"):format(out), 0)
+    fail("plot", "out must name a file (got '%s')", out)
   end
   local stem, ext = base:match("^(.+)(%.%a%a%a)$")
   if stem and EXT_TERM[ext:sub(2):lower()] then return dir, stem, ext end
@@ -146,7 +153,7 @@ end
 -- there. Returns out, and for the dumb terminal the text drawn.
 local function render(fig, out, opt)
   local gnuplot, err = M.find_gnuplot(opt.gnuplot)
-  if not gnuplot then error("plot: " .. err, 0) end
+  if not gnuplot then fail("plot", "%s", err) end
   local term = TERMS[fig.term]
   local dir, stem, suffix = split_out(out)
   mkdir_p(dir)
@@ -202,7 +209,7 @@ local function render(fig, out, opt)
       items[#items + 1] = ('data index %d using 1:2 with points pt %s ps 1.6 lc "red" title "early stop"')
         :format(block(panel.stop), dumb and '"x"' or "2")
     end
-    if #items == 0 then error(("plot: nothing to draw for '%s'"):format(panel.ylabel), 0) end
+    if #items == 0 then fail("plot", "nothing to draw for '%s'", panel.ylabel) end
     plots[p] = {y = y_i, items = items}
   end
   local sentinel = label("-")   -- the label block is never empty, so stats always has a row
@@ -287,8 +294,8 @@ local function render(fig, out, opt)
   local ok, _, code = pipe:close()
   if not ok or mode(figure) ~= "file" then
     local msg = log:gsub("%s+$", "")
-    error(("plot: gnuplot failed (exit %s) on %s%s"):format(tostring(code), runs.join(dir, script),
-      msg ~= "" and (":\n" .. msg) or ""), 0)
+    fail("plot", "gnuplot failed (exit %s) on %s%s", tostring(code), runs.join(dir, script),
+      msg ~= "" and (":\n" .. msg) or "")
   end
   if dumb then
     local t = (read_file(figure) or ""):gsub("\f", ""):gsub("[ \t]+\n", "\n"):gsub("^\n+", "")
@@ -307,20 +314,20 @@ local function is_num(v) return type(v) == "number" and v == v and v > -math.hug
 local function load_runs(spec, fname)
   if type(spec) == "string" or (type(spec) == "table" and (spec.rows or spec.dir)) then spec = {spec} end
   if type(spec) ~= "table" or #spec == 0 then
-    error(("%s: runs must be a path or a list of paths or runs (got %s)"):format(fname, type(spec)), 0)
+    fail(fname, "runs must be a path or a list of paths or runs (got %s)", type(spec))
   end
   local list = {}
   for i, r in ipairs(spec) do
     if type(r) == "string" then
       local found = runs.find(r)
-      if #found == 0 then error(("%s: no runs (folders with metrics.tsv) below '%s'"):format(fname, r), 0) end
+      if #found == 0 then fail(fname, "no runs (folders with metrics.tsv) below '%s'", r) end
       for _, d in ipairs(found) do list[#list + 1] = runs.read(d) end
     elseif type(r) == "table" and r.rows then
       list[#list + 1] = r
     elseif type(r) == "table" and type(r.dir) == "string" then
       list[#list + 1] = runs.read(r.dir)
     else
-      error(("%s: runs[%d] must be a path or a run (got %s)"):format(fname, i, type(r)), 0)
+      fail(fname, "runs[%d] must be a path or a run (got %s)", i, type(r))
     end
   end
   return list
@@ -458,24 +465,24 @@ local function sort_values(values)
 end
 
 local function check_opts(o, fname)
-  if type(o) ~= "table" then error(("%s: options must be a table (got %s)"):format(fname, type(o)), 0) end
+  if type(o) ~= "table" then fail(fname, "options must be a table (got %s)", type(o)) end
   if o.term ~= nil and not TERMS[o.term] then
-    error(("%s: term must be png, svg, pdf or dumb (got %s)"):format(fname, tostring(o.term)), 0)
+    fail(fname, "term must be png, svg, pdf or dumb (got %s)", tostring(o.term))
   end
   if o.smooth ~= nil and (math.type(o.smooth) ~= "integer" or o.smooth < 1) then
-    error(("%s: smooth must be a positive integer (got %s)"):format(fname, tostring(o.smooth)), 0)
+    fail(fname, "smooth must be a positive integer (got %s)", tostring(o.smooth))
   end
   for _, k in ipairs{"width", "height"} do
     local v = o[k]
     if v ~= nil and (type(v) ~= "number" or v < 10 or v > 20000) then
-      error(("%s: %s must be a number from 10 to 20000 (got %s)"):format(fname, k, tostring(v)), 0)
+      fail(fname, "%s must be a number from 10 to 20000 (got %s)", k, tostring(v))
     end
   end
   if o.out ~= nil and (type(o.out) ~= "string" or o.out == "") then
-    error(("%s: out must be a file name (got %s)"):format(fname, tostring(o.out)), 0)
+    fail(fname, "out must be a file name (got %s)", tostring(o.out))
   end
   if o.title ~= nil and o.title ~= false and type(o.title) ~= "string" then
-    error(("%s: title must be a string (got %s)"):format(fname, type(o.title)), 0)
+    fail(fname, "title must be a string (got %s)", type(o.title))
   end
 end
 
@@ -506,20 +513,20 @@ function M.plot(o)
   if type(metrics) == "string" then metrics = {metrics} end
   if metrics == nil then metrics = default_metrics(list) end
   if type(metrics) ~= "table" or #metrics == 0 then
-    error("plot: no metric to draw (give metric = NAME; the runs have no numeric columns)", 0)
+    fail("plot", "no metric to draw (give metric = NAME; the runs have no numeric columns)")
   end
   for i, m in ipairs(metrics) do
     if type(m) ~= "string" or m == "" then
-      error(("plot: metric[%d] must be a column name (got %s)"):format(i, tostring(m)), 0)
+      fail("plot", "metric[%d] must be a column name (got %s)", i, tostring(m))
     end
   end
   local x = o.x or default_x(list)
   if o.x ~= nil then
-    if type(x) ~= "string" or x == "" then error(("plot: x must be a column name (got %s)"):format(tostring(x)), 0) end
+    if type(x) ~= "string" or x == "" then fail("plot", "x must be a column name (got %s)", tostring(x)) end
     for _, r in ipairs(list) do
       if not has_column(r, x) then
-        error(("plot: run '%s' has no column '%s' (columns: %s)"):format(r.dir or r.name or "?", x,
-          table.concat(r.columns or {}, ", ")), 0)
+        fail("plot", "run '%s' has no column '%s' (columns: %s)", r.dir or r.name or "?", x,
+          table.concat(r.columns or {}, ", "))
       end
     end
   end
@@ -536,7 +543,7 @@ function M.plot(o)
 
   local groups   -- {label, runs}
   if o.by ~= nil then
-    if type(o.by) ~= "string" or o.by == "" then error(("plot: by must be a param name (got %s)"):format(tostring(o.by)), 0) end
+    if type(o.by) ~= "string" or o.by == "" then fail("plot", "by must be a param name (got %s)", tostring(o.by)) end
     local members, values, any = {}, {}, false
     for _, r in ipairs(list) do
       local v = (r.params or {})[o.by]
@@ -546,8 +553,8 @@ function M.plot(o)
     end
     if not any then
       local keys = runs.differing_params(list)
-      error(("plot: no run has a param '%s'%s"):format(o.by,
-        #keys > 0 and (" (params that differ: " .. table.concat(keys, ", ") .. ")") or ""), 0)
+      fail("plot", "no run has a param '%s'%s", o.by,
+        #keys > 0 and (" (params that differ: " .. table.concat(keys, ", ") .. ")") or "")
     end
     sort_values(values)
     groups = {}
@@ -589,8 +596,8 @@ function M.plot(o)
       end
     end
     if not drawn then
-      error(("plot: no values for metric '%s' in the %d run(s) given (columns: %s)"):format(m, #list,
-        table.concat(list[1].columns or {}, ", ")), 0)
+      fail("plot", "no values for metric '%s' in the %d run(s) given (columns: %s)", m, #list,
+        table.concat(list[1].columns or {}, ", "))
     end
     fig.panels[#fig.panels + 1] = panel
   end
@@ -603,7 +610,7 @@ function M.plot(o)
     else
       local first = type(o.runs) == "string" and o.runs or (type(o.runs) == "table" and type(o.runs[1]) == "string"
         and o.runs[1]) or list[1].dir
-      if not first then error("plot: out is required when the runs have no directory", 0) end
+      if not first then fail("plot", "out is required when the runs have no directory") end
       first = first:gsub("/+$", "")
       if first == "" then first = "/" end
       local names = {}
@@ -627,13 +634,13 @@ function M.series(o)
   check_opts(o, "plot.series")
   local curves = {}
   if o.y ~= nil then
-    if type(o.y) ~= "table" then error(("plot.series: y must be a list of numbers (got %s)"):format(type(o.y)), 0) end
+    if type(o.y) ~= "table" then fail("plot.series", "y must be a list of numbers (got %s)", type(o.y)) end
     curves[1] = {name = o.ylabel or "y", y = o.y}
   elseif type(o.ys) == "table" then
     if #o.ys > 0 then
       for i, c in ipairs(o.ys) do
         if type(c) ~= "table" or type(c.y) ~= "table" then
-          error(("plot.series: ys[%d] must be {name = ..., y = {...}}"):format(i), 0)
+          fail("plot.series", "ys[%d] must be {name = ..., y = {...}}", i)
         end
         curves[#curves + 1] = {name = tostring(c.name or i), y = c.y}
       end
@@ -644,14 +651,14 @@ function M.series(o)
       for _, k in ipairs(names) do
         local v = o.ys[k]
         if v == nil then v = o.ys[tonumber(k)] end
-        if type(v) ~= "table" then error(("plot.series: ys.%s must be a list of numbers (got %s)"):format(k, type(v)), 0) end
+        if type(v) ~= "table" then fail("plot.series", "ys.%s must be a list of numbers (got %s)", k, type(v)) end
         curves[#curves + 1] = {name = k, y = v}
       end
     end
   end
-  if #curves == 0 then error("plot.series: give y = {...} or ys = {name = {...}}", 0) end
+  if #curves == 0 then fail("plot.series", "give y = {...} or ys = {name = {...}}") end
   if o.x ~= nil and type(o.x) ~= "table" then
-    error(("plot.series: x must be a list of numbers (got %s)"):format(type(o.x)), 0)
+    fail("plot.series", "x must be a list of numbers (got %s)", type(o.x))
   end
   local term = term_of(o) or (o.out and "png" or "dumb")
   local panel = {ylabel = o.ylabel or (#curves == 1 and curves[1].name or "y"), curves = {}}
@@ -660,7 +667,7 @@ function M.series(o)
     for i, v in ipairs(cv.y) do
       local xv = o.x and o.x[i] or i
       if o.x and #o.x ~= #cv.y then
-        error(("plot.series: x has %d values but %s has %d"):format(#o.x, cv.name, #cv.y), 0)
+        fail("plot.series", "x has %d values but %s has %d", #o.x, cv.name, #cv.y)
       end
       if is_num(xv) and is_num(v) then pts[#pts + 1] = {xv, v} end
     end
@@ -670,13 +677,13 @@ function M.series(o)
                width = o.width, height = o.height, panels = {panel}}
   local out, tmp = o.out, nil
   if out == nil then
-    if term ~= "dumb" then error(("plot.series: out is required for term %s"):format(term), 0) end
+    if term ~= "dumb" then fail("plot.series", "out is required for term %s", term) end
     tmp = temp_dir()
     out = runs.join(tmp, "plot.txt")
   end
   local ok, path, text = pcall(render, fig, out, o)
   if tmp then remove_dir(tmp, {"plot.txt", "plot.gp", "plot.dat"}) end
-  if not ok then error((path:gsub("^plot:", "plot.series:")), 0) end
+  if not ok then E.reraise_as(path, "ember.plot.series") end
   if term == "dumb" then return text, (not tmp) and path or nil end
   return path
 end
@@ -730,8 +737,8 @@ function M.each(o)
   local list = {}
   for _, d in ipairs(runs.find(o.paths)) do list[#list + 1] = runs.read(d) end
   if #list == 0 then
-    error(("plot.each: no runs (folders with metrics.tsv) below %s"):format(table.concat(
-      type(o.paths) == "table" and o.paths or {tostring(o.paths)}, ", ")), 0)
+    fail("plot.each", "no runs (folders with metrics.tsv) below %s", table.concat(
+      type(o.paths) == "table" and o.paths or {tostring(o.paths)}, ", "))
   end
   local wanted = o.metric
   if type(wanted) == "string" then wanted = {wanted} end
@@ -778,74 +785,20 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- command line
 
-local function parse_args(args)
-  local o = {paths = {}, metric = nil}
-  local flags = {["--log-y"] = "log_y", ["--each"] = "each"}
-  local valued = {["--metric"] = true, ["--x"] = true, ["--by"] = true, ["--out"] = true, ["--term"] = true,
-                  ["--smooth"] = true, ["--title"] = true, ["--width"] = true, ["--height"] = true}
-  local i, only_paths = 1, false
-  while i <= #args do
-    local a = args[i]
-    if type(a) ~= "string" then return nil, ("argument %d is not a string"):format(i) end
-    if only_paths or a == "-" or a:sub(1, 1) ~= "-" then
-      o.paths[#o.paths + 1] = a
-    elseif a == "--" then
-      only_paths = true
-    elseif a == "-h" or a == "--help" then
-      o.help = true
-    elseif flags[a] then
-      o[flags[a]] = true
-    else
-      local name, value = a:match("^(%-%-[%w-]+)=(.*)$")
-      name = name or a
-      if not valued[name] then return nil, ("unknown option %s"):format(name) end
-      if value == nil then
-        i = i + 1
-        value = args[i]
-        if value == nil then return nil, ("%s needs a value"):format(name) end
-      end
-      if name == "--metric" then
-        o.metric = o.metric or {}
-        for m in value:gmatch("[^,]+") do o.metric[#o.metric + 1] = m end
-        if value:gsub(",", "") == "" then return nil, "--metric needs a column name" end
-      elseif name == "--term" then
-        if not TERMS[value] then return nil, ("--term must be png, svg, pdf or dumb (got %s)"):format(value) end
-        o.term = value
-      elseif name == "--smooth" or name == "--width" or name == "--height" then
-        local n = math.tointeger(tonumber(value))
-        if not n or n < 1 or (name ~= "--smooth" and (n < 10 or n > 20000)) then
-          return nil, ("%s needs a positive whole number%s (got %s)"):format(name,
-            name ~= "--smooth" and " from 10 to 20000" or "", value)
-        end
-        o[name:sub(3)] = n
-      else
-        if value == "" and name ~= "--title" then return nil, ("%s needs a value"):format(name) end
-        o[name:sub(3)] = value
-      end
-    end
-    i = i + 1
-  end
-  if o.help then return o end
-  if #o.paths == 0 then return nil, "give at least one run directory or folder of runs" end
-  if o.each and o.out then return nil, "--each writes its own files; --out cannot be used with it" end
-  if o.each and o.term == "dumb" then return nil, "--each writes files; use --term png, svg or pdf" end
-  return o
+--- plot.cli(args [, env]) -> the exit status of `ember plot ARGS` (see plot.spec): 0 ok, 1 error
+-- (message on stderr), 2 bad usage. env: gnuplot (the program), stdout, stderr (files to write to).
+function M.cli(args, env)
+  return require("ember.cli").main("plot", args, env)
 end
 
---- plot.cli(args [, opts]): `ember plot PATH... [options]` (see plot.usage). args: the list of
--- arguments after `plot`; opts.gnuplot overrides the gnuplot program, opts.stdout / opts.stderr the
--- output files. Returns the exit status: 0 ok, 1 error (message on stderr), 2 bad usage.
-function M.cli(args, opts)
-  opts = opts or {}
-  local stdout, stderr = opts.stdout or io.stdout, opts.stderr or io.stderr
-  local o, err = parse_args(args or {})
-  if not o then
-    stderr:write("ember plot: ", err, "\n", M.usage, "\n")
-    return 2
-  end
-  if o.help then stdout:write(M.usage, "\n"); return 0 end
-  local gnuplot = opts.gnuplot
-  local found, why = M.find_gnuplot(gnuplot)
+--- plot.main(o, env) -> exit status of `ember plot` with the parsed options o (ember.cli calls it)
+function M.main(o, env)
+  env = env or {}
+  local stdout, stderr = env.stdout or io.stdout, env.stderr or io.stderr
+  if o.each and o.out then E.raise("usage", "ember plot", "--each writes its own files; --out cannot be used with it") end
+  if o.each and o.term == "dumb" then E.raise("usage", "ember plot", "--each writes files; use --term png, svg or pdf") end
+  if #o.metric == 0 then o.metric = nil end
+  local found, why = M.find_gnuplot(env.gnuplot)
   if not found then
     stderr:write("ember plot: ", why, "\n")
     return 1
@@ -866,8 +819,7 @@ function M.cli(args, opts)
                   gnuplot = found}
   end)
   if not ok then
-    local msg = tostring(res):gsub("^[^\n:]*:%d+: ", "")
-    stderr:write("ember plot: ", msg, "\n")
+    stderr:write("ember plot: ", E.message(res), "\n")
     return 1
   end
   if o.each then

@@ -424,7 +424,7 @@ local function class_doc(cls, name)
   return name and mention_doc(name) or nil
 end
 
--- Classes set Cls.__index = Cls (STYLE.md); their instances have the class as metatable.
+-- Classes set Cls.__index = Cls; their instances have the class as metatable.
 local function is_class(v)
   return type(v) == "table" and rawget(v, "__index") == v
 end

@@ -30,6 +30,8 @@
 -- way) or call run:finish().
 local ember = require "ember"
 local lfs = require "lfs"
+local E = require "ember.error"
+local session = require "ember.session"
 
 local M = {}
 
@@ -44,14 +46,11 @@ local META_ORDER = {"status", "name", "id", "seed", "start_time", "end_time", "s
   "ember_version", "threads", "blas_kernel", "conv_kernel", "host", "pid", "git_commit", "git_dirty", "resumes",
   "resume_time", "monitor", "mode", "best_epoch", "stop_epoch", "stop_reason", "error"}
 
-local function fail(fmt, ...)
-  error(string.format(fmt, ...), 0)
-end
+-- fail(fn, fmt, ...): an error naming the public function fn ("ember.run", "run:log")
+local function fail(fn, fmt, ...) E.raise("value", fn, fmt, ...) end
+local function io_fail(fn, fmt, ...) E.raise("io", fn, fmt, ...) end
 
-local function show(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v)
-end
+local show = require("ember.util").show
 
 -- helpers -----------------------------------------------------------------------------------------------
 
@@ -96,7 +95,7 @@ end
 -- Writes text to path atomically (ember.util.write_atomic), or raises naming who failed.
 local function write_atomic(path, text, who)
   local ok, err = util.write_atomic(path, text)
-  if not ok then fail("%s: cannot write '%s': %s", who, path, err) end
+  if not ok then io_fail(who, "cannot write '%s': %s", path, err) end
 end
 
 local read_kv = util.read_kv
@@ -137,20 +136,6 @@ local function now_text() return os.date("%Y-%m-%dT%H:%M:%S") end
 local function field_text(v)
   if type(v) == "number" then return num_text(v) end
   return (tostring(v):gsub("[%c]", " "))
-end
-
--- seeding ---------------------------------------------------------------------------------------------------
-
-M._seeded = nil
-
---- run._seed(seed): seeds ember's RNG with seed unless this process already did with the same seed
--- (ember.config seeds first so that models built before ember.run{} are seeded). Returns seed.
-function M._seed(seed)
-  if M._seeded ~= seed then
-    ember.manual_seed(seed)
-    M._seeded = seed
-  end
-  return seed
 end
 
 -- print / io.write tee ---------------------------------------------------------------------------------------
@@ -221,8 +206,6 @@ end
 
 -- the run -----------------------------------------------------------------------------------------------------
 
-M._active = {}
-
 --- run.check_resumable(dir) -> meta table, or nil and a message saying why dir cannot be resumed.
 function M.check_resumable(dir)
   if type(dir) ~= "string" or dir == "" then return nil, "--resume needs a run directory" end
@@ -244,8 +227,8 @@ end
 local ARGS = {name = true, config = true, runs = true, seed = true}
 
 local function script_path()
-  local cli = rawget(ember, "_cli")
-  if type(cli) == "table" and cli.script then return cli.script end
+  local script = session.current().script
+  if script then return script end
   local a = rawget(_G, "arg")
   if type(a) == "table" and type(a[0]) == "string" and a[0] ~= "-" then return a[0] end
   return nil
@@ -273,7 +256,7 @@ end
 local function check_name(name)
   if type(name) ~= "string" or name == "" or name:find("/", 1, true) or name == "." or name == ".."
      or name:find("%c") then
-    fail("ember.run: name must be a non-empty string without '/' or control characters (got %s)", show(name))
+    fail("ember.run", "name must be a non-empty string without '/' or control characters (got %s)", show(name))
   end
   return name
 end
@@ -286,58 +269,58 @@ end
 -- With `ember run --resume DIR` the run reopens DIR.
 function M.new(args)
   if args == nil then args = {} end
-  if type(args) ~= "table" then fail("ember.run: expected a table such as {name = \"mlp\", config = cfg} (got %s)", show(args)) end
+  if type(args) ~= "table" then fail("ember.run", "expected a table such as {name = \"mlp\", config = cfg} (got %s)", show(args)) end
   for k in pairs(args) do
-    if not ARGS[k] then fail("ember.run: unknown option %s (options: config, name, runs, seed)", show(k)) end
+    if not ARGS[k] then fail("ember.run", "unknown option %s (options: config, name, runs, seed)", show(k)) end
   end
-  local cli = rawget(ember, "_cli")
-  if type(cli) ~= "table" then cli = {} end
+  local s = session.current()
   local config = args.config
-  if config == nil then config = require("ember.config").last or {} end
-  if type(config) ~= "table" then fail("ember.run: config must be a table (got %s)", show(config)) end
+  if config == nil then config = s.last_config or {} end
+  if type(config) ~= "table" then fail("ember.run", "config must be a table (got %s)", show(config)) end
   local script = script_path()
   local self = setmetatable({config = config, script = script, columns = {}, rows = 0, _known = {},
                              elapsed_offset = 0, t0 = ember.clock()}, Run)
-  if cli.resume then
-    local meta, why = M.check_resumable(cli.resume)
-    if not meta then fail("ember.run: cannot resume: %s", why) end
-    self.dir = strip_slash(cli.resume)
+  if s.resume then
+    local meta, why = M.check_resumable(s.resume)
+    if not meta then fail("ember.run", "cannot resume: %s", why) end
+    self.dir = strip_slash(s.resume)
     self.resumed = true
     self.id, self.name = basename(self.dir), basename(dirname(self.dir))
     self.meta = meta
     self.seed = math.tointeger(tonumber(meta.seed or "")) or 0
   else
-    local name = cli.name or args.name
+    local name = s.name or args.name
     if name == nil and script then name = basename(script):gsub("%.lua$", "") end
     self.name = check_name(name or "run")
-    local root = cli.runs or args.runs or "runs"
-    if type(root) ~= "string" or root == "" then fail("ember.run: runs must be a folder name (got %s)", show(root)) end
+    local root = s.runs_root or args.runs or "runs"
+    if type(root) ~= "string" or root == "" then fail("ember.run", "runs must be a folder name (got %s)", show(root)) end
     local parent = strip_slash(root) .. "/" .. self.name
     local ok, err = mkdirs(parent)
-    if not ok then fail("ember.run: cannot create run folder '%s': %s", parent, err) end
+    if not ok then io_fail("ember.run", "cannot create run folder '%s': %s", parent, err) end
     for _ = 1, 20 do
       self.id = os.date("%Y%m%d-%H%M%S") .. "-" .. short_id()
       self.dir = parent .. "/" .. self.id
       local made, merr = lfs.mkdir(self.dir)
       if made then break end
-      if not is_dir(self.dir) then fail("ember.run: cannot create run directory '%s': %s", self.dir, merr) end
+      if not is_dir(self.dir) then io_fail("ember.run", "cannot create run directory '%s': %s", self.dir, merr) end
       self.dir = nil
     end
-    if not self.dir then fail("ember.run: cannot find a free run directory name below '%s'", parent) end
-    local seed = cli.seed or args.seed
+    if not self.dir then io_fail("ember.run", "cannot find a free run directory name below '%s'", parent) end
+    local seed = s.seed or args.seed
     if seed == nil and config.seed ~= nil then seed = config.seed end
-    if seed == nil then seed = M._seeded or 0 end
+    if seed == nil then seed = s.seeded or 0 end
     if math.type(seed) ~= "integer" then
-      local s = math.tointeger(seed)
-      if not s then fail("ember.run: seed must be an integer (got %s)", show(seed)) end
-      seed = s
+      local n = math.tointeger(seed)
+      if not n then fail("ember.run", "seed must be an integer (got %s)", show(seed)) end
+      seed = n
     end
     self.seed = seed
     self.meta = {}
   end
-  M._seed(self.seed)
+  s:seed_rng(self.seed)
+  self.session = s
   self:_open()
-  M._active[#M._active + 1] = self
+  s:open_run(self)
   return self
 end
 
@@ -401,13 +384,13 @@ function Run:_open()
     end
     -- an empty metrics.tsv makes the folder a run directory from the start (ember runs lists it)
     local f, err = io.open(self.dir .. "/metrics.tsv", "ab")
-    if not f then fail("ember.run: cannot write '%s/metrics.tsv': %s", self.dir, err) end
+    if not f then io_fail("ember.run", "cannot write '%s/metrics.tsv': %s", self.dir, err) end
     f:close()
   end
   self.status = "running"
   self:_write_meta()
   local mf, merr = io.open(self.dir .. "/metrics.tsv", "ab")
-  if not mf then fail("ember.run: cannot write '%s/metrics.tsv': %s", self.dir, merr) end
+  if not mf then io_fail("ember.run", "cannot write '%s/metrics.tsv': %s", self.dir, merr) end
   self._mf = mf
   self._log = io.open(self.dir .. "/stdout.log", "ab")
   if self._log and self.resumed then
@@ -491,7 +474,7 @@ function Run:_rewrite(keep)
   write_atomic(path, body, "run:log")
   self.rows = n
   local mf, err = io.open(path, "ab")
-  if not mf then fail("run:log: cannot write '%s': %s", path, err) end
+  if not mf then io_fail("run:log", "cannot write '%s': %s", path, err) end
   self._mf = mf
 end
 
@@ -505,18 +488,18 @@ end
 -- string/boolean). A `time` column (seconds since the run started) is added unless the row has one.
 -- New columns are added to the header (see the module comment). Returns the run.
 function Run:log(row)
-  if type(row) ~= "table" then fail("run:log: expected a table of column = value (got %s)", show(row)) end
-  if not self._mf then fail("run:log: the run in '%s' is closed (status %s)", self.dir, self.status) end
+  if type(row) ~= "table" then fail("run:log", "expected a table of column = value (got %s)", show(row)) end
+  if not self._mf then E.raise("state", "run:log", "the run in '%s' is closed (status %s)", self.dir, self.status) end
   local vals, new = {}, {}
   for k, v in pairs(row) do
     if type(k) ~= "string" or k == "" or k:find("[%c]") then
-      fail("run:log: column names must be non-empty strings without tabs or newlines (got %s)", show(k))
+      fail("run:log", "column names must be non-empty strings without tabs or newlines (got %s)", show(k))
     end
     local t = type(v)
     if t ~= "number" and t ~= "string" and t ~= "boolean" then
       local ok, x = pcall(function() return v:item() end)
       if ok and type(x) == "number" then v = x
-      else fail("run:log: value of column '%s' must be a number, string or boolean (got %s)", k, t) end
+      else fail("run:log", "value of column '%s' must be a number, string or boolean (got %s)", k, t) end
     end
     vals[k] = v
     if not self._known[k] then new[#new + 1] = k end
@@ -535,7 +518,7 @@ function Run:log(row)
     if had == 0 then
       order_columns(self.columns)
       local ok, err = self._mf:write(header_line(self.columns))
-      if not ok then fail("run:log: cannot write '%s/metrics.tsv': %s", self.dir, err) end
+      if not ok then io_fail("run:log", "cannot write '%s/metrics.tsv': %s", self.dir, err) end
     else
       self:_rewrite(nil)
     end
@@ -547,7 +530,7 @@ function Run:log(row)
   end
   local ok, err = self._mf:write(table.concat(fields, "\t"), "\n")
   if ok then ok, err = self._mf:flush() end
-  if not ok then fail("run:log: cannot write '%s/metrics.tsv': %s", self.dir, err) end
+  if not ok then io_fail("run:log", "cannot write '%s/metrics.tsv': %s", self.dir, err) end
   self.rows = self.rows + 1
   return self
 end
@@ -555,7 +538,7 @@ end
 --- run:set_meta(t) -- merge key = value pairs into meta.tsv (values written as text) and rewrite it.
 function Run:set_meta(t)
   for k, v in pairs(t) do
-    if type(k) ~= "string" then fail("run:set_meta: keys must be strings (got %s)", show(k)) end
+    if type(k) ~= "string" then fail("run:set_meta", "keys must be strings (got %s)", show(k)) end
     if type(v) == "number" then self.meta[k] = num_text(v)
     else self.meta[k] = tostring(v) end
   end
@@ -567,7 +550,7 @@ end
 -- interrupted) and optional extra meta keys; a final status also records end_time. Returns the run.
 function Run:set_status(status, extra)
   if not M.STATUSES[status] then
-    fail("run:set_status: unknown status %s (statuses: running, finished, stopped-early, diverged, failed, interrupted)",
+    fail("run:set_status", "unknown status %s (statuses: running, finished, stopped-early, diverged, failed, interrupted)",
          show(status))
   end
   self.status = status
@@ -588,9 +571,7 @@ function Run:finish(status)
   if self._mf then self._mf:close(); self._mf = nil end
   tee_remove(self)
   if self._log then self._log:close(); self._log = nil end
-  for i = #M._active, 1, -1 do
-    if M._active[i] == self then table.remove(M._active, i) end
-  end
+  if self.session then self.session:close_run(self) end
   return self
 end
 
@@ -602,8 +583,7 @@ function Run:_fail(err)
   self:_log_text(msg .. "\n")
   -- a run that ember.fit finished can still fail in what the script does after training
   if self.status == "running" or self.status == "finished" then
-    local interrupted = msg:find("interrupted!", 1, true) ~= nil
-    self:set_status(interrupted and "interrupted" or "failed", {error = msg:match("^[^\n]*")})
+    self:set_status(E.is(err, "interrupted") and "interrupted" or "failed", {error = msg:match("^[^\n]*")})
   end
   self:finish()
 end
@@ -615,15 +595,6 @@ end
 
 function Run:__tostring()
   return ("run %s/%s (%s) in %s"):format(self.name, self.id, self.status, self.dir)
-end
-
---- run.close_all(err) -- close every run this process opened: failed/interrupted when err is given
--- (an error value), else finished. `ember run` calls it when the script returns.
-function M.close_all(err)
-  for i = #M._active, 1, -1 do
-    local r = M._active[i]
-    if err ~= nil then r:_fail(err) else r:finish() end
-  end
 end
 
 return setmetatable(M, {__call = function(_, args) return M.new(args) end})

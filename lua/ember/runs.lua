@@ -2,6 +2,8 @@
 -- Reading only: nothing in a run directory is executed or loaded as code, every file is parsed as text.
 local lfs = require "lfs"
 
+local fail = require("ember.error").module_fail("runs")
+
 local M = {}
 
 local function is_dir(path)
@@ -66,16 +68,16 @@ end
 function M.find(paths)
   if type(paths) == "string" then paths = {paths} end
   if type(paths) ~= "table" then
-    error(("runs.find: paths must be a string or a list of strings (got %s)"):format(type(paths)), 2)
+    fail("runs.find", "paths must be a string or a list of strings (got %s)", type(paths))
   end
   local out, seen = {}, {}
   for i, p in ipairs(paths) do
     if type(p) ~= "string" then
-      error(("runs.find: paths[%d] must be a string (got %s)"):format(i, type(p)), 2)
+      fail("runs.find", "paths[%d] must be a string (got %s)", i, type(p))
     end
     local dir = strip_slash(p)
     if not is_dir(dir) then
-      error(("runs.find: no such directory '%s'"):format(p), 2)
+      fail("runs.find", "no such directory '%s'", p)
     end
     local found = {}
     walk(dir, found)
@@ -143,12 +145,12 @@ end
 -- again later (the logger rewrote it to add a column) replaces the column list from there on.
 function M.read(dir)
   if type(dir) ~= "string" then
-    error(("runs.read: dir must be a string (got %s)"):format(type(dir)), 2)
+    fail("runs.read", "dir must be a string (got %s)", type(dir))
   end
   dir = strip_slash(dir)
   local metrics = lines(join(dir, "metrics.tsv"))
   if not metrics then
-    error(("runs.read: '%s' is not a run directory (no readable metrics.tsv)"):format(dir), 2)
+    fail("runs.read", "'%s' is not a run directory (no readable metrics.tsv)", dir)
   end
   local params, param_keys = read_kv(join(dir, "params.tsv"))
   local meta = read_kv(join(dir, "meta.tsv"))

@@ -46,13 +46,8 @@ local function show(v)
   return type(v)
 end
 
-local function fail(where, fmt, ...)
-  error(where .. ": " .. string.format(fmt, ...), 0)
-end
-
-local function is_finite(x)
-  return type(x) == "number" and x == x and x ~= huge and x ~= -huge
-end
+local fail = require("ember.error").module_fail("stop")
+local is_finite = require("ember.util").is_finite
 
 local function is_int(v, min)
   return is_finite(v) and v == math.floor(v) and v >= min

@@ -36,45 +36,7 @@ local lfs = require "lfs"
 
 local M = {}
 
-M.usage = [[
-usage: ember sweep SCRIPT [options] [-- script args...]
-Runs SCRIPT once per combination of config values, each run an `ember run` process with its own
-run directory in the sweep folder RUNS/NAME/, which also holds sweep.tsv (every run: params, status,
-best metric, run directory, log) and logs/RUN.log. Runs are named by the params that vary
-(lr=0.1,opt=adam); compare them with `ember runs RUNS/NAME` and `ember plot RUNS/NAME --by lr`.
-  --grid K=V1,V2,...     values of config key K (repeatable: the cartesian product); values holding a
-                         comma (lists) are separated by ';' instead: --grid 'betas=0.9,0.99;0.5,0.9'
-  --random K=LO:HI[:log] a value drawn uniformly (log: log-uniformly) from [LO, HI] per trial; integers
-                         when LO and HI are written as integers (repeatable; needs --trials)
-  --trials N             number of random draws (times the grid when both are given)
-  --random-seed S        seed of the random draws (default 0: the same command draws the same values)
-  --seeds N              repeat every combination with ember run --seed 1..N
-  --set K=V              a fixed override passed to every run (repeatable)
-  --engine E             local (default): a pool of --jobs processes on this machine;
-                         parallel: GNU parallel (parallel/parallel.sh in the sweep folder);
-                         slurm: one sbatch job array, one task per run
-  --jobs N               runs at a time (default: cores / threads; slurm: the array's %N throttle)
-  --threads T            threads of each run (default 1 when several run at once; slurm:
-                         --cpus-per-task, else 1)
-  --runs DIR             root folder of run directories (default runs)
-  --name N               sweep name (default the script's file name without .lua)
-  --dry-run              print what would run and the commands, start nothing, write nothing
-  --status               refresh sweep.tsv from the run directories and print it; start nothing
-  --rerun-running        also rerun runs whose meta.tsv still says running (their process is gone)
-  --wait                 slurm: follow the array until it ends (the other engines always wait)
-  --partition P, --time T, --cpus-per-task C, --mem M    passed to sbatch
-  --slurm-arg ARG        any other sbatch argument (repeatable), e.g. --slurm-arg=--qos=low
-  --parallel-arg ARG     any other GNU parallel argument (repeatable), e.g. --parallel-arg=--sshlogin=h1,h2
-Resume: run the same command again. Finished and stopped-early runs are skipped; failed, interrupted
-and diverged ones continue in their own directory (ember run --resume); new combinations start.
-Exit status: 0 all runs done, 1 a run failed or the engine failed, 2 bad usage, 130 interrupted.]]
 
-local ENGINES = {["local"] = true, parallel = true, slurm = true}
-local VALUE_OPTS = {grid = true, random = true, trials = true, seeds = true, jobs = true, threads = true,
-  engine = true, runs = true, name = true, partition = true, time = true, ["cpus-per-task"] = true,
-  mem = true, ["slurm-arg"] = true, ["parallel-arg"] = true, set = true, ["random-seed"] = true}
-local FLAG_OPTS = {["dry-run"] = true, wait = true, status = true, ["rerun-running"] = true, help = true}
-local SLURM_ONLY = {partition = true, time = true, ["cpus-per-task"] = true, mem = true, ["slurm-arg"] = true}
 local DONE = {finished = true, ["stopped-early"] = true}
 local RERUN = {failed = true, interrupted = true, diverged = true}
 local MAX_NAME = 200   -- bytes of a run name; file names stop at 255
@@ -82,9 +44,10 @@ M.POLL_SECONDS = 1     -- how often the slurm engine looks at the queue and the 
 
 -- errors ---------------------------------------------------------------------------------------------------
 
--- Bad usage (exit 2) and other failures (exit 1) travel as tables so a bug's traceback stays distinct.
-local function usage_fail(fmt, ...) error({usage = string.format(fmt, ...)}, 0) end
-local function fail(fmt, ...) error({message = string.format(fmt, ...)}, 0) end
+-- Bad usage (exit 2) and other failures (exit 1) are ember errors, so a bug's traceback stays distinct.
+local E = require "ember.error"
+local function usage_fail(fmt, ...) error(E.new("usage", "ember sweep", string.format(fmt, ...)), 0) end
+local function fail(fmt, ...) error(E.new("io", "ember sweep", string.format(fmt, ...)), 0) end
 
 -- text and files ---------------------------------------------------------------------------------------------
 
@@ -166,32 +129,26 @@ end
 
 -- parsing ------------------------------------------------------------------------------------------------------
 
-local function pos_int(opt, text)
-  local n = math.tointeger(tonumber(text))
-  if n == nil or n < 1 then return nil, ("--%s needs a positive integer (got '%s')"):format(opt, text) end
-  return n
-end
-
 local function trim(s) return (s:match("^%s*(.-)%s*$")) end
 
-local function check_key(opt, key, arg)
+local function check_key(key, arg)
   if not key:match("^[%a_][%w_.-]*$") then
-    return nil, ("--%s %s: the key must be a config name (letters, digits, _ . -; got '%s')"):format(opt, arg, key)
+    return nil, ("%s: the key must be a config name (letters, digits, _ . -; got '%s')"):format(arg, key)
   end
   return key
 end
 
 local function parse_grid(text)
   local k, rest = text:match("^([^=]*)=(.*)$")
-  if not k then return nil, ("--grid needs KEY=V1,V2,... (got '%s')"):format(text) end
-  local key, why = check_key("grid", trim(k), text)
+  if not k then return nil, ("needs KEY=V1,V2,... (got '%s')"):format(text) end
+  local key, why = check_key(trim(k), text)
   if not key then return nil, why end
   local sep = rest:find(";", 1, true) and ";" or ","
   local values, seen = {}, {}
   for field in (rest .. sep):gmatch("([^" .. sep .. "]*)" .. sep) do
     local v = trim(field)
-    if v == "" then return nil, ("--grid %s: empty value (values are separated by '%s')"):format(text, sep) end
-    if seen[v] then return nil, ("--grid %s: value '%s' is given twice"):format(text, v) end
+    if v == "" then return nil, ("%s: empty value (values are separated by '%s')"):format(text, sep) end
+    if seen[v] then return nil, ("%s: value '%s' is given twice"):format(text, v) end
     seen[v] = true
     values[#values + 1] = v
   end
@@ -202,106 +159,97 @@ local INT_TEXT = "^[+-]?%d+$"
 
 local function parse_random(text)
   local k, rest = text:match("^([^=]*)=(.*)$")
-  if not k then return nil, ("--random needs KEY=LO:HI[:log] (got '%s')"):format(text) end
-  local key, why = check_key("random", trim(k), text)
+  if not k then return nil, ("needs KEY=LO:HI[:log] (got '%s')"):format(text) end
+  local key, why = check_key(trim(k), text)
   if not key then return nil, why end
   local lo_t, hi_t, scale = rest:match("^%s*([^:]-)%s*:%s*([^:]-)%s*$")
   if not lo_t then lo_t, hi_t, scale = rest:match("^%s*([^:]-)%s*:%s*([^:]-)%s*:%s*([^:]-)%s*$") end
-  if not lo_t then return nil, ("--random needs KEY=LO:HI[:log] (got '%s')"):format(text) end
+  if not lo_t then return nil, ("needs KEY=LO:HI[:log] (got '%s')"):format(text) end
   if scale ~= nil and scale ~= "log" and scale ~= "lin" then
-    return nil, ("--random %s: the scale must be log or lin (got '%s')"):format(text, scale)
+    return nil, ("%s: the scale must be log or lin (got '%s')"):format(text, scale)
   end
   local lo, hi = tonumber(lo_t), tonumber(hi_t)
   if lo == nil or hi == nil or lo ~= lo or hi ~= hi or math.abs(lo) == math.huge or math.abs(hi) == math.huge then
-    return nil, ("--random %s: LO and HI must be finite numbers"):format(text)
+    return nil, ("%s: LO and HI must be finite numbers"):format(text)
   end
-  if not (lo < hi) then return nil, ("--random %s: LO must be below HI (got %s and %s)"):format(text, lo_t, hi_t) end
+  if not (lo < hi) then return nil, ("%s: LO must be below HI (got %s and %s)"):format(text, lo_t, hi_t) end
   local log = scale == "log"
-  if log and lo <= 0 then return nil, ("--random %s: a log range needs LO > 0 (got %s)"):format(text, lo_t) end
+  if log and lo <= 0 then return nil, ("%s: a log range needs LO > 0 (got %s)"):format(text, lo_t) end
   local int = lo_t:match(INT_TEXT) ~= nil and hi_t:match(INT_TEXT) ~= nil
   return {key = key, kind = "random", lo = lo, hi = hi, log = log, int = int}
 end
 
---- sweep.parse(args) -> options table, or nil and a usage message. args: the words after `ember sweep`.
--- Options: script, script_args, keys (list of {key, kind = "grid", values} / {key, kind = "random",
--- lo, hi, log, int} in command-line order), set (list of {key, value}), trials, seeds, random_seed,
--- jobs, threads, engine, runs, name, dry_run, status, wait, rerun_running, partition, time, cpus, mem,
--- slurm_args, parallel_args, help.
-function M.parse(args)
-  local o = {keys = {}, set = {}, slurm_args = {}, parallel_args = {}, script_args = {}, engine = "local",
-             runs = "runs", random_seed = 0}
+local function parse_set(text)
+  local k, v = text:match("^([^=]*)=(.*)$")
+  if not k then return nil, ("needs KEY=VALUE (got '%s')"):format(text) end
+  local key, why = check_key(trim(k), text)
+  if not key then return nil, why end
+  return {key = key, value = v}
+end
+
+M.spec = {
+  command = "ember sweep",
+  usage = {"SCRIPT [options] [-- script args...]"},
+  about = "Runs SCRIPT once per combination of config values, each run an `ember run` process with its own "
+    .. "run directory in the sweep folder RUNS/NAME/, which also holds sweep.tsv (every run: params, status, "
+    .. "best metric, run directory, log) and logs/RUN.log. Runs are named by the params that vary "
+    .. "(lr=0.1,opt=adam); compare them with `ember runs RUNS/NAME` and `ember plot RUNS/NAME --by lr`.",
+  positional = {name = "script", metavar = "SCRIPT", max = 1, extra = "script arguments go after '--'",
+                min = 1, missing = "give the experiment script"},
+  rest = "script_args",
+  options = {
+    {"--grid", "K=V1,V2,...", many = true, dest = "keys", check = parse_grid, help = "values of config key K "
+      .. "(repeatable: the cartesian product); values holding a comma (lists) are separated by ';' instead: "
+      .. "--grid 'betas=0.9,0.99;0.5,0.9'"},
+    {"--random", "K=LO:HI[:log]", many = true, dest = "keys", check = parse_random, help = "a value drawn "
+      .. "uniformly (log: log-uniformly) from [LO, HI] per trial; integers when LO and HI are written as "
+      .. "integers (repeatable; needs --trials)"},
+    {"--trials", "N", type = "integer", min = 1, help = "number of random draws (times the grid when both are given)"},
+    {"--random-seed", "S", type = "integer", default = 0,
+      help = "seed of the random draws (default 0: the same command draws the same values)"},
+    {"--seeds", "N", type = "integer", min = 1, help = "repeat every combination with ember run --seed 1..N"},
+    {"--set", "K=V", many = true, check = parse_set, help = "a fixed override passed to every run (repeatable)"},
+    {"--engine", "E", choices = {"local", "parallel", "slurm"}, default = "local", help = "local (default): "
+      .. "a pool of --jobs processes on this machine; parallel: GNU parallel (parallel/parallel.sh in the "
+      .. "sweep folder); slurm: one sbatch job array, one task per run"},
+    {"--jobs", "N", type = "integer", min = 1, help = "runs at a time (default: cores / threads; slurm: the array's %N throttle)"},
+    {"--threads", "T", type = "integer", min = 1, help = "threads of each run (default 1 when several run at "
+      .. "once; slurm: --cpus-per-task, else 1)"},
+    {"--runs", "DIR", default = "runs", help = "root folder of run directories (default runs)"},
+    {"--name", "N", help = "sweep name (default the script's file name without .lua)"},
+    {"--dry-run", help = "print what would run and the commands, start nothing, write nothing"},
+    {"--status", help = "refresh sweep.tsv from the run directories and print it; start nothing"},
+    {"--rerun-running", help = "also rerun runs whose meta.tsv still says running (their process is gone)"},
+    {"--wait", help = "slurm: follow the array until it ends (the other engines always wait)"},
+    {"--partition", "P", help = "passed to sbatch"},
+    {"--time", "T", help = "passed to sbatch"},
+    {"--cpus-per-task", "C", type = "integer", min = 1, dest = "cpus", help = "passed to sbatch"},
+    {"--mem", "M", help = "passed to sbatch"},
+    {"--slurm-arg", "ARG", many = true, dest = "slurm_args",
+      help = "any other sbatch argument (repeatable), e.g. --slurm-arg=--qos=low"},
+    {"--parallel-arg", "ARG", many = true, dest = "parallel_args",
+      help = "any other GNU parallel argument (repeatable), e.g. --parallel-arg=--sshlogin=h1,h2"},
+  },
+  footer = "Resume: run the same command again. Finished and stopped-early runs are skipped; failed, "
+    .. "interrupted and diverged ones continue in their own directory (ember run --resume); new combinations "
+    .. "start. Exit status: 0 all runs done, 1 a run failed or the engine failed, 2 bad usage, 130 interrupted.",
+}
+
+-- the checks that involve several options; returns o, or nil and a usage message
+local function validate(o)
   local owner = {}   -- key -> the option that named it first
   local function claim(key, where)
     if owner[key] then return nil, ("key '%s' is given twice (%s and %s)"):format(key, owner[key], where) end
     owner[key] = where
     return true
   end
-  local engine_opts = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "--" then
-      for j = i + 1, #args do o.script_args[#o.script_args + 1] = args[j] end
-      break
-    elseif a == "-h" then
-      o.help = true
-    elseif a:sub(1, 2) == "--" then
-      local name, value = a:match("^%-%-([%w_-]+)=(.*)$")
-      if not name then name = a:sub(3) end
-      if VALUE_OPTS[name] then
-        if value == nil then
-          value = args[i + 1]
-          if value == nil then return nil, ("--%s needs a value"):format(name) end
-          i = i + 1
-        end
-        if SLURM_ONLY[name] then engine_opts[#engine_opts + 1] = name end
-        if name == "grid" or name == "random" then
-          local spec, why = (name == "grid" and parse_grid or parse_random)(value)
-          if not spec then return nil, why end
-          local ok, cwhy = claim(spec.key, "--" .. name)
-          if not ok then return nil, cwhy end
-          o.keys[#o.keys + 1] = spec
-        elseif name == "set" then
-          local k, v = value:match("^([^=]*)=(.*)$")
-          if not k then return nil, ("--set needs KEY=VALUE (got '%s')"):format(value) end
-          local key, why = check_key("set", trim(k), value)
-          if not key then return nil, why end
-          local ok, cwhy = claim(key, "--set")
-          if not ok then return nil, cwhy end
-          o.set[#o.set + 1] = {key = key, value = v}
-        elseif name == "trials" or name == "seeds" or name == "jobs" or name == "threads"
-            or name == "cpus-per-task" then
-          local n, why = pos_int(name, value)
-          if not n then return nil, why end
-          o[name == "cpus-per-task" and "cpus" or name] = n
-        elseif name == "random-seed" then
-          local n = math.tointeger(tonumber(value))
-          if n == nil then return nil, ("--random-seed needs an integer (got '%s')"):format(value) end
-          o.random_seed = n
-        elseif name == "slurm-arg" then
-          o.slurm_args[#o.slurm_args + 1] = value
-        elseif name == "parallel-arg" then
-          o.parallel_args[#o.parallel_args + 1] = value
-        else
-          if value == "" then return nil, ("--%s needs a non-empty value"):format(name) end
-          o[name] = value
-        end
-      elseif FLAG_OPTS[name] and value == nil then
-        o[name:gsub("-", "_")] = true
-      else
-        return nil, ("unknown option '%s'"):format(a)
-      end
-    elseif not o.script then
-      o.script = a
-    else
-      return nil, ("unexpected argument '%s' (script arguments go after '--')"):format(a)
-    end
-    i = i + 1
+  for _, k in ipairs(o.keys) do
+    local ok, why = claim(k.key, "--" .. k.kind)
+    if not ok then return nil, why end
   end
-  if o.help then return o end
-  if not o.script then return nil, "give the experiment script" end
-  if not ENGINES[o.engine] then
-    return nil, ("--engine must be local, parallel or slurm (got '%s')"):format(o.engine)
+  for _, kv in ipairs(o.set) do
+    local ok, why = claim(kv.key, "--set")
+    if not ok then return nil, why end
   end
   local has_random = false
   for _, k in ipairs(o.keys) do if k.kind == "random" then has_random = true end end
@@ -311,8 +259,13 @@ function M.parse(args)
   if o.seeds and owner.seed then
     return nil, ("--seeds gives each run its seed; 'seed' cannot also be in %s"):format(owner.seed)
   end
-  if o.engine ~= "slurm" and #engine_opts > 0 then
-    return nil, ("--%s is an sbatch option: only with --engine slurm"):format(engine_opts[1])
+  if o.engine ~= "slurm" then
+    for _, name in ipairs{"partition", "time", "cpus", "mem"} do
+      if o[name] ~= nil then
+        return nil, ("--%s is an sbatch option: only with --engine slurm"):format(name == "cpus" and "cpus-per-task" or name)
+      end
+    end
+    if #o.slurm_args > 0 then return nil, "--slurm-arg is an sbatch option: only with --engine slurm" end
   end
   if o.engine ~= "parallel" and #o.parallel_args > 0 then
     return nil, "--parallel-arg is only for --engine parallel"
@@ -323,6 +276,21 @@ function M.parse(args)
     end
   end
   return o
+end
+
+--- sweep.parse(args) -> options table, or nil and a usage message. args: the words after `ember sweep`.
+-- Options (see M.spec): script, script_args, keys (list of {key, kind = "grid", values} / {key, kind =
+-- "random", lo, hi, log, int} in command-line order), set (list of {key, value}), trials, seeds,
+-- random_seed, jobs, threads, engine, runs, name, dry_run, status, wait, rerun_running, partition, time,
+-- cpus, mem, slurm_args, parallel_args, help.
+function M.parse(argv)
+  local ok, o = pcall(require("ember.cli.args").parse, M.spec, argv)
+  if not ok then
+    if E.is(o, "usage") then return nil, o.message end
+    error(o, 0)
+  end
+  if o.help then return o end
+  return validate(o)
 end
 
 -- the points of a sweep ------------------------------------------------------------------------------------------
@@ -937,9 +905,7 @@ local function kill(pids, sig)
   if #list > 0 then capture(("kill -%s %s"):format(sig, table.concat(list, " "))) end
 end
 
-local function is_interrupt(err)
-  return type(err) == "string" and err:find("interrupted!", 1, true) ~= nil
-end
+local function is_interrupt(err) return E.is(err, "interrupted") end
 
 -- local: a pool of ctx.jobs background jobs. The first Ctrl-C or SIGTERM stops starting runs and sends
 -- each running run one SIGTERM (they finish their step, save and exit 130); a second stops at once.
@@ -1207,7 +1173,7 @@ local function run_slurm(todo, entries, ctx, rep)
       else
         errors = 0
       end
-      if not sleep(every) or ember._interrupts() > 0 then error("interrupted!", 0) end
+      if not sleep(every) or ember._interrupts() > 0 then error(E.new("interrupted", "ember sweep", "interrupted"), 0) end
     end
   end)
   ember._graceful(old_graceful)
@@ -1430,34 +1396,31 @@ local function main(o, env)
   return #failed > 0 and 1 or 0
 end
 
---- sweep.cli(args [, env]) -> exit status of `ember sweep ARGS` (see sweep.usage): 0 every run done,
+--- sweep.cli(args [, env]) -> exit status of `ember sweep ARGS` (see sweep.spec): 0 every run done,
 -- 1 a run failed (or the engine did), 2 bad usage, 130 interrupted. env (for tests): stdout, stderr,
 -- exe, cwd, cores, host, tty.
 function M.cli(args, env)
+  return require("ember.cli").main("sweep", args, env)
+end
+
+--- sweep.main(o, env) -> exit status of `ember sweep` with the options ember.cli parsed
+function M.main(o, env)
   env = env or {}
   local stderr = env.stderr or io.stderr
-  local o, why = M.parse(args or {})
-  if not o then
-    stderr:write("ember sweep: ", why, "\n", M.usage, "\n")
-    return 2
-  end
-  if o.help then (env.stdout or io.stdout):write(M.usage, "\n"); return 0 end
+  local checked, why = validate(o)
+  if not checked then usage_fail("%s", why) end
   local ok, res = xpcall(main, function(e)
-    if type(e) == "table" or is_interrupt(e) then return e end
+    if E.is(e) then return e end
     return debug.traceback(tostring(e), 2)
   end, o, env)
   if ok then return res end
-  if type(res) == "table" and res.usage then
-    stderr:write("ember sweep: ", res.usage, "\n")
-    return 2
-  elseif type(res) == "table" then
-    stderr:write("ember sweep: ", tostring(res.message), "\n")
-    return 1
-  elseif is_interrupt(res) then
+  if is_interrupt(res) then
     stderr:write("ember sweep: interrupted\n")
     return 130
+  elseif E.is(res, "usage") then
+    error(res, 0)
   end
-  stderr:write("ember sweep: ", tostring(res), "\n")
+  stderr:write("ember sweep: ", E.message(res):gsub("^ember sweep: ", ""), "\n")
   return 1
 end
 

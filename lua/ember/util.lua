@@ -2,6 +2,39 @@
 -- the `nil, message` results in errors worded for their own command.
 local M = {}
 
+--- util.show(v) -> v as a message shows it: strings quoted ("adam"), tensors as tensor[2 x 3], numbers
+-- and the rest as tostring gives them
+function M.show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if M.is_tensor(v) then return "tensor" .. M.shape_str(v) end
+  return tostring(v)
+end
+
+--- util.is_finite(x) -> true for a number that is neither NaN nor infinite
+function M.is_finite(x)
+  return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge
+end
+
+--- util.is_tensor(v) -> true for an ember tensor
+function M.is_tensor(v)
+  local mt = getmetatable(v)
+  return type(v) == "userdata" and type(mt) == "table" and mt.__name == "ember.Tensor"
+end
+
+--- util.shape_str(t) -> "[64 x 1 x 28 x 28]" for a tensor (or a list of sizes); "[]" for a 0-d tensor.
+-- The same format as the core's messages.
+function M.shape_str(t)
+  local shape = type(t) == "table" and t or t:shape()
+  return "[" .. table.concat(shape, " x ") .. "]"
+end
+
+--- util.callable(f) -> true for a function or a value with a __call metamethod
+function M.callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
 --- util.read_file(path) -> the whole file as a string, or nil when it cannot be opened
 function M.read_file(path)
   local f = io.open(path, "rb")

@@ -54,8 +54,10 @@ describe("direct convolution kernels against im2col + GEMM", function()
     ember.set_conv_kernel("im2col")
     assert.truthy(ember.blas().conv:match("^im2col"))
     ember.set_conv_kernel("auto")
-    assert.has_error(function() ember.set_conv_kernel("winograd") end,
-                     'conv kernel: expected "auto", "im2col" or "direct-avx2" (got "winograd")')
+    local ok, err = pcall(ember.set_conv_kernel, "winograd")
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('ember.set_conv_kernel: expected "auto", "im2col" or "direct-avx2" (got "winograd")',
+                                     1, true), tostring(err))
   end)
   for _, kernel in ipairs(kernels) do
     for _, c in ipairs(shapes) do

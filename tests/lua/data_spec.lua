@@ -227,7 +227,7 @@ describe("standardize and normalize", function()
     local ds = data.tensor_dataset(ember.tensor{{1}, {3}}, ember.tensor{1, 2})
     ds:standardize{mean = 1, std = 2}
     assert.are.same({{0}, {1}}, ds.x:totable())
-    fails_with("standardize: rescale: statistics [3] and [3] do not match the 2 feature groups of [4 x 2]",
+    fails_with("ember.data.standardize: statistics [3] and [3] do not match the 2 feature groups of [4 x 2]",
                function() table4():standardize{mean = {1, 2, 3}, std = {1, 1, 1}} end)
   end)
   it("images get one statistic per channel", function()

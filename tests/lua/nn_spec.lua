@@ -30,7 +30,7 @@ end
 local function errmsg(f, ...)
   local ok, err = pcall(f, ...)
   assert(not ok, "expected an error")
-  return tostring(err)
+  return require("ember.error").message(err)
 end
 
 -- values spaced 0.1 apart in random order, so pooling windows have no ties and +-eps moves no winner
@@ -565,7 +565,7 @@ describe("errors name the layer and the shapes", function()
                      errmsg(nn.MaxPool2d(2), ember.zeros(1, 20, 1, 1)))
     assert.are.equal("BatchNorm2d(20): expected input [N x 20 x H x W], got [64 x 10 x 8 x 8]",
                      errmsg(nn.BatchNorm2d(20), ember.zeros(64, 10, 8, 8)))
-    assert.are.equal("batch_norm: expected more than 1 value per channel when training (input [1 x 4])",
+    assert.are.equal("ember.batch_norm: expected more than 1 value per channel when training (input [1 x 4])",
                      errmsg(nn.BatchNorm1d(4), ember.zeros(1, 4)))
     assert.are.equal("Linear(2 -> 3): tensor expected (got nil)", errmsg(nn.Linear(2, 3)))
   end)
@@ -582,18 +582,18 @@ describe("errors name the layer and the shapes", function()
   end)
 
   it("constructors check their arguments", function()
-    assert.are.equal("nn.Linear: in_features must be a positive integer (got 0)", errmsg(nn.Linear, 0, 3))
-    assert.are.equal("nn.Conv2d: groups = 2 is not supported (only 1)", errmsg(nn.Conv2d, 2, 2, 3, {groups = 2}))
-    assert.are.equal("nn.Conv2d: give stride, padding and dilation as options: nn.Conv2d(1, 10, 5, {stride = 1, padding = 0})",
+    assert.are.equal("ember.nn.Linear: in_features must be a positive integer (got 0)", errmsg(nn.Linear, 0, 3))
+    assert.are.equal("ember.nn.Conv2d: groups = 2 is not supported (only 1)", errmsg(nn.Conv2d, 2, 2, 3, {groups = 2}))
+    assert.are.equal("ember.nn.Conv2d: give stride, padding and dilation as options: nn.Conv2d(1, 10, 5, {stride = 1, padding = 0})",
                      errmsg(nn.Conv2d, 1, 10, 5, 2))
-    assert.are.equal("nn.Conv2d: kernel_size must be an integer >= 1 or a table of 2 (got {3, 0})",
+    assert.are.equal("ember.nn.Conv2d: kernel_size must be an integer >= 1 or a table of 2 (got {3, 0})",
                      errmsg(nn.Conv2d, 1, 1, {3, 0}))
-    assert.are.equal("nn.MaxPool2d: padding must be at most half the kernel size (got padding 2, kernel 2)",
+    assert.are.equal("ember.nn.MaxPool2d: padding must be at most half the kernel size (got padding 2, kernel 2)",
                      errmsg(nn.MaxPool2d, 2, {padding = 2}))
-    assert.are.equal("nn.Dropout: p must be a number in [0, 1] (got 1.5)", errmsg(nn.Dropout, 1.5))
-    assert.are.equal("nn.Sequential: layer 2 is not a module (got nil)",
+    assert.are.equal("ember.nn.Dropout: p must be a number in [0, 1] (got 1.5)", errmsg(nn.Dropout, 1.5))
+    assert.are.equal("ember.nn.Sequential: layer 2 is not a module (got nil)",
                      errmsg(nn.Sequential, nn.ReLU(), nil, nn.ReLU()))
-    assert.are.equal("nn.Sequential: layer 2 is not a module (got 5)", errmsg(nn.Sequential, {nn.ReLU(), 5}))
+    assert.are.equal("ember.nn.Sequential: layer 2 is not a module (got 5)", errmsg(nn.Sequential, {nn.ReLU(), 5}))
     -- padding = "same" keeps the size
     assert.are.same({1, 2, 7, 9}, nn.Conv2d(1, 2, {3, 5}, {padding = "same"})(ember.zeros(1, 1, 7, 9)):shape())
   end)

@@ -1,7 +1,9 @@
 -- Specs for ember.plot: figures from run directories the tests create, batch mode, the command line,
 -- and safety: user text (run names, params, titles, metric names) must never run a shell command.
 local lfs = require "lfs"
+local h = dofile("tests/lua/spec_helper.lua")
 local plot = require "ember.plot"
+local args = require "ember.cli.args"
 
 local function tmpdir()
   local name = os.tmpname()
@@ -187,8 +189,8 @@ describe("plot.plot", function()
     local svg = read(out)
     assert.truthy(svg:find(">lr=0.1 (3 runs)<", 1, true))
     assert.truthy(svg:find(">lr=0.01<", 1, true))
-    assert.has_error(function() plot{runs = root .. "/runs", metric = "loss", by = "wd", out = root .. "/x.png"} end,
-      "plot: no run has a param 'wd' (params that differ: lr, seed)")
+    assert.equal("ember.plot: no run has a param 'wd' (params that differ: lr, seed)",
+      h.errmsg(function() plot{runs = root .. "/runs", metric = "loss", by = "wd", out = root .. "/x.png"} end))
   end)
 
   it("marks the best epoch and the early-stopping point from meta.tsv", function()
@@ -230,22 +232,25 @@ describe("plot.plot", function()
 
   it("reports bad options, unknown metrics and columns with the values", function()
     local run = make_run(root .. "/r/1", nil, nil, HEADER, loss_rows(4, 2))
-    assert.has_error(function() plot{runs = run, metric = "nope", out = root .. "/x.png"} end,
-      "plot: no values for metric 'nope' in the 1 run(s) given (columns: epoch, step, time, train_loss, valid_loss, lr)")
-    assert.has_error(function() plot{runs = run, x = "iter", out = root .. "/x.png"} end,
-      "plot: run '" .. run .. "' has no column 'iter' (columns: epoch, step, time, train_loss, valid_loss, lr)")
-    assert.has_error(function() plot{runs = run, term = "gif"} end, "plot: term must be png, svg, pdf or dumb (got gif)")
-    assert.has_error(function() plot{runs = run, smooth = 0} end, "plot: smooth must be a positive integer (got 0)")
-    assert.has_error(function() plot{runs = root .. "/none"} end, "runs.find: no such directory '" .. root .. "/none'")
+    assert.equal("ember.plot: no values for metric 'nope' in the 1 run(s) given (columns: epoch, step, time, train_loss, valid_loss, lr)",
+      h.errmsg(function() plot{runs = run, metric = "nope", out = root .. "/x.png"} end))
+    assert.equal("ember.plot: run '" .. run .. "' has no column 'iter' (columns: epoch, step, time, train_loss, valid_loss, lr)",
+      h.errmsg(function() plot{runs = run, x = "iter", out = root .. "/x.png"} end))
+    assert.equal("ember.plot: term must be png, svg, pdf or dumb (got gif)",
+      h.errmsg(function() plot{runs = run, term = "gif"} end))
+    assert.equal("ember.plot: smooth must be a positive integer (got 0)",
+      h.errmsg(function() plot{runs = run, smooth = 0} end))
+    assert.equal("ember.runs.find: no such directory '" .. root .. "/none'",
+      h.errmsg(function() plot{runs = root .. "/none"} end))
     mkdirs(root .. "/empty")
-    assert.has_error(function() plot{runs = root .. "/empty"} end,
-      "plot: no runs (folders with metrics.tsv) below '" .. root .. "/empty'")
+    assert.equal("ember.plot: no runs (folders with metrics.tsv) below '" .. root .. "/empty'",
+      h.errmsg(function() plot{runs = root .. "/empty"} end))
   end)
 
   it("says how to install gnuplot when it is missing", function()
     local run = make_run(root .. "/r/1", nil, nil, HEADER, loss_rows(4, 2))
-    assert.has_error(function() plot{runs = run, out = root .. "/x.png", gnuplot = "/nonexistent"} end,
-      "plot: gnuplot not found at '/nonexistent'; install it with: apt-get install gnuplot-nox")
+    assert.equal("ember.plot: gnuplot not found at '/nonexistent'; install it with: apt-get install gnuplot-nox",
+      h.errmsg(function() plot{runs = run, out = root .. "/x.png", gnuplot = "/nonexistent"} end))
   end)
 end)
 
@@ -331,9 +336,12 @@ describe("plot.series", function()
   end)
 
   it("checks its arguments", function()
-    assert.has_error(function() plot.series{x = {1, 2}, y = {1, 2, 3}} end, "plot.series: x has 2 values but y has 3")
-    assert.has_error(function() plot.series{} end, "plot.series: give y = {...} or ys = {name = {...}}")
-    assert.has_error(function() plot.series{y = {1}, term = "png"} end, "plot.series: out is required for term png")
+    assert.equal("ember.plot.series: x has 2 values but y has 3",
+      h.errmsg(function() plot.series{x = {1, 2}, y = {1, 2, 3}} end))
+    assert.equal("ember.plot.series: give y = {...} or ys = {name = {...}}",
+      h.errmsg(function() plot.series{} end))
+    assert.equal("ember.plot.series: out is required for term png",
+      h.errmsg(function() plot.series{y = {1}, term = "png"} end))
   end)
 end)
 
@@ -419,21 +427,22 @@ describe("ember plot (command line)", function()
     local run = make_run(root .. "/runs/a/1", nil, nil, HEADER, loss_rows(3, 2))
     local cases = {
       {{}, "give at least one run directory or folder of runs"},
-      {{run, "--bogus"}, "unknown option --bogus"},
-      {{run, "--term", "gif"}, "--term must be png, svg, pdf or dumb (got gif)"},
-      {{run, "--smooth", "0"}, "--smooth needs a positive whole number (got 0)"},
-      {{run, "--width", "5"}, "--width needs a positive whole number from 10 to 20000 (got 5)"},
-      {{run, "--metric"}, "--metric needs a value"},
+      {{run, "--bogus"}, "unknown option '--bogus'"},
+      {{run, "--term", "gif"}, "--term must be one of png, svg, pdf, dumb (got 'gif')"},
+      {{run, "--smooth", "0"}, "--smooth needs a positive integer (got '0')"},
+      {{run, "--width", "5"}, "--width needs an integer from 10 to 20000 (got '5')"},
+      {{run, "--metric"}, "--metric needs a value (M)"},
       {{run, "--each", "--out", "x.png"}, "--each writes its own files; --out cannot be used with it"},
     }
     for _, c in ipairs(cases) do
       local err = sink()
       assert.equal(2, plot.cli(c[1], {stdout = sink(), stderr = err}), c[2])
-      assert.equal("ember plot: " .. c[2] .. "\n" .. plot.usage .. "\n", err.text)
+      assert.equal("ember plot: " .. c[2] .. "\n" .. args.usage_lines(plot.spec)
+                   .. "\n(ember plot --help for the options)\n", err.text)
     end
     local out = sink()
     assert.equal(0, plot.cli({"--help"}, {stdout = out}))
-    assert.equal(plot.usage .. "\n", out.text)
+    assert.equal(args.help(plot.spec) .. "\n", out.text)
   end)
 
   it("exits 1 with a message for errors", function()
@@ -443,7 +452,7 @@ describe("ember plot (command line)", function()
     assert.equal("ember plot: '" .. root .. "/missing' is not a run directory or a folder of runs\n", err.text)
     err = sink()
     assert.equal(1, plot.cli({run, "--metric", "nope", "--out", root .. "/x.png"}, {stderr = err}))
-    assert.truthy(err.text:find("^ember plot: plot: no values for metric 'nope'"))
+    assert.truthy(err.text:find("^ember plot: ember.plot: no values for metric 'nope'"))
   end)
 
   it("exits 1 and says how to install gnuplot when it is missing", function()
@@ -459,7 +468,7 @@ describe("ember plot (command line)", function()
     p:close()
     local cmd = ("cd %s && env -u EMBER_GNUPLOT PATH=/nonexistent %s -e %s 2>&1; echo \"rc=$?\""):format(
       lfs.currentdir(), lua_path,
-      "'package.path = \"lua/?.lua;\" .. package.path; os.exit(require(\"ember.plot\").cli({\"" .. run .. "\"}))'")
+      "'package.path = \"lua/?.lua;lua/?/init.lua;\" .. package.path; os.exit(require(\"ember.plot\").cli({\"" .. run .. "\"}))'")
     p = io.popen(cmd)
     local text = p:read("a")
     p:close()

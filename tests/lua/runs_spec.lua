@@ -1,5 +1,6 @@
 -- Specs for ember.runs: finding run directories and reading params, meta and metrics from them.
 local lfs = require "lfs"
+local h = dofile("tests/lua/spec_helper.lua")
 local runs = require "ember.runs"
 
 local function tmpdir()
@@ -64,10 +65,10 @@ describe("runs.find", function()
   end)
 
   it("names the path that is not a directory", function()
-    assert.has_error(function() runs.find(root .. "/missing") end,
-      "runs.find: no such directory '" .. root .. "/missing'")
-    assert.has_error(function() runs.find(42) end,
-      "runs.find: paths must be a string or a list of strings (got number)")
+    assert.equal("ember.runs.find: no such directory '" .. root .. "/missing'",
+      h.errmsg(function() runs.find(root .. "/missing") end))
+    assert.equal("ember.runs.find: paths must be a string or a list of strings (got number)",
+      h.errmsg(function() runs.find(42) end))
   end)
 end)
 
@@ -119,8 +120,8 @@ describe("runs.read", function()
 
   it("refuses a folder that is not a run", function()
     mkdirs(root .. "/plain")
-    assert.has_error(function() runs.read(root .. "/plain") end,
-      "runs.read: '" .. root .. "/plain' is not a run directory (no readable metrics.tsv)")
+    assert.equal("ember.runs.read: '" .. root .. "/plain' is not a run directory (no readable metrics.tsv)",
+      h.errmsg(function() runs.read(root .. "/plain") end))
   end)
 end)
 

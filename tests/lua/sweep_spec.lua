@@ -5,6 +5,7 @@
 -- end to end in tests/sweep/test_local.sh and tests/sweep/test_slurm.sh.
 local lfs = require "lfs"
 local sweep = require "ember.sweep"
+local E = require "ember.error"
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -123,7 +124,7 @@ describe("sweep.parse", function()
     {"e.lua --seeds 3 --grid seed=1,2", "'seed' cannot also be in --grid"},
     {"e.lua --grid lr=1,2 --partition gpu", "--partition is an sbatch option: only with --engine slurm"},
     {"e.lua --grid lr=1,2 --parallel-arg -S", "--parallel-arg is only for --engine parallel"},
-    {"e.lua --grid lr=1,2 --engine mpi", "--engine must be local, parallel or slurm (got 'mpi')"},
+    {"e.lua --grid lr=1,2 --engine mpi", "--engine must be one of local, parallel, slurm (got 'mpi')"},
     {"e.lua --grid lr=1,2 --jobs 0", "--jobs needs a positive integer (got '0')"},
     {"e.lua --grid lr=1,2 --name a/b", "--name must be a folder name"},
     {"e.lua --grid lr=1,2 --bogus", "unknown option '--bogus'"},
@@ -323,11 +324,11 @@ describe("sweep.decide", function()
              {lr = "0.001", epochs = "5", betas = "0.9,0.999", flag = "true"})
     local ok, err = pcall(decide, {name = "x", values = {lr = "0.01"}})
     assert.is_false(ok)
-    assert.truthy(err.usage:find("was started with lr=0.001, but this sweep passes lr=0.01", 1, true), err.usage)
+    assert.truthy(E.message(err):find("was started with lr=0.001, but this sweep passes lr=0.01", 1, true), E.message(err))
     ok, err = pcall(decide, {name = "x", values = {lr = "1e-3"}}, {set = {{key = "epochs", value = "6"}}})
-    assert.truthy(err.usage:find("epochs=5, but this sweep passes epochs=6", 1, true))
+    assert.truthy(E.message(err):find("epochs=5, but this sweep passes epochs=6", 1, true))
     ok, err = pcall(decide, {name = "x", values = {lr = "1e-3"}, seed = 3})
-    assert.truthy(err.usage:find("started with seed 2, but this sweep passes --seed 3", 1, true))
+    assert.truthy(E.message(err):find("started with seed 2, but this sweep passes --seed 3", 1, true))
     assert.are.equal("skip", (decide({name = "x", values = {lr = "1e-3", betas = "0.90, 0.999"}, seed = 2},
                                       {set = {{key = "epochs", value = "5.0"}, {key = "flag", value = "yes"}}})))
   end)

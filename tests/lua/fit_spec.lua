@@ -1,65 +1,27 @@
--- Specs for the experiment runner: ember.config (overrides and their types), ember.run (run directory
--- contents, per-row flushing, header rewrites, stdout.log) and ember.fit on tiny data (sample-weighted
--- epoch loss, eval mode under no_grad, schedule after optimizer, plateau and early stopping, divergence,
--- checkpoints, interrupt and exact resume). Expected numbers are worked out by hand in the comments.
-local lfs = require "lfs"
+-- fit_spec.lua - ember.fit on tiny data: sample-weighted epoch loss, eval mode under no_grad, schedule
+-- after optimizer, plateau and early stopping, divergence, checkpoints, interrupt and exact resume.
+-- Expected numbers are worked out by hand in the comments.
 local ember = require "ember"
-local config = require "ember.config"
-local runmod = require "ember.run"
 local fit = require "ember.fit"
 local runs = require "ember.runs"
-
-local function tmpdir()
-  local name = os.tmpname()
-  os.remove(name)
-  assert(lfs.mkdir(name))
-  return name
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function exists(path) return lfs.attributes(path, "mode") ~= nil end
-
-local function lines(text)
-  local out = {}
-  for l in text:gmatch("([^\n]*)\n") do out[#out + 1] = l end
-  return out
-end
-
-local function kv(path)
-  local m = {}
-  for _, l in ipairs(lines(read(path))) do
-    local k, v = l:match("^([^\t]+)\t(.*)$")
-    m[k] = v
-  end
-  return m
-end
-
-local function errmsg(f, ...)
-  local ok, e = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(e)
-end
+local session = require "ember.session"
+local E = require "ember.error"
+local h = dofile("tests/lua/spec_helper.lua")
+local read, exists, lines, kv, errmsg = h.read, h.exists, h.lines, h.kv, h.errmsg
 
 local root
 local real_interrupts = ember._interrupts
 
 before_each(function()
-  root = tmpdir()
-  rawset(ember, "_cli", nil)
-  runmod._seeded = nil
+  root = h.tmpdir()
+  session.finish()
 end)
 
 after_each(function()
-  runmod.close_all()
-  rawset(ember, "_cli", nil)
+  session.current():close_runs()
+  session.finish()
   ember._interrupts = real_interrupts
-  os.execute("rm -rf '" .. root .. "'")
+  h.rmdir(root)
 end)
 
 -- the only run directory below root/runs/name
@@ -69,238 +31,6 @@ local function only_run(name)
   return found[1]
 end
 
----------------------------------------------------------------------------------------------------------------
-describe("ember.config", function()
-  it("returns a new table equal to the defaults when nothing is overridden, and never writes the defaults", function()
-    local d = {lr = 0.01, epochs = 10, name = "mlp", flag = true, betas = {0.9, 0.999}}
-    local c = ember.config(d)
-    assert.are_not.equal(d, c)
-    assert.same(d, c)
-    assert.are_not.equal(d.betas, c.betas)
-    c.lr = 5
-    assert.equal(0.01, d.lr)
-  end)
-
-  it("parses --set values by the type of the default", function()
-    rawset(ember, "_cli", {set = {lr = "1e-3", epochs = "20", flag = "false", on = "YES", name = "big net",
-                                  betas = "0.8, 0.99", tag = "007"},
-                           set_order = {"lr", "epochs", "flag", "on", "name", "betas", "tag"}})
-    local c = ember.config{lr = 0.01, epochs = 10, flag = true, on = false, name = "mlp", betas = {0.9, 0.999},
-                           tag = "x"}
-    assert.equal(0.001, c.lr)
-    assert.equal("float", math.type(c.lr))
-    assert.equal(20, c.epochs)
-    assert.equal("integer", math.type(c.epochs))
-    assert.equal(false, c.flag)
-    assert.equal(true, c.on)
-    assert.equal("big net", c.name)
-    assert.same({0.8, 0.99}, c.betas)
-    assert.equal("007", c.tag)   -- a string default keeps the text, even when it looks like a number
-  end)
-
-  it("rejects an unknown key, listing the known ones, and marks it as bad usage", function()
-    local cli = {set = {lrr = "1"}, set_order = {"lrr"}}
-    rawset(ember, "_cli", cli)
-    local e = errmsg(ember.config, {lr = 0.1, epochs = 3, batch = 8})
-    assert.equal("config: unknown key 'lrr' in --set lrr=1 (known keys: batch, epochs, lr)", e)
-    assert.equal(e, cli.usage_error)
-  end)
-
-  it("rejects a value of the wrong type, naming key, expected type and default", function()
-    rawset(ember, "_cli", {set = {lr = "fast"}, set_order = {"lr"}})
-    assert.equal("config: --set lr=fast: lr must be a number (default 0.1)", errmsg(ember.config, {lr = 0.1}))
-    rawset(ember, "_cli", {set = {flag = "maybe"}, set_order = {"flag"}})
-    assert.matches("flag must be a boolean", errmsg(ember.config, {flag = true}))
-    rawset(ember, "_cli", {set = {b = "0.9,x"}, set_order = {"b"}})
-    assert.matches("b must be a comma%-separated list of numbers", errmsg(ember.config, {b = {0.9, 0.99}}))
-  end)
-
-  it("refuses defaults it cannot override", function()
-    assert.matches("expected a table of defaults", errmsg(ember.config, 3))
-    assert.matches("default f must be a number, boolean, string or list %(got function%)",
-      errmsg(ember.config, {f = print}))
-    assert.matches("keys must be strings", errmsg(ember.config, {1, 2}))
-  end)
-
-  it("--seed sets the seed key, and a conflicting --set seed is refused", function()
-    rawset(ember, "_cli", {seed = 7, set = {}, set_order = {}})
-    assert.equal(7, ember.config{seed = 1, lr = 0.1}.seed)
-    rawset(ember, "_cli", {seed = 7, set = {seed = "8"}, set_order = {"seed"}})
-    assert.matches("disagree", errmsg(ember.config, {seed = 1}))
-  end)
-
-  it("format and parse round-trip every double exactly", function()
-    for _, v in ipairs{0.1, 1 / 3, 1e-7, 2 ^ -30, 123456789.123, -0.75, 3} do
-      local back = config.parse(config.format(v), 1.5)
-      assert.equal(v, back)
-    end
-    assert.equal("0.1", config.format(0.1))
-    assert.equal("3", config.format(3))
-    assert.equal("0.9,0.999", config.format({0.9, 0.999}))
-  end)
-
-  it("with --resume applies the run's params.tsv, and refuses a --set that disagrees", function()
-    local dir = root .. "/r"
-    lfs.mkdir(dir)
-    local f = io.open(dir .. "/params.tsv", "w")
-    f:write("epochs\t7\nlr\t0.05\nflag\tfalse\n")
-    f:close()
-    rawset(ember, "_cli", {resume = dir, set = {}, set_order = {}})
-    local c = ember.config{lr = 0.1, epochs = 3, flag = true, extra = "new"}
-    assert.same({lr = 0.05, epochs = 7, flag = false, extra = "new"}, c)
-    rawset(ember, "_cli", {resume = dir, set = {lr = "0.05"}, set_order = {"lr"}})
-    assert.equal(0.05, ember.config{lr = 0.1, epochs = 3, flag = true}.lr)   -- same value: fine
-    rawset(ember, "_cli", {resume = dir, set = {lr = "0.2"}, set_order = {"lr"}})
-    assert.matches("differs from the resumed run's params.tsv %(lr=0.05%)",
-      errmsg(ember.config, {lr = 0.1, epochs = 3, flag = true}))
-  end)
-end)
-
----------------------------------------------------------------------------------------------------------------
-describe("ember.run", function()
-  it("creates runs/<name>/<YYYYmmdd-HHMMSS>-<id>/ with params, meta, metrics and stdout.log", function()
-    local cfg = {lr = 0.1, epochs = 3, name = "tab\there"}
-    local run = ember.run{name = "exp", config = cfg, runs = root .. "/runs", seed = 3}
-    assert.matches("^" .. root:gsub("%p", "%%%0") .. "/runs/exp/%d%d%d%d%d%d%d%d%-%d%d%d%d%d%d%-%x%x%x%x%x%x$", run.dir)
-    -- sorted keys, tabs in values turned into spaces
-    assert.equal("epochs\t3\nlr\t0.1\nname\ttab here\n", read(run.dir .. "/params.tsv"))
-    local meta = kv(run.dir .. "/meta.tsv")
-    assert.equal("running", meta.status)
-    assert.equal("exp", meta.name)
-    assert.equal(run.id, meta.id)
-    assert.equal("3", meta.seed)
-    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d$", meta.start_time)
-    assert.is_nil(meta.end_time)
-    assert.equal(ember.version, meta.ember_version)
-    assert.equal(tostring(ember.get_num_threads()), meta.threads)
-    assert.equal(ember.blas().kernel, meta.blas_kernel)
-    assert.equal(ember.hostname(), meta.host)
-    assert.equal("", read(run.dir .. "/metrics.tsv"))
-    assert.is_true(exists(run.dir .. "/stdout.log"))
-    run:finish()
-    meta = kv(run.dir .. "/meta.tsv")
-    assert.equal("finished", meta.status)
-    assert.matches("^%d%d%d%d%-", meta.end_time)
-  end)
-
-  it("seeds ember's RNG with its seed", function()
-    ember.run{name = "a", runs = root .. "/runs", seed = 11}
-    local a = ember.randn(3):totable()
-    runmod._seeded = nil
-    ember.run{name = "b", runs = root .. "/runs", seed = 11}
-    assert.same(a, ember.randn(3):totable())
-  end)
-
-  it("takes name, runs root and seed from the command line over its arguments", function()
-    rawset(ember, "_cli", {name = "cli_name", runs = root .. "/other", seed = 42, set = {}, set_order = {}})
-    local run = ember.run{name = "arg_name", runs = root .. "/runs", seed = 1}
-    assert.matches("/other/cli_name/", run.dir)
-    assert.equal("42", kv(run.dir .. "/meta.tsv").seed)
-  end)
-
-  it("flushes every row: another reader sees it before the run ends", function()
-    local run = ember.run{name = "m", runs = root .. "/runs"}
-    run:log{epoch = 1, train_loss = 0.5, time = 0.25}
-    assert.equal("epoch\ttrain_loss\ttime\n1\t0.5\t0.25\n", read(run.dir .. "/metrics.tsv"))
-    run:log{epoch = 2, train_loss = 0.25, time = 0.5}
-    assert.equal("epoch\ttrain_loss\ttime\n1\t0.5\t0.25\n2\t0.25\t0.5\n", read(run.dir .. "/metrics.tsv"))
-  end)
-
-  it("orders the first header (epoch, step, losses, others, lr, time) and writes numbers exactly", function()
-    local run = ember.run{name = "m", runs = root .. "/runs"}
-    run:log{time = 1, lr = 0.1, zeta = 1, valid_loss = 2, alpha = 0 / 0, train_loss = 1 / 3, step = 10, epoch = 1}
-    assert.equal("epoch\tstep\ttrain_loss\tvalid_loss\talpha\tzeta\tlr\ttime\n"
-      .. "1\t10\t0.3333333333333333\t2\tnan\t1\t0.1\t1\n", read(run.dir .. "/metrics.tsv"))
-  end)
-
-  it("adds a time column (seconds since the start) when a row has none", function()
-    local run = ember.run{name = "m", runs = root .. "/runs"}
-    run:log{loss = 1}
-    local l = lines(read(run.dir .. "/metrics.tsv"))
-    assert.equal("loss\ttime", l[1])
-    local t = tonumber(l[2]:match("\t(.*)$"))
-    assert.is_true(t >= 0 and t < 5)
-  end)
-
-  it("rewrites the header when new columns appear, padding earlier rows, and ember.runs reads it", function()
-    local run = ember.run{name = "m", runs = root .. "/runs"}
-    run:log{epoch = 1, train_loss = 0.5, time = 1}
-    run:log{epoch = 2, train_loss = 0.4, time = 2, test_acc = 0.75}
-    run:log{epoch = 3, train_loss = 0.3, time = 3}
-    assert.equal("epoch\ttrain_loss\ttime\ttest_acc\n1\t0.5\t1\t\n2\t0.4\t2\t0.75\n3\t0.3\t3\t\n",
-      read(run.dir .. "/metrics.tsv"))
-    local r = runs.read(run.dir)
-    assert.same({"epoch", "train_loss", "time", "test_acc"}, r.columns)
-    assert.same({epoch = 2, train_loss = 0.4, time = 2, test_acc = 0.75}, r.rows[2])
-    assert.is_nil(r.rows[3].test_acc)
-  end)
-
-  it("refuses bad rows, options and statuses with messages naming them", function()
-    local run = ember.run{name = "m", runs = root .. "/runs"}
-    assert.matches("run:log: value of column 'x' must be a number, string or boolean %(got table%)",
-      errmsg(run.log, run, {x = {}}))
-    assert.matches("column names must be non%-empty strings", errmsg(run.log, run, {[1] = 2}))
-    assert.matches("unknown status \"done\"", errmsg(run.set_status, run, "done"))
-    assert.matches("ember.run: unknown option \"nmae\"", errmsg(ember.run, {nmae = "x"}))
-    assert.matches("name must be a non%-empty string without '/'", errmsg(ember.run, {name = "a/b", runs = root}))
-    run:finish()
-    assert.matches("is closed", errmsg(run.log, run, {a = 1}))
-  end)
-
-  it("says which folder it cannot create", function()
-    local f = io.open(root .. "/file", "w")
-    f:close()
-    assert.matches("ember.run: cannot create run folder '" .. root:gsub("%p", "%%%0") .. "/file/x'",
-      errmsg(ember.run, {name = "x", runs = root .. "/file"}))
-  end)
-
-  it("says which file it cannot write when the disk is full, and keeps the rows written before", function()
-    local run = ember.run{name = "full", runs = root .. "/runs"}
-    run:log{a = 1, time = 0}
-    local real = run._mf
-    run._mf = assert(io.open("/dev/full", "ab"))
-    local e = errmsg(run.log, run, {a = 2, time = 1})
-    assert.matches("^run:log: cannot write '" .. run.dir:gsub("%p", "%%%0") .. "/metrics.tsv': No space left on device", e)
-    run._mf:close()
-    run._mf = real
-    assert.equal("a\ttime\n1\t0\n", read(run.dir .. "/metrics.tsv"))
-  end)
-
-  it("copies what print and io.write send to stdout into stdout.log while it is open", function()
-    local p0, w0 = print, io.write
-    local run = ember.run{name = "p", runs = root .. "/runs"}
-    assert.are_not.equal(p0, print)
-    print("hello", 1, 2.5)
-    io.write("x=", 3, " y=", 0.5, "\n")
-    run:finish()
-    print("after")
-    assert.equal("hello\t1\t2.5\nx=3 y=0.5\n", read(run.dir .. "/stdout.log"))
-    assert.equal(p0, print)
-    assert.equal(w0, io.write)
-  end)
-
-  it("as a to-be-closed variable marks a failing block failed, with the message", function()
-    local dir
-    local ok = pcall(function()
-      local run <close> = ember.run{name = "c", runs = root .. "/runs"}
-      dir = run.dir
-      error("boom", 0)
-    end)
-    assert.is_false(ok)
-    local meta = kv(dir .. "/meta.tsv")
-    assert.equal("failed", meta.status)
-    assert.equal("boom", meta.error)
-    assert.matches("boom\n$", read(dir .. "/stdout.log"))
-  end)
-
-  it("hashes the script with FNV-1a 64 (reference vectors)", function()
-    assert.equal("cbf29ce484222325", runmod.fnv1a64(""))
-    assert.equal("af63dc4c8601ec8c", runmod.fnv1a64("a"))
-    assert.equal("85944171f73967e8", runmod.fnv1a64("foobar"))
-  end)
-end)
-
----------------------------------------------------------------------------------------------------------------
 -- Fakes: a model out = x * p (p = 1 stays 1: the fake optimizer only counts), a recording optimizer and a
 -- dataset of 1-D samples. They make every logged number computable by hand.
 
@@ -550,7 +280,7 @@ describe("ember.fit resume", function()
   local function mse(out, y) return ((out - y) ^ 2):mean() end
 
   local function train(name, interrupt_after)
-    runmod._seeded = nil   -- each call stands for a fresh process
+    session.current().seeded = nil   -- each call stands for a fresh process
     local m, opt, tr, va = build()
     local run = ember.run{name = name, runs = root .. "/runs", seed = 5}
     local steps = 0
@@ -583,17 +313,17 @@ describe("ember.fit resume", function()
       local name = "cut" .. k
       local ok2, err, run = train(name, k)
       assert.is_false(ok2)
-      assert.matches("^interrupted! training stopped at", tostring(err))
+      assert.equal("interrupted", E.kind(err))
+      assert.matches("^ember.fit: interrupted: training stopped at", E.message(err))
       assert.equal("interrupted", kv(run.dir .. "/meta.tsv").status)
       assert.is_true(exists(run.dir .. "/last.ckpt"))
       run:finish()
       assert.is_true(#runs.read(run.dir).rows < 4)
       -- resume: the script runs again from the top with --resume
-      rawset(ember, "_cli", {resume = run.dir, set = {}, set_order = {}})
-      runmod._seeded = nil
+      session.begin({resume = run.dir, set = {}, set_order = {}})   -- a fresh process
       local ok3, h = train(name)
       assert.is_true(ok3, tostring(h))
-      rawset(ember, "_cli", nil)
+      session.finish()
       assert.equal(4, #h)
       assert.same(expected, rows_without_time(run.dir))
       local meta = kv(run.dir .. "/meta.tsv")
