@@ -141,7 +141,7 @@ static float sum_row(const float *x, int n) {
 
 /* a 1x1 kernel with stride 1 and no padding reads the image as it is: no im2col needed */
 static int is_pointwise(const em_conv2d_geom *g) {
-  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->eh == 0 && g->ew == 0;
 }
 
 /* The "wide" layout, for stride 1, no padding, no dilation: compute output rows as wide as the input
@@ -150,8 +150,8 @@ static int is_pointwise(const em_conv2d_geom *g) {
    Cin kh kw long copies instead of Cin kh kw OH short ones (the short rows were a third of a LeNet step)
    and col2im is as many long adds. The GEMMs grow by W / OW, so it is used where OW >= 3/4 W. */
 static int use_wide(const em_conv2d_geom *g) {
-  return g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->dh == 1 && g->dw == 1 && !is_pointwise(g) &&
-         3 * g->ow >= 2 * g->w;
+  return g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->eh == 0 && g->ew == 0 && g->dh == 1 &&
+         g->dw == 1 && !is_pointwise(g) && 3 * g->ow >= 2 * g->w;
 }
 
 static int64_t wide_len(const em_conv2d_geom *g) { return (int64_t)(g->oh - 1) * g->w + g->ow; }
@@ -228,60 +228,75 @@ static void backward_wide(float *dx, float *dw, const float *go, const float *x,
   }
 }
 
-/* per image: out_n (Cout, P) = W (Cout, K) col_n (K, P) + b, with K = Cin kh kw and P = oh ow */
+/* the geometry of one channel group as a convolution of its own (groups 1) */
+static em_conv2d_geom group_geom(const em_conv2d_geom *g) {
+  em_conv2d_geom gg = *g;
+  gg.cin = g->cin / em_conv2d_groups(g);
+  gg.cout = g->cout / em_conv2d_groups(g);
+  gg.groups = 1;
+  return gg;
+}
+
+/* per image and channel group (gg: one group's geometry):
+   out_n (Cout, P) = W (Cout, K) col_n (K, P) + b, with K = Cin kh kw and P = oh ow */
 void em_conv2d_forward(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g,
                        float *col) {
-  const int K = g->cin * g->kh * g->kw, P = g->oh * g->ow;
-  const int64_t in_sz = (int64_t)g->cin * g->h * g->w, out_sz = (int64_t)g->cout * P;
-  const int pointwise = is_pointwise(g);
-  if (use_wide(g)) {
-    for (int n = 0; n < g->n; n++) forward_wide(out + n * out_sz, inp + n * in_sz, w, b, g, col);
-    return;
-  }
-  tap_range *taps = pointwise ? NULL : taps_new(g);
-  for (int n = 0; n < g->n; n++) {
-    const float *x = inp + n * in_sz;
-    float *y = out + n * out_sz;
-    const float *c = x;
-    if (!pointwise) { im2col_taps(col, x, g, taps); c = col; }
-    if (b)
-      for (int co = 0; co < g->cout; co++) {
-        float v = b[co], *yr = y + (int64_t)co * P;
-        for (int p = 0; p < P; p++) yr[p] = v;
-      }
-    em_sgemm(0, 0, g->cout, P, K, 1.0f, w, K, c, P, b ? 1.0f : 0.0f, y, P);
-  }
+  const em_conv2d_geom gg = group_geom(g);
+  const int G = em_conv2d_groups(g), K = gg.cin * g->kh * g->kw, P = g->oh * g->ow;
+  const int64_t plane = (int64_t)g->h * g->w, in_sz = g->cin * plane, out_sz = (int64_t)g->cout * P;
+  const int pointwise = is_pointwise(g), wide = use_wide(g);
+  tap_range *taps = pointwise || wide ? NULL : taps_new(&gg);
+  for (int n = 0; n < g->n; n++)
+    for (int gi = 0; gi < G; gi++) {
+      const float *x = inp + n * in_sz + gi * gg.cin * plane, *wg = w + (int64_t)gi * gg.cout * K;
+      const float *bg = b ? b + gi * gg.cout : NULL;
+      float *y = out + n * out_sz + (int64_t)gi * gg.cout * P;
+      if (wide) { forward_wide(y, x, wg, bg, &gg, col); continue; }
+      const float *c = x;
+      if (!pointwise) { im2col_taps(col, x, &gg, taps); c = col; }
+      if (bg)
+        for (int co = 0; co < gg.cout; co++) {
+          float v = bg[co], *yr = y + (int64_t)co * P;
+          for (int p = 0; p < P; p++) yr[p] = v;
+        }
+      em_sgemm(0, 0, gg.cout, P, K, 1.0f, wg, K, c, P, bg ? 1.0f : 0.0f, y, P);
+    }
   free(taps);
 }
 
-/* per image (g_n = dout_n, (Cout, P)):
+/* per image and channel group (g_n = dout_n, (Cout, P)):
      db += row sums of g_n;  dW (Cout, K) += g_n col_n^T;  dcol (K, P) = W^T g_n, dinp_n += col2im(dcol) */
 void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                         const em_conv2d_geom *g, float *col) {
-  const int K = g->cin * g->kh * g->kw, P = g->oh * g->ow;
-  const int64_t in_sz = (int64_t)g->cin * g->h * g->w, out_sz = (int64_t)g->cout * P;
+  const em_conv2d_geom gg = group_geom(g);
+  const int G = em_conv2d_groups(g), K = gg.cin * g->kh * g->kw, P = g->oh * g->ow;
+  const int64_t plane = (int64_t)g->h * g->w, in_sz = g->cin * plane, out_sz = (int64_t)g->cout * P;
   const int pointwise = is_pointwise(g), wide = use_wide(g);
   float *dcol = dw ? col + (int64_t)K * P : col;
-  tap_range *taps = pointwise || wide ? NULL : taps_new(g);
+  tap_range *taps = pointwise || wide ? NULL : taps_new(&gg);
   for (int n = 0; n < g->n; n++) {
-    const float *go = dout + n * out_sz;
     if (db)
-      for (int co = 0; co < g->cout; co++) db[co] += sum_row(go + (int64_t)co * P, P);
-    if (wide) {
-      if (dw || dinp) backward_wide(dinp ? dinp + n * in_sz : NULL, dw, go, inp + n * in_sz, w, g, col);
-      continue;
-    }
-    if (dw) {
-      const float *c = inp + n * in_sz;
-      if (!pointwise) { im2col_taps(col, c, g, taps); c = col; }
-      em_sgemm(0, 1, g->cout, K, P, 1.0f, go, P, c, P, 1.0f, dw, K);
-    }
-    if (dinp) {
-      float *dx = dinp + n * in_sz;
-      if (pointwise) em_sgemm(1, 0, K, P, g->cout, 1.0f, w, K, go, P, 1.0f, dx, P);
-      else {
-        em_sgemm(1, 0, K, P, g->cout, 1.0f, w, K, go, P, 0.0f, dcol, P);
-        col2im_taps(dx, dcol, g, taps);
+      for (int co = 0; co < g->cout; co++) db[co] += sum_row(dout + n * out_sz + (int64_t)co * P, P);
+    for (int gi = 0; gi < G; gi++) {
+      const float *go = dout + n * out_sz + (int64_t)gi * gg.cout * P, *wg = w + (int64_t)gi * gg.cout * K;
+      const float *x = inp + n * in_sz + gi * gg.cin * plane;
+      float *dwg = dw ? dw + (int64_t)gi * gg.cout * K : NULL;
+      float *dx = dinp ? dinp + n * in_sz + gi * gg.cin * plane : NULL;
+      if (wide) {
+        if (dwg || dx) backward_wide(dx, dwg, go, x, wg, &gg, col);
+        continue;
+      }
+      if (dwg) {
+        const float *c = x;
+        if (!pointwise) { im2col_taps(col, c, &gg, taps); c = col; }
+        em_sgemm(0, 1, gg.cout, K, P, 1.0f, go, P, c, P, 1.0f, dwg, K);
+      }
+      if (dx) {
+        if (pointwise) em_sgemm(1, 0, K, P, gg.cout, 1.0f, wg, K, go, P, 1.0f, dx, P);
+        else {
+          em_sgemm(1, 0, K, P, gg.cout, 1.0f, wg, K, go, P, 0.0f, dcol, P);
+          col2im_taps(dx, dcol, &gg, taps);
+        }
       }
     }
   }
@@ -391,7 +406,7 @@ static int conv_backward_parallel(float *dinp, float *dw, float *db, const float
   j.per_chunk = per > grain ? per : grain;
   const int64_t chunks = (g->n + j.per_chunk - 1) / j.per_chunk;
   j.scratch_per = em_conv2d_scratch(g, 1) + 16;
-  j.dw_n = dw ? (int64_t)g->cout * g->cin * g->kh * g->kw : 0;
+  j.dw_n = dw ? (int64_t)g->cout * (g->cin / em_conv2d_groups(g)) * g->kh * g->kw : 0;   /* the weight's size */
   j.db_n = db ? g->cout : 0;
   /* one buffer: the workers' column scratch, then the chunks' partials of dw and db */
   float *buf = scratch_get(workers * j.scratch_per + chunks * (j.dw_n + j.db_n));
@@ -444,11 +459,14 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
     return NULL;
   }
   for (int k = 0; k < 2; k++)
-    if (o->stride[k] < 1 || o->dilation[k] < 1 || o->padding[k] < 0) {
+    if (o->stride[k] < 1 || o->dilation[k] < 1 || o->padding[k] < 0 || o->pad_extra[k] < 0 ||
+        o->padding[k] > INT32_MAX / 4 || o->pad_extra[k] > INT32_MAX / 4) {
       em_fail("conv2d: stride and dilation must be >= 1 and padding >= 0 (got stride %d, padding %d, dilation %d)",
-              o->stride[k], o->padding[k], o->dilation[k]);
+              o->stride[k], o->padding[k] + (o->pad_extra[k] > 0 ? o->pad_extra[k] : 0), o->dilation[k]);
       return NULL;
     }
+  const int groups = o->groups > 1 ? o->groups : 1;
+  if (o->groups < 0) { em_fail("conv2d: groups must be >= 1 (got %d)", o->groups); return NULL; }
   for (int d = 0; d < x->ndim; d++)
     if (x->shape[d] > INT32_MAX / 2) { em_fail("conv2d: input %s is too large", sx); return NULL; }
   for (int d = 0; d < 4; d++)
@@ -458,9 +476,18 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
     .n = batched ? (int)x->shape[0] : 1, .cin = (int)x->shape[d0], .h = (int)x->shape[d0 + 1],
     .w = (int)x->shape[d0 + 2], .cout = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
     .sh = o->stride[0], .sw = o->stride[1], .ph = o->padding[0], .pw = o->padding[1], .dh = o->dilation[0],
-    .dw = o->dilation[1]};
-  if (w->shape[1] != g.cin) {
-    em_fail("conv2d: input %s has %d channels but weight %s expects %lld", sx, g.cin, sw, (long long)w->shape[1]);
+    .dw = o->dilation[1], .eh = o->pad_extra[0], .ew = o->pad_extra[1], .groups = groups};
+  if (g.cin % groups || g.cout % groups) {
+    em_fail("conv2d: groups %d must divide the input channels (%d) and the output channels (%d)", groups, g.cin,
+            g.cout);
+    return NULL;
+  }
+  if (w->shape[1] * groups != g.cin) {
+    if (groups == 1)
+      em_fail("conv2d: input %s has %d channels but weight %s expects %lld", sx, g.cin, sw, (long long)w->shape[1]);
+    else
+      em_fail("conv2d: input %s has %d channels, so with groups %d weight %s needs %d input channels per group", sx,
+              g.cin, groups, sw, g.cin / groups);
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != g.cout)) {
@@ -468,7 +495,9 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
     em_fail("conv2d: bias must be [%d] (got %s)", g.cout, em_tensor_shape_str(sb, sizeof sb, b));
     return NULL;
   }
-  int64_t oh = em_window_out(g.h, g.kh, g.sh, g.ph, g.dh, 0), ow = em_window_out(g.w, g.kw, g.sw, g.pw, g.dw, 0);
+  /* em_window_out with the padding of both sides: the extra padding of the bottom and right included */
+  int64_t oh = em_window_out((int64_t)g.h + g.eh, g.kh, g.sh, g.ph, g.dh, 0);
+  int64_t ow = em_window_out((int64_t)g.w + g.ew, g.kw, g.sw, g.pw, g.dw, 0);
   if (oh <= 0 || ow <= 0) {
     em_fail("conv2d: input %s is smaller than the kernel (%d x %d, padding %d x %d, dilation %d x %d)", sx, g.kh,
             g.kw, g.ph, g.pw, g.dh, g.dw);

@@ -181,8 +181,11 @@ int em_conv_direct_use(const char *name) {
 
 int em_conv_direct_fits(const em_conv2d_geom *g) {
   const cd_isa *k = isa();
-  return k && g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1 && g->ph <= (g->kh - 1) * g->dh &&
-         g->pw <= (g->kw - 1) * g->dw && 2 * g->n >= k->lanes && (int64_t)g->cin * g->kh * g->kw <= MAX_TAPS;
+  const int cin_g = g->cin / em_conv2d_groups(g);
+  /* the padding within the dilated kernel on every side: the input gradient pads the output gradient
+     by the rest */
+  return k && g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1 && g->ph + g->eh <= (g->kh - 1) * g->dh &&
+         g->pw + g->ew <= (g->kw - 1) * g->dw && 2 * g->n >= k->lanes && (int64_t)cin_g * g->kh * g->kw <= MAX_TAPS;
 }
 
 /* Scratch kept between calls (a training step asks for the same sizes every time), per calling thread,
@@ -199,26 +202,44 @@ static float *scratch(int64_t n) {
   return (float *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
 }
 
+/* The batch is cut into groups of `lanes` images (the last may be partial), the channels into `cg`
+   channel groups (conv2d's groups) of cin_g inputs and cout_g outputs each; a task is one image group,
+   one channel group and a block of its channels. */
 typedef struct {
   const cd_isa *k;
   const em_conv2d_geom *g;
-  cd_shape fs, bs;          /* the forward (and weight gradient) shape; the input-gradient shape */
-  int groups, lanes;
+  cd_shape fs, bs;          /* one channel group's forward (and weight gradient) shape; its input gradient's */
+  int groups, lanes, cg, cin_g, cout_g;
   int64_t in_img, out_img;  /* floats per image of input and output */
-  int64_t xsz, gsz, dxsz;   /* floats per group: lane-major input, output gradient (padded), input gradient */
-  int gqh, gqw;             /* padding of the output gradient for the input gradient */
+  int64_t xsz, gsz, dxsz;   /* floats per image group: lane-major input, output gradient (padded), input gradient */
+  int gqh, gqw;             /* top and left padding of the output gradient for the input gradient */
   int fco, wco, xci;        /* channels per task: forward, weight gradient, input gradient */
-  int ftasks, wtasks, xtasks;
+  int ftasks, wtasks, xtasks;   /* tasks per image group and channel group */
   const float *inp, *w, *b, *dout;
   float *out, *dinp, *dw, *db;
   float *xp, *yp, *gp, *dxp, *wt, *part;
-  int64_t pn;               /* floats per group partial: dw, then db */
+  int64_t pn;               /* floats per image group partial: dw, then db */
 } cd_job;
 
-/* the forward convolution's input as the kernels read it: padded, the image in the middle */
+/* one channel group's forward convolution as the kernels read it: the input padded, the image in the
+   middle (one row and column more at the bottom and right with eh, ew) */
 static cd_shape input_shape(const em_conv2d_geom *g) {
-  return (cd_shape){g->cin, g->h + 2 * g->ph, g->w + 2 * g->pw, g->ph, g->ph + g->h, g->pw, g->pw + g->w, g->cout,
-                    g->kh, g->kw, g->dh, g->dw, g->oh, g->ow};
+  const int G = em_conv2d_groups(g);
+  return (cd_shape){g->cin / G, g->h + 2 * g->ph + g->eh, g->w + 2 * g->pw + g->ew, g->ph, g->ph + g->h, g->pw,
+                    g->pw + g->w, g->cout / G, g->kh, g->kw, g->dh, g->dw, g->oh, g->ow};
+}
+
+static void job_init(cd_job *j, const em_conv2d_geom *g) {
+  j->k = isa();
+  j->g = g;
+  j->lanes = j->k->lanes;
+  j->groups = (g->n + j->lanes - 1) / j->lanes;
+  j->cg = em_conv2d_groups(g);
+  j->cin_g = g->cin / j->cg;
+  j->cout_g = g->cout / j->cg;
+  j->fs = input_shape(g);
+  j->in_img = (int64_t)g->cin * g->h * g->w;
+  j->out_img = (int64_t)g->cout * g->oh * g->ow;
 }
 
 static int group_count(const cd_job *j, int gi) {
@@ -242,14 +263,17 @@ static void task_range(int t, int per, int total, int *lo, int *hi) {
 
 static void forward_task(void *p, int64_t task, int worker) {
   const cd_job *j = p;
-  const int gi = (int)(task / j->ftasks);
+  const int per_group = j->cg * j->ftasks, gi = (int)(task / per_group), c = (int)(task % per_group / j->ftasks);
+  const int64_t plane = (int64_t)j->fs.oh * j->fs.ow, xplane = (int64_t)j->fs.hp * j->fs.wp * j->lanes;
   int co0, co1;
   (void)worker;
-  task_range((int)(task % j->ftasks), j->fco, j->g->cout, &co0, &co1);
-  float *y = j->yp + gi * (int64_t)j->fs.cout * j->fs.oh * j->fs.ow * j->lanes;
-  j->k->forward(y, j->xp + gi * j->xsz, j->w, j->b, &j->fs, co0, co1);
-  const int64_t plane = (int64_t)j->fs.oh * j->fs.ow;
-  j->k->unpack(j->out + gi * j->lanes * j->out_img, j->out_img, y, group_count(j, gi), co0 * plane, co1 * plane, 0);
+  task_range((int)(task % j->ftasks), j->fco, j->cout_g, &co0, &co1);
+  float *y = j->yp + (gi * (int64_t)j->g->cout + (int64_t)c * j->cout_g) * plane * j->lanes;
+  j->k->forward(y, j->xp + gi * j->xsz + c * j->cin_g * xplane, j->w + (int64_t)c * j->cout_g * j->cin_g * j->fs.kh * j->fs.kw,
+                j->b ? j->b + c * j->cout_g : NULL, &j->fs, co0, co1);
+  const int64_t first = (int64_t)c * j->cout_g * plane;
+  j->k->unpack(j->out + gi * j->lanes * j->out_img, j->out_img, y - first * j->lanes, group_count(j, gi),
+               first + co0 * plane, first + co1 * plane, 0);
 }
 
 /* tasks of about the same work; at least one block of the kernel per task */
@@ -258,26 +282,22 @@ static int channels_per_task(int block, int total) {
 }
 
 int em_conv_direct_forward(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g) {
-  cd_job j = {.k = isa(), .g = g, .inp = inp, .w = w, .b = b, .out = out};
-  j.lanes = j.k->lanes;
-  j.groups = (g->n + j.lanes - 1) / j.lanes;
-  j.fs = input_shape(g);
-  j.in_img = (int64_t)g->cin * g->h * g->w;
-  j.out_img = (int64_t)g->cout * g->oh * g->ow;
+  cd_job j = {.inp = inp, .w = w, .b = b, .out = out};
+  job_init(&j, g);
   j.xsz = (int64_t)g->cin * j.fs.hp * j.fs.wp * j.lanes;
   const int64_t ysz = j.out_img * j.lanes;
   float *buf = scratch(j.groups * (j.xsz + ysz));
   if (!buf) return em_fail("conv2d: out of memory");
   j.xp = buf;
   j.yp = buf + j.groups * j.xsz;
-  j.fco = channels_per_task(j.k->fb, g->cout);
-  j.ftasks = (g->cout + j.fco - 1) / j.fco;
+  j.fco = channels_per_task(j.k->fb, j.cout_g);
+  j.ftasks = (j.cout_g + j.fco - 1) / j.fco;
   em_parallel_chunks(j.groups, pack_input, &j);
-  em_parallel_chunks((int64_t)j.groups * j.ftasks, forward_task, &j);
+  em_parallel_chunks((int64_t)j.groups * j.cg * j.ftasks, forward_task, &j);
   return 0;
 }
 
-/* phase 1 of the backward pass: chunk 2 gi packs group gi's output gradient (padded for the input
+/* phase 1 of the backward pass: chunk 2 gi packs image group gi's output gradient (padded for the input
    gradient), chunk 2 gi + 1 its input (for the weight gradient) */
 static void pack_backward(void *p, int64_t chunk, int worker) {
   const cd_job *j = p;
@@ -290,72 +310,76 @@ static void pack_backward(void *p, int64_t chunk, int worker) {
     pack_input(p, gi, worker);
 }
 
-/* phase 2: the weight-gradient tasks of every group, then the input-gradient tasks */
+/* phase 2: the weight-gradient tasks of every image group, then the input-gradient tasks */
 static void backward_task(void *p, int64_t task, int worker) {
   const cd_job *j = p;
   const em_conv2d_geom *g = j->g;
-  const int64_t wall = (int64_t)j->groups * j->wtasks;
-  const float *gp;
+  const int64_t wall = (int64_t)j->groups * j->cg * j->wtasks, K1 = (int64_t)g->kh * g->kw;
+  const int64_t gplane = (int64_t)j->bs.hp * j->bs.wp, xplane = (int64_t)j->fs.hp * j->fs.wp;
   int lo, hi;
   (void)worker;
   if (task < wall) {
-    const int gi = (int)(task / j->wtasks);
-    task_range((int)(task % j->wtasks), j->wco, g->cout, &lo, &hi);
-    gp = j->gp + gi * j->gsz + ((int64_t)j->gqh * j->bs.wp + j->gqw) * j->lanes;
+    const int gi = (int)(task / (j->cg * j->wtasks)), c = (int)(task % (j->cg * j->wtasks) / j->wtasks);
+    task_range((int)(task % j->wtasks), j->wco, j->cout_g, &lo, &hi);
+    const float *gp = j->gp + gi * j->gsz + ((int64_t)c * j->cout_g * gplane + (int64_t)j->gqh * j->bs.wp + j->gqw) * j->lanes;
     float *part = j->part + gi * j->pn;
-    j->k->wgrad(j->dw ? part : NULL, j->db ? part + (int64_t)g->cout * g->cin * g->kh * g->kw : NULL, gp,
-                (int64_t)j->bs.hp * j->bs.wp, j->bs.wp, j->xp + gi * j->xsz, &j->fs, lo, hi);
+    j->k->wgrad(j->dw ? part + c * j->cout_g * j->cin_g * K1 : NULL,
+                j->db ? part + (int64_t)g->cout * j->cin_g * K1 + c * j->cout_g : NULL, gp, gplane, j->bs.wp,
+                j->xp + gi * j->xsz + c * j->cin_g * xplane * j->lanes, &j->fs, lo, hi);
     return;
   }
   task -= wall;
-  const int gi = (int)(task / j->xtasks);
-  task_range((int)(task % j->xtasks), j->xci, g->cin, &lo, &hi);
-  float *dx = j->dxp + gi * j->dxsz;
-  j->k->forward(dx, j->gp + gi * j->gsz, j->wt, NULL, &j->bs, lo, hi);
-  const int64_t plane = (int64_t)g->h * g->w;
-  j->k->unpack(j->dinp + gi * j->lanes * j->in_img, j->in_img, dx, group_count(j, gi), lo * plane, hi * plane, 1);
+  const int gi = (int)(task / (j->cg * j->xtasks)), c = (int)(task % (j->cg * j->xtasks) / j->xtasks);
+  task_range((int)(task % j->xtasks), j->xci, j->cin_g, &lo, &hi);
+  const int64_t plane = (int64_t)g->h * g->w, first = (int64_t)c * j->cin_g * plane;
+  float *dx = j->dxp + gi * j->dxsz + first * j->lanes;
+  j->k->forward(dx, j->gp + gi * j->gsz + (int64_t)c * j->cout_g * gplane * j->lanes,
+                j->wt + (int64_t)c * j->cin_g * j->cout_g * K1, NULL, &j->bs, lo, hi);
+  j->k->unpack(j->dinp + gi * j->lanes * j->in_img, j->in_img, dx - first * j->lanes, group_count(j, gi),
+               first + lo * plane, first + hi * plane, 1);
 }
 
 int em_conv_direct_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                             const em_conv2d_geom *g) {
   if (!dinp && !dw && !db) return 0;
-  cd_job j = {.k = isa(), .g = g, .inp = inp, .w = w, .dout = dout, .dinp = dinp, .dw = dw, .db = db};
-  j.lanes = j.k->lanes;
-  j.groups = (g->n + j.lanes - 1) / j.lanes;
-  j.fs = input_shape(g);
-  j.gqh = dinp ? (g->kh - 1) * g->dh - g->ph : 0;
-  j.gqw = dinp ? (g->kw - 1) * g->dw - g->pw : 0;
-  /* the input gradient: a stride-1 convolution of the padded output gradient, Cout channels in, Cin out */
-  j.bs = (cd_shape){g->cout, g->oh + 2 * j.gqh, g->ow + 2 * j.gqw, j.gqh, j.gqh + g->oh, j.gqw, j.gqw + g->ow,
-                    g->cin, g->kh, g->kw, g->dh, g->dw, g->h, g->w};
-  j.in_img = (int64_t)g->cin * g->h * g->w;
-  j.out_img = (int64_t)g->cout * g->oh * g->ow;
-  const int64_t dwn = (int64_t)g->cout * g->cin * g->kh * g->kw, K = dwn;
+  cd_job j = {.inp = inp, .w = w, .dout = dout, .dinp = dinp, .dw = dw, .db = db};
+  job_init(&j, g);
+  /* the input gradient: a stride-1 convolution of the output gradient, padded by the rest of the dilated
+     kernel on each side, with Cout_g channels in and Cin_g out */
+  const int spanh = (g->kh - 1) * g->dh, spanw = (g->kw - 1) * g->dw;
+  j.gqh = dinp ? spanh - g->ph : 0;
+  j.gqw = dinp ? spanw - g->pw : 0;
+  const int ghp = g->oh + (dinp ? 2 * spanh - 2 * g->ph - g->eh : 0);
+  const int gwp = g->ow + (dinp ? 2 * spanw - 2 * g->pw - g->ew : 0);
+  j.bs = (cd_shape){j.cout_g, ghp, gwp, j.gqh, j.gqh + g->oh, j.gqw, j.gqw + g->ow, j.cin_g, g->kh, g->kw, g->dh,
+                    g->dw, g->h, g->w};
+  const int64_t K1 = (int64_t)g->kh * g->kw, dwn = (int64_t)g->cout * j.cin_g * K1;
   j.xsz = dw ? (int64_t)g->cin * j.fs.hp * j.fs.wp * j.lanes : 0;
-  j.gsz = (int64_t)g->cout * j.bs.hp * j.bs.wp * j.lanes;
+  j.gsz = (int64_t)g->cout * ghp * gwp * j.lanes;
   j.dxsz = dinp ? j.in_img * j.lanes : 0;
   j.pn = (dw || db) ? dwn + g->cout : 0;
   const int64_t G = j.groups;
-  float *buf = scratch(G * (j.xsz + j.gsz + j.dxsz + j.pn) + (dinp ? K : 0));
+  float *buf = scratch(G * (j.xsz + j.gsz + j.dxsz + j.pn) + (dinp ? dwn : 0));
   if (!buf) return em_fail("conv2d backward: out of memory");
   j.xp = buf;
   j.gp = j.xp + G * j.xsz;
   j.dxp = j.gp + G * j.gsz;
   j.part = j.dxp + G * j.dxsz;
   j.wt = j.part + G * j.pn;
-  if (dinp) {   /* wt (Cin, Cout, kh, kw) = w (Cout, Cin, kh, kw) with both kernel axes reversed */
-    const int K1 = g->kh * g->kw;
-    for (int co = 0; co < g->cout; co++)
-      for (int ci = 0; ci < g->cin; ci++)
-        for (int t = 0; t < K1; t++)
-          j.wt[((int64_t)ci * g->cout + co) * K1 + (K1 - 1 - t)] = w[((int64_t)co * g->cin + ci) * K1 + t];
-  }
-  j.wco = channels_per_task(j.k->wb, g->cout);
-  j.wtasks = (dw || db) ? (g->cout + j.wco - 1) / j.wco : 0;
-  j.xci = channels_per_task(j.k->fb, g->cin);
-  j.xtasks = dinp ? (g->cin + j.xci - 1) / j.xci : 0;
+  if (dinp)   /* per channel group, wt (Cin_g, Cout_g, kh, kw) = w (Cout_g, Cin_g, kh, kw) with both kernel axes reversed */
+    for (int c = 0; c < j.cg; c++) {
+      const float *wg = w + (int64_t)c * j.cout_g * j.cin_g * K1;
+      float *tg = j.wt + (int64_t)c * j.cin_g * j.cout_g * K1;
+      for (int co = 0; co < j.cout_g; co++)
+        for (int ci = 0; ci < j.cin_g; ci++)
+          for (int64_t t = 0; t < K1; t++) tg[((int64_t)ci * j.cout_g + co) * K1 + (K1 - 1 - t)] = wg[((int64_t)co * j.cin_g + ci) * K1 + t];
+    }
+  j.wco = channels_per_task(j.k->wb, j.cout_g);
+  j.wtasks = (dw || db) ? (j.cout_g + j.wco - 1) / j.wco : 0;
+  j.xci = channels_per_task(j.k->fb, j.cin_g);
+  j.xtasks = dinp ? (j.cin_g + j.xci - 1) / j.xci : 0;
   em_parallel_chunks(2 * G, pack_backward, &j);
-  em_parallel_chunks(G * (j.wtasks + j.xtasks), backward_task, &j);
+  em_parallel_chunks(G * j.cg * (j.wtasks + j.xtasks), backward_task, &j);
   if (dw) em_sum_chunks(dw, j.part, G, j.pn, dwn);
   if (db) em_sum_chunks(db, j.part + dwn, G, j.pn, g->cout);
   return 0;

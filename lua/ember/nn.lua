@@ -541,8 +541,10 @@ M.Conv2d = Conv2d
 --- nn.Conv2d(in_channels, out_channels, kernel_size [, {stride = 1, padding = 0, dilation = 1,
 --- groups = 1, bias = true}]): 2-d cross-correlation over [N x Cin x H x W] (or [Cin x H x W]).
 --- Sizes are an integer or {h, w}; padding may also be "valid" (0) or "same" (stride 1, output size =
---- input size). Weight [Cout x Cin x kh x kw] and bias start as U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
---- fan_in = Cin kh kw (PyTorch's default). groups > 1 is not supported yet.
+--- input size; an even dilated kernel gets the odd row and column of padding at the bottom and right, as
+--- PyTorch). groups splits the channels into that many blocks convolved separately (groups = Cin = Cout:
+--- depthwise). Weight [Cout x Cin/groups x kh x kw] and bias start as U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+--- fan_in = Cin/groups kh kw (PyTorch's default).
 function Conv2d:init(cin, cout, kernel, opts)
   local where = "nn.Conv2d"
   self.in_channels = check_count(where, "in_channels", cin)
@@ -556,29 +558,27 @@ function Conv2d:init(cin, cout, kernel, opts)
   self.stride = {pair(where, "stride", opts.stride or 1, 1)}
   self.dilation = {pair(where, "dilation", opts.dilation or 1, 1)}
   local groups = opts.groups or 1
-  if groups ~= 1 then fail(where, "groups = %s is not supported (only 1)", show(groups)) end
+  if math.type(groups) ~= "integer" or groups < 1 or cin % groups ~= 0 or cout % groups ~= 0 then
+    fail(where, "groups must be an integer >= 1 dividing in_channels (%d) and out_channels (%d) (got %s)", cin, cout,
+         show(groups))
+  end
+  self.groups = groups
   local pad = opts.padding or 0
   if pad == "valid" then pad = 0 end
   if pad == "same" then
     if self.stride[1] ~= 1 or self.stride[2] ~= 1 then fail(where, "padding = \"same\" needs stride 1") end
     local p = {}
-    for i = 1, 2 do
-      local span = self.dilation[i] * (self.kernel_size[i] - 1)
-      if span % 2 ~= 0 then
-        fail(where, "padding = \"same\" needs an odd dilated kernel size (kernel %d, dilation %d)",
-             self.kernel_size[i], self.dilation[i])
-      end
-      p[i] = span // 2
-    end
+    for i = 1, 2 do p[i] = self.dilation[i] * (self.kernel_size[i] - 1) // 2 end
+    self.same = true   -- ember.conv2d pads an odd span's extra row and column at the bottom and right
     pad = p
   end
   self.padding = {pair(where, "padding", pad, 0)}
   local kh, kw = self.kernel_size[1], self.kernel_size[2]
-  local w = ember.empty(cout, cin, kh, kw)
+  local w = ember.empty(cout, cin // groups, kh, kw)
   init.kaiming_uniform_(w, {a = sqrt(5)})
   self:param("weight", w)
   if opts.bias ~= false then
-    local bound = 1 / sqrt(cin * kh * kw)
+    local bound = 1 / sqrt(cin // groups * kh * kw)
     self:param("bias", init.uniform_(ember.empty(cout), -bound, bound))
   end
 end
@@ -590,6 +590,7 @@ function Conv2d:extra_repr()
   if st[1] ~= 1 or st[2] ~= 1 then s = s .. ", stride " .. pair_str(st[1], st[2]) end
   if pd[1] ~= 0 or pd[2] ~= 0 then s = s .. ", padding " .. pair_str(pd[1], pd[2]) end
   if dl[1] ~= 1 or dl[2] ~= 1 then s = s .. ", dilation " .. pair_str(dl[1], dl[2]) end
+  if (self.groups or 1) > 1 then s = s .. ", groups " .. self.groups end
   if not rawget(self, "bias") then s = s .. ", bias = false" end
   return s
 end
@@ -612,8 +613,8 @@ function Conv2d:forward(x)
     fail(short_repr(self), "expected input [N x %d x H x W], got %s", self.in_channels, shape_str(x))
   end
   check_window(short_repr(self), x, self.kernel_size, self.padding, self.dilation)
-  return ember.conv2d(x, self.weight, self.bias,
-                      {stride = self.stride, padding = self.padding, dilation = self.dilation})
+  return ember.conv2d(x, self.weight, self.bias, {stride = self.stride, padding = self.same and "same" or self.padding,
+                                                  dilation = self.dilation, groups = self.groups})
 end
 
 -------------------------------------------------------------------------------------------------------

@@ -583,7 +583,8 @@ describe("errors name the layer and the shapes", function()
 
   it("constructors check their arguments", function()
     assert.are.equal("ember.nn.Linear: in_features must be a positive integer (got 0)", errmsg(nn.Linear, 0, 3))
-    assert.are.equal("ember.nn.Conv2d: groups = 2 is not supported (only 1)", errmsg(nn.Conv2d, 2, 2, 3, {groups = 2}))
+    assert.are.equal("ember.nn.Conv2d: groups must be an integer >= 1 dividing in_channels (3) and out_channels (4) "
+                     .. "(got 2)", errmsg(nn.Conv2d, 3, 4, 3, {groups = 2}))
     assert.are.equal("ember.nn.Conv2d: give stride, padding and dilation as options: nn.Conv2d(1, 10, 5, {stride = 1, padding = 0})",
                      errmsg(nn.Conv2d, 1, 10, 5, 2))
     assert.are.equal("ember.nn.Conv2d: kernel_size must be an integer >= 1 or a table of 2 (got {3, 0})",

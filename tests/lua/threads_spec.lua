@@ -60,6 +60,8 @@ describe("layers give the same bits at every thread count", function()
      {37, 3, 11, 9}},
     {"Conv2d stride 2 (im2col)", function() return nn.Conv2d(4, 6, 3, {stride = 2, padding = 1}) end, {40, 4, 15, 15}},
     {"Conv2d 1x1 (pointwise)", function() return nn.Conv2d(16, 8, 1) end, {40, 16, 9, 9}},
+    {"Conv2d depthwise, padding same, even kernel", function() return nn.Conv2d(8, 16, 4, {groups = 8, padding = "same"}) end,
+     {40, 8, 10, 10}},
     {"MaxPool2d", function() return nn.MaxPool2d(2) end, {64, 10, 24, 24}},
     {"MaxPool2d 3 stride 2 padding 1", function() return nn.MaxPool2d(3, 2, {padding = 1}) end, {32, 8, 17, 17}},
     {"AvgPool2d", function() return nn.AvgPool2d(3, 2) end, {32, 8, 17, 17}},
