@@ -158,14 +158,18 @@ static void sgemm_serial(int trans_a, int trans_b, int m, int n, int k, float al
     gemm_fallback(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/* A product is cut into blocks of whole rows (or columns) of C, each at least BLOCK_MACS multiply-adds
-   and BLOCK_ALIGN rows wide, at most MAX_BLOCKS of them. Every element of C is then computed inside one
-   block, by one serial OpenBLAS call whose shape depends only on the product's: the bits do not depend
-   on the thread count. Cutting the longer side of C costs the least: each block re-packs the operand
-   it shares with the others (B for rows, A for columns), a share of about blocks / rows of the work. */
-#define BLOCK_MACS (1 << 21)
+/* A product is cut into blocks of whole rows (or columns) of C, fixed by its shape: every element of C
+   is computed inside one block, by one serial OpenBLAS call whose shape depends only on the product's,
+   so the bits do not depend on the thread count. (The blocks must not follow the thread count: with
+   0.3.21's Haswell and SkylakeX kernels a row's result changes with the rows called beside it, even
+   at boundaries aligned to 64.) Each block re-packs the operand it shares with the others (B for rows,
+   A for columns), so the longer side of C is cut, into blocks of at least MIN_SIDE rows: 64-row blocks
+   cost a 1024 x 256 x 784 product 25-40% at 1 thread, 256-row blocks 4-7%. Blocks are at least
+   BLOCK_MACS multiply-adds (about 25 us) and at most MAX_BLOCKS. */
+#define BLOCK_MACS (1 << 22)
 #define BLOCK_ALIGN 16
-#define MAX_BLOCKS 32
+#define MIN_SIDE 256
+#define MAX_BLOCKS 16
 
 typedef struct {
   int ta, tb, m, n, k, lda, ldb, ldc, rows, step;
@@ -200,7 +204,7 @@ void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
   const int rows = m >= n, side = rows ? m : n;
   int64_t blocks = (int64_t)(macs / BLOCK_MACS);
   if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
-  if (blocks > side / BLOCK_ALIGN) blocks = side / BLOCK_ALIGN;
+  if (blocks > side / MIN_SIDE) blocks = side / MIN_SIDE;
   if (blocks <= 1) {
     sgemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;

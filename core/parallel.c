@@ -165,13 +165,21 @@ void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
 
 typedef struct { float *dst; const float *part; int64_t chunks, stride; } chunk_sum;
 
+/* a block of elements at a time, chunk after chunk: every element still adds its chunks in order, and
+   the inner loop runs along memory and vectorises */
 static void sum_range(void *p, int64_t b, int64_t e, int worker) {
   const chunk_sum *s = p;
+  enum { BLOCK = 512 };
+  float acc[BLOCK];
   (void)worker;
-  for (int64_t i = b; i < e; i++) {
-    float acc = s->part[i];
-    for (int64_t c = 1; c < s->chunks; c++) acc += s->part[c * s->stride + i];
-    s->dst[i] += acc;
+  for (int64_t i0 = b; i0 < e; i0 += BLOCK) {
+    const int64_t n = e - i0 < BLOCK ? e - i0 : BLOCK;
+    for (int64_t i = 0; i < n; i++) acc[i] = s->part[i0 + i];
+    for (int64_t c = 1; c < s->chunks; c++) {
+      const float *q = s->part + c * s->stride + i0;
+      for (int64_t i = 0; i < n; i++) acc[i] += q[i];
+    }
+    for (int64_t i = 0; i < n; i++) s->dst[i0 + i] += acc[i];
   }
 }
 
