@@ -329,6 +329,7 @@ static void backward_chunk(void *p, int64_t chunk, int worker) {
   const int64_t b = chunk * j->per_chunk, e = b + j->per_chunk < g.n ? b + j->per_chunk : g.n;
   float *part = j->part + chunk * (j->dw_n + j->db_n);
   memset(part, 0, (size_t)(j->dw_n + j->db_n) * sizeof(float));
+  if (j->dinp) memset(j->dinp + b * in_sz, 0, (size_t)((e - b) * in_sz) * sizeof(float));   /* the kernels add */
   g.n = (int)(e - b);
   em_conv2d_backward(j->dinp ? j->dinp + b * in_sz : NULL, j->dw ? part : NULL, j->db ? part + j->dw_n : NULL,
                      j->dout + b * out_sz, j->inp + b * in_sz, j->w, &g, j->scratch + worker * j->scratch_per);
@@ -394,7 +395,8 @@ static int conv_forward_parallel(float *out, const float *inp, const float *w, c
   return 0;
 }
 
-/* The images are cut into at most 32 chunks of at least image_grain images, fixed by the shape; dw and
+/* dinp is written whole (its chunk's images zeroed, then accumulated); dw and db are added to.
+   The images are cut into at most 32 chunks of at least image_grain images, fixed by the shape; dw and
    db are summed per chunk and the chunks added in order, so every thread count gives the same bits. */
 #define MAX_IMAGE_CHUNKS 32
 static int conv_backward_parallel(float *dinp, float *dw, float *db, const float *dout, const float *inp,
@@ -429,7 +431,7 @@ static int conv2d_backward(em_node *nd, em_tensor *gout) {
   em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
   int rc = -1;
   if (!gc) return -1;
-  if ((want_x && !(dx = em_tensor_zeros(x->ndim, x->shape))) ||
+  if ((want_x && !(dx = em_tensor_new(x->ndim, x->shape))) ||   /* written whole by the drivers */
       (want_w && !(dw = em_tensor_zeros(w->ndim, w->shape))) ||
       (want_b && !(db = em_tensor_zeros(b->ndim, b->shape))))
     goto out;

@@ -336,7 +336,7 @@ static void backward_task(void *p, int64_t task, int worker) {
   j->k->forward(dx, j->gp + gi * j->gsz + (int64_t)c * j->cout_g * gplane * j->lanes,
                 j->wt + (int64_t)c * j->cin_g * j->cout_g * K1, NULL, &j->bs, lo, hi);
   j->k->unpack(j->dinp + gi * j->lanes * j->in_img, j->in_img, dx - first * j->lanes, group_count(j, gi),
-               first + lo * plane, first + hi * plane, 1);
+               first + lo * plane, first + hi * plane, 0);
 }
 
 int em_conv_direct_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,

@@ -18,8 +18,8 @@ int em_conv_direct_lanes(void);
    dilated kernel, and a batch of at least half a vector of images */
 int em_conv_direct_fits(const em_conv2d_geom *g);
 
-/* as em_conv2d_forward and em_conv2d_backward (backward accumulates into dinp, dw, db; any may be
-   NULL), on ember's pool. Weight and bias gradients are summed per group of images and the groups added
+/* as em_conv2d_forward and em_conv2d_backward, on ember's pool, except that backward writes dinp
+   whole rather than adding to it (dw and db are added to; any of the three may be NULL). Weight and bias gradients are summed per group of images and the groups added
    in order: the same bits at every thread count. 0, or -1 with em_error set when out of memory. */
 int em_conv_direct_forward(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g);
 int em_conv_direct_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,

@@ -28,7 +28,15 @@ static void CD_FN(pack)(float *restrict dst, const float *restrict src, int64_t 
                         int W, int Hp, int Wp, int pt, int pl) {
   const int64_t Q = (int64_t)C * H * W;
   const int padded = Hp != H || Wp != W;
-  if (padded || count < CD_V) memset(dst, 0, (size_t)C * Hp * Wp * CD_V * sizeof(float));
+  if (count < CD_V) memset(dst, 0, (size_t)C * Hp * Wp * CD_V * sizeof(float));
+  else if (padded)   /* the border only: the input gradient pads the output gradient by up to 4x its size */
+    for (int c = 0; c < C; c++)
+      for (int y = 0; y < Hp; y++) {
+        float *row = dst + ((int64_t)c * Hp + y) * Wp * CD_V;
+        if (y < pt || y >= pt + H) { memset(row, 0, (size_t)Wp * CD_V * sizeof(float)); continue; }
+        memset(row, 0, (size_t)pl * CD_V * sizeof(float));
+        memset(row + (int64_t)(pl + W) * CD_V, 0, (size_t)(Wp - pl - W) * CD_V * sizeof(float));
+      }
   int64_t p = 0;
   int c = 0, y = 0, x = 0;   /* where position p lies in the image */
   if (count == CD_V) {
