@@ -131,7 +131,7 @@ static void find_source_tree(const char *argv0) {
   if (!slash) return;
   *slash = '\0';
   char probe[4200];
-  snprintf(probe, sizeof probe, "%s/../lua/ember/nn.lua", exe);
+  snprintf(probe, sizeof probe, "%s/../lua/ember/error.lua", exe);
   if (access(probe, R_OK) == 0) {
     snprintf(probe, sizeof probe, "%s/../lua", exe);
     setenv("EMBER_PATH", probe, 0);

@@ -1,7 +1,7 @@
 /* repl.c - the interactive session of `ember` with no arguments: readline with persistent history and
    completion, the read-eval-print loop of lua.c (expressions print, incomplete input continues), and
    Ctrl-C that cancels the line being typed or interrupts the running chunk. The Lua side (printing,
-   help, completion candidates, `?` and `:` commands) lives in lua/ember/repl.lua. */
+   help, completion candidates, `?` and `:` commands) lives in lua/ember/repl/. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -158,7 +158,7 @@ static void history_end(void) {
 }
 
 /* ---------------------------------------------------------------------------------------------
-   calls into lua/ember/repl.lua */
+   calls into lua/ember/repl/ (the module ember.repl) */
 
 /* pushes M.name (a function) and returns 1, or returns 0 when the module or the function is missing */
 static int push_repl_fn(lua_State *L, const char *name) {

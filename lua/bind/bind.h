@@ -52,6 +52,7 @@ void ember_open_optim(lua_State *L);
 void ember_open_data(lua_State *L);
 void ember_open_checkpoint(lua_State *L);
 void ember_open_sys(lua_State *L);
+void ember_open_process(lua_State *L);   /* ember._process: child processes for ember sweep */
 /* main.c: Ctrl-C and SIGTERM interrupt the running chunk, or (with ember._graceful(true)) only
    count, so a runner can finish its step and save */
 void ember_install_signals(lua_State *L);

@@ -97,6 +97,7 @@ int luaopen_ember(lua_State *L) {
   ember_open_data(L);
   ember_open_checkpoint(L);
   ember_open_sys(L);
+  ember_open_process(L);
   lua_pushstring(L, EMBER_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushcfunction(L, l_version);

@@ -1,5 +1,5 @@
 /* nn.c (binding) - the layer kernels as functions of the ember table (ember.linear, ember.conv2d,
-   ember.max_pool2d, ember.avg_pool2d, ember.batch_norm, ember.dropout); lua/ember/nn.lua builds the
+   ember.max_pool2d, ember.avg_pool2d, ember.batch_norm, ember.dropout); lua/ember/nn/ builds the
    modules on them. Sizes given as one integer or a table {h, w}. */
 #include <string.h>
 #include "bind.h"

@@ -8,8 +8,11 @@ M.fashion_mnist_classes = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"
                            "Sneaker", "Bag", "Ankle boot"}
 
 local E = require "ember.error"
-local fail = E.module_fail("data")
-local shape_str = require("ember.util").shape_str
+local util = require "ember.util"
+local fail, fail_type = E.module_fail("data"), E.module_fail("data", "type")
+local shape_str, show = util.shape_str, util.show
+
+local INT_MAX = 2147483647
 
 local function is_posint(v)
   return math.type(v) == "integer" and v >= 1
@@ -35,6 +38,35 @@ local function copy_list(t)
   return table.move(t, 1, #t, 1, {})
 end
 
+-- opts as given ({} for nil), checked against the options fn knows (util.option_problem)
+local function options(fn, opts, known)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    local names = {}
+    for k in pairs(known) do names[#names + 1] = k .. " = ..." end
+    table.sort(names)
+    fail_type(fn, "options must be a table {%s} (got %s)", table.concat(names, ", "), show(opts))
+  end
+  local kind, problem = util.option_problem(opts, known)
+  if kind then E.raise(kind, E.public_name("data", fn), "%s", problem) end
+  return opts
+end
+
+-- the fields of Dataset.new: lists of names (features, target, classes) and a name
+local function check_fields(fn, fields)
+  if fields == nil then return {} end
+  if type(fields) ~= "table" then fail_type(fn, "fields must be a table (got %s)", show(fields)) end
+  for _, k in ipairs{"features", "target", "classes"} do
+    if fields[k] ~= nil and type(fields[k]) ~= "table" then
+      fail_type(fn, "fields.%s must be a list (got %s)", k, show(fields[k]))
+    end
+  end
+  if fields.name ~= nil and type(fields.name) ~= "string" then
+    fail_type(fn, "fields.name must be a string (got %s)", show(fields.name))
+  end
+  return fields
+end
+
 ------------------------------------------------------------------------------------------------------
 -- Dataset
 
@@ -47,17 +79,17 @@ M.Dataset = Dataset
 -- original label), name. Returns the dataset; x and y are made contiguous once, here.
 function Dataset.new(x, y, fields)
   local ember = require "ember"
-  if not ember.is_tensor(x) then fail("Dataset", "x must be a tensor (got %s)", type(x)) end
-  if x:dim() < 1 then fail("Dataset", "x must have a sample dimension (got %s)", shape_str(x)) end
+  if not ember.is_tensor(x) then fail("Dataset.new", "x must be a tensor (got %s)", type(x)) end
+  if x:dim() < 1 then fail("Dataset.new", "x must have a sample dimension (got %s)", shape_str(x)) end
   if y ~= nil then
-    if not ember.is_tensor(y) then fail("Dataset", "y must be a tensor or nil (got %s)", type(y)) end
+    if not ember.is_tensor(y) then fail("Dataset.new", "y must be a tensor or nil (got %s)", type(y)) end
     if y:dim() < 1 or y:shape()[1] ~= x:shape()[1] then
-      fail("Dataset", "x %s and y %s hold different numbers of samples", shape_str(x), shape_str(y))
+      fail("Dataset.new", "x %s and y %s hold different numbers of samples", shape_str(x), shape_str(y))
     end
     if not y:is_contiguous() then y = y:contiguous() end
   end
   if not x:is_contiguous() then x = x:contiguous() end
-  fields = fields or {}
+  fields = check_fields("Dataset.new", fields)
   return setmetatable({x = x, y = y, features = copy_list(fields.features), target = copy_list(fields.target),
                        classes = copy_list(fields.classes), name = fields.name}, Dataset)
 end
@@ -88,20 +120,20 @@ end
 local function part_size(spec, n, what)
   if math.type(spec) == "integer" then
     if spec < 1 or spec >= n then
-      fail("split", "%s must be a count in 1..%d (got %d)", what, n - 1, spec)
+      fail("Dataset:split", "%s must be a count in 1..%d (got %d)", what, n - 1, spec)
     end
     return spec
   elseif type(spec) == "number" then
     if not (spec > 0 and spec < 1) then
-      fail("split", "%s must be a fraction in (0, 1) or a count (got %s)", what, tostring(spec))
+      fail("Dataset:split", "%s must be a fraction in (0, 1) or a count (got %s)", what, tostring(spec))
     end
     local k = math.floor(spec * n + 0.5)
     if k < 1 or k >= n then
-      fail("split", "%s = %s of %d samples leaves a part empty", what, tostring(spec), n)
+      fail("Dataset:split", "%s = %s of %d samples leaves a part empty", what, tostring(spec), n)
     end
     return k
   end
-  fail("split", "%s must be a number (got %s)", what, type(spec))
+  fail("Dataset:split", "%s must be a number (got %s)", what, type(spec))
 end
 
 -- ds:split(spec [, {shuffle = true}]) -> train, valid
@@ -111,20 +143,20 @@ end
 -- both parts are copies.
 function Dataset:split(spec, opts)
   local n = self:size()
-  if n < 2 then fail("split", "need at least 2 samples (got %d)", n) end
+  if n < 2 then fail("Dataset:split", "need at least 2 samples (got %d)", n) end
   local ntrain, nvalid
   if type(spec) == "table" then
     local a, b = spec.train or spec[1], spec.valid or spec[2]
-    if a == nil or b == nil then fail("split", "a table spec needs {train, valid} (two sizes)") end
+    if a == nil or b == nil then fail("Dataset:split", "a table spec needs {train, valid} (two sizes)") end
     ntrain, nvalid = part_size(a, n, "train"), part_size(b, n, "valid")
     if ntrain + nvalid > n then
-      fail("split", "train %d + valid %d exceed the %d samples", ntrain, nvalid, n)
+      fail("Dataset:split", "train %d + valid %d exceed the %d samples", ntrain, nvalid, n)
     end
   else
     ntrain = part_size(spec, n, "train")
     nvalid = n - ntrain
   end
-  local shuffle = not (opts and opts.shuffle == false)
+  local shuffle = options("Dataset:split", opts, {shuffle = "boolean"}).shuffle ~= false
   local ember = require "ember"
   local order = ember._index_order(n, shuffle)
   return self:_take(order, 1, ntrain), self:_take(order, ntrain + 1, nvalid)
@@ -135,22 +167,26 @@ end
 function Dataset:subset(n, opts)
   local size = self:size()
   if not is_posint(n) or n > size then
-    fail("subset", "n must be an integer in 1..%d (got %s)", size, tostring(n))
+    fail("Dataset:subset", "n must be an integer in 1..%d (got %s)", size, tostring(n))
   end
-  if opts and opts.shuffle then
+  if options("Dataset:subset", opts, {shuffle = "boolean"}).shuffle then
     local ember = require "ember"
     return self:_take(ember._index_order(size, true), 1, n)
   end
   return self:_derive(self.x:narrow(1, 1, n), self.y and self.y:narrow(1, 1, n) or nil)
 end
 
+-- the options of ds:batches, which ds:batch_count takes too (so one table serves both)
+local BATCH_OPTIONS = {shuffle = "boolean", drop_last = "boolean", reuse = "boolean"}
+
 -- ds:batch_count(n [, {drop_last = false}]) -> how many batches ds:batches(n, opts) yields
 function Dataset:batch_count(n, opts)
   if not is_posint(n) then
-    fail("batch_count", "batch size must be a positive integer (got %s)", tostring(n))
+    fail("Dataset:batch_count", "batch size must be a positive integer (got %s)", tostring(n))
   end
   local size = self:size()
-  return (opts and opts.drop_last) and size // n or (size + n - 1) // n
+  opts = options("Dataset:batch_count", opts, BATCH_OPTIONS)
+  return opts.drop_last and size // n or (size + n - 1) // n
 end
 
 -- ds:batches(n [, {shuffle = false, drop_last = false, reuse = true}]) -> iterator of (x, y)
@@ -160,8 +196,8 @@ end
 -- fresh tensors with reuse = false (needed when a graph must outlive the step, as when summing losses
 -- of several batches before one backward).
 function Dataset:batches(n, opts)
-  if not is_posint(n) then fail("batches", "batch size must be a positive integer (got %s)", tostring(n)) end
-  opts = opts or {}
+  if not is_posint(n) then fail("Dataset:batches", "batch size must be a positive integer (got %s)", tostring(n)) end
+  opts = options("Dataset:batches", opts, BATCH_OPTIONS)
   local ember = require "ember"
   local gather = ember._gather_rows
   local size = self:size()
@@ -210,11 +246,11 @@ function Dataset:standardize(stats)
     local mean, std = ember._stats(self.x, "mean_std")
     stats = {mean = mean, std = std}
   elseif type(stats) ~= "table" then
-    fail("standardize", "stats must be a table {mean = ..., std = ...} (got %s)", type(stats))
+    fail("Dataset:standardize", "stats must be a table {mean = ..., std = ...} (got %s)", type(stats))
   end
-  local ok, r = pcall(ember._rescale, self.x, stat_tensor("standardize", stats.mean, "mean"),
-                      stat_tensor("standardize", stats.std, "std"))
-  if not ok then E.reraise_as(r, "ember.data.standardize") end
+  local ok, r = pcall(ember._rescale, self.x, stat_tensor("Dataset:standardize", stats.mean, "mean"),
+                      stat_tensor("Dataset:standardize", stats.std, "std"))
+  if not ok then E.reraise_as(r, "ember.data.Dataset:standardize") end
   self.x = r
   return stats
 end
@@ -228,14 +264,14 @@ function Dataset:normalize(stats)
     local lo, hi = ember._stats(self.x, "min_max")
     stats = {min = lo, max = hi}
   elseif type(stats) ~= "table" then
-    fail("normalize", "stats must be a table {min = ..., max = ...} (got %s)", type(stats))
+    fail("Dataset:normalize", "stats must be a table {min = ..., max = ...} (got %s)", type(stats))
   end
-  local lo, hi = stat_tensor("normalize", stats.min, "min"), stat_tensor("normalize", stats.max, "max")
+  local lo, hi = stat_tensor("Dataset:normalize", stats.min, "min"), stat_tensor("Dataset:normalize", stats.max, "max")
   if lo:numel() ~= hi:numel() then
-    fail("normalize", "stats.min %s and stats.max %s differ in size", shape_str(lo), shape_str(hi))
+    fail("Dataset:normalize", "stats.min %s and stats.max %s differ in size", shape_str(lo), shape_str(hi))
   end
   local ok, r = pcall(ember._rescale, self.x, lo, hi:reshape(lo:shape()) - lo)
-  if not ok then E.reraise_as(r, "ember.data.normalize") end
+  if not ok then E.reraise_as(r, "ember.data.Dataset:normalize") end
   self.x = r
   return stats
 end
@@ -246,16 +282,22 @@ end
 -- data.tensor_dataset(x [, y, fields]) -> dataset over tensors (or nested tables of numbers)
 function M.tensor_dataset(x, y, fields)
   local ember = require "ember"
-  if type(x) == "table" then x = ember.tensor(x) end
-  if type(y) == "table" then y = ember.tensor(y) end
-  if not ember.is_tensor(x) then fail("tensor_dataset", "x must be a tensor (got %s)", type(x)) end
-  if y ~= nil and not ember.is_tensor(y) then
-    fail("tensor_dataset", "y must be a tensor, a table or nil (got %s)", type(y))
+  for _, v in ipairs{{"x", x}, {"y", y}} do
+    if type(v[2]) == "table" then
+      local ok, t = pcall(ember.tensor, v[2])
+      if not ok then fail("tensor_dataset", "%s is not a table of numbers: %s", v[1], E.message(t)) end
+      if v[1] == "x" then x = t else y = t end
+    end
   end
-  if y ~= nil and (x:dim() < 1 or y:dim() < 1 or x:shape()[1] ~= y:shape()[1]) then
+  if not ember.is_tensor(x) then fail_type("tensor_dataset", "x must be a tensor (got %s)", show(x)) end
+  if y ~= nil and not ember.is_tensor(y) then
+    fail_type("tensor_dataset", "y must be a tensor, a table or nil (got %s)", show(y))
+  end
+  if x:dim() < 1 then fail("tensor_dataset", "x must have a sample dimension (got %s)", shape_str(x)) end
+  if y ~= nil and (y:dim() < 1 or x:shape()[1] ~= y:shape()[1]) then
     fail("tensor_dataset", "x %s and y %s hold different numbers of samples", shape_str(x), shape_str(y))
   end
-  return Dataset.new(x, y, fields)
+  return Dataset.new(x, y, check_fields("tensor_dataset", fields))
 end
 
 -- data.idx(images, labels) -> dataset with x (N, 1, H, W) in [0, 1] and y (N) class indices 1..C (label
@@ -282,6 +324,9 @@ function M.fashion_mnist(split, dir)
   if split ~= "train" and split ~= "test" then
     fail("fashion_mnist", "split must be \"train\" or \"test\" (got %s)", tostring(split))
   end
+  if dir ~= nil and type(dir) ~= "string" then
+    fail_type("fashion_mnist", "dir must be the path of a folder (got %s)", show(dir))
+  end
   dir = dir or os.getenv("EMBER_FASHION_MNIST") or FMNIST_DIR
   local prefix = dir .. "/" .. (split == "train" and "train" or "t10k")
   local found = {}
@@ -306,6 +351,64 @@ local function column_list(names)
   return table.concat(names, ", ", 1, 20) .. string.format(", ... (%d columns)", #names)
 end
 
+-- the columns target names (a name, a 1-based number, or a list of them) among names -> their indices
+-- and names in the order given, and the set of the indices
+local function target_columns(path, names, target)
+  local list = type(target) == "table" and target or {target}
+  if #list == 0 then fail("csv", "target is an empty list") end
+  local index, is_target = {}, {}
+  for j, name in ipairs(names) do index[name] = j end
+  local ycols, tnames = {}, {}
+  for _, c in ipairs(list) do
+    if type(c) ~= "string" and math.type(c) ~= "integer" then
+      fail_type("csv", "target must be a column name, a column number or a list of them (got %s)", show(c))
+    end
+    local j = index[c]
+    if j == nil and math.type(c) == "integer" and c >= 1 and c <= #names then j = c end
+    if j == nil then fail("csv", "%s has no column %s (columns: %s)", path, show(c), column_list(names)) end
+    if is_target[j] then fail("csv", "target column %s is listed twice", names[j]) end
+    is_target[j] = true
+    ycols[#ycols + 1] = j
+    tnames[#tnames + 1] = names[j]
+  end
+  return ycols, tnames, is_target
+end
+
+-- labels y (N, 1) -> class indices (N) 1..C by the labels' sorted distinct values, and those values.
+-- Per-sample Lua work, but once at load time.
+local function class_indices(y)
+  local values = y:reshape(-1):totable()
+  local seen, classes = {}, {}
+  for _, v in ipairs(values) do   -- never NaN: the CSV reader takes finite numbers only
+    if not seen[v] then seen[v] = true; classes[#classes + 1] = v end
+  end
+  table.sort(classes)
+  local rank = {}
+  for i, v in ipairs(classes) do rank[v] = i end
+  for i, v in ipairs(values) do values[i] = rank[v] end
+  for i, v in ipairs(classes) do
+    if math.type(v) == "float" and v == math.floor(v) then classes[i] = math.tointeger(v) end
+  end
+  return require("ember").tensor(values), classes
+end
+
+-- the second argument of data.csv checked: an options table; a column (name or number) in its place
+-- gets the call that means it
+local function csv_options(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    local hint = (type(opts) == "string" or math.type(opts) == "integer")
+      and ("; for column %s as the target, write data.csv(path, {target = %s})"):format(show(opts), show(opts)) or ""
+    fail_type("csv", "the second argument must be an options table {target = ..., header = true, sep = \",\", "
+              .. "classes = false} (got %s)%s", show(opts), hint)
+  end
+  opts = options("csv", opts, {target = true, header = "boolean", sep = true, classes = "boolean"})
+  if opts.sep ~= nil and (type(opts.sep) ~= "string" or #opts.sep ~= 1) then
+    fail("csv", "sep must be one character (got %s)", show(opts.sep))
+  end
+  if opts.classes and opts.target == nil then fail("csv", "classes = true needs a target column") end
+  return opts
+end
+
 -- data.csv(path [, {target = "col" | {cols}, header = true, sep = ",", classes = false}]) -> dataset
 -- x holds every column not in target (ds.features names them), y the target columns: (N, 1) for one
 -- column, (N, k) for k; columns are names, or numbers (1-based) when the file has no header. With
@@ -313,39 +416,16 @@ end
 -- distinct values in that order (kept in ds.classes): digits 0..9 become 1..10. No target: y is nil.
 -- Every field must be a number; errors name the file, line and column. gzipped files work too.
 function M.csv(path, opts)
-  if type(path) ~= "string" then fail("csv", "path must be a string (got %s)", type(path)) end
-  opts = opts or {}
-  local sep = opts.sep or ","
-  if type(sep) ~= "string" or #sep ~= 1 then
-    fail("csv", "sep must be one character (got %q)", tostring(sep))
-  end
+  if type(path) ~= "string" then fail_type("csv", "path must be a string (got %s)", show(path)) end
+  opts = csv_options(opts)
   local ember = require "ember"
-  local t, names = ember._csv_read(path, sep, opts.header ~= false)
-  local ncol = #names
-  local target = opts.target
-  if target == nil then
-    if opts.classes then fail("csv", "classes = true needs a target column") end
+  local t, names = ember._csv_read(path, opts.sep or ",", opts.header ~= false)
+  if opts.target == nil then
     return Dataset.new(t, nil, {features = names, name = path:match("([^/]+)$")})
   end
-  local list = type(target) == "table" and target or {target}
-  if #list == 0 then fail("csv", "target is an empty list") end
-  local index, is_target = {}, {}
-  for j, name in ipairs(names) do index[name] = j end
-  local ycols, tnames = {}, {}
-  for _, c in ipairs(list) do
-    local j = index[c]
-    if j == nil and math.type(c) == "integer" and c >= 1 and c <= ncol then j = c end
-    if j == nil then
-      fail("csv", "%s has no column %s (columns: %s)", path, type(c) == "string" and ("\"" .. c .. "\"")
-           or tostring(c), column_list(names))
-    end
-    if is_target[j] then fail("csv", "target column %s is listed twice", names[j]) end
-    is_target[j] = true
-    ycols[#ycols + 1] = j
-    tnames[#tnames + 1] = names[j]
-  end
+  local ycols, tnames, is_target = target_columns(path, names, opts.target)
   local xcols, features = {}, {}
-  for j = 1, ncol do
+  for j = 1, #names do
     if not is_target[j] then
       xcols[#xcols + 1] = j
       features[#features + 1] = names[j]
@@ -359,21 +439,7 @@ function M.csv(path, opts)
   local fields = {features = features, target = tnames, name = path:match("([^/]+)$")}
   if opts.classes then
     if #ycols ~= 1 then fail("csv", "classes = true needs exactly one target column (got %d)", #ycols) end
-    -- per-sample Lua work, but once at load time: map labels to 1..C by their sorted distinct values
-    local values = y:reshape(-1):totable()
-    local seen, classes = {}, {}
-    for _, v in ipairs(values) do
-      if not seen[v] then seen[v] = true; classes[#classes + 1] = v end
-    end
-    table.sort(classes)
-    local rank = {}
-    for i, v in ipairs(classes) do rank[v] = i end
-    for i, v in ipairs(values) do values[i] = rank[v] end
-    y = ember.tensor(values)
-    for i, v in ipairs(classes) do
-      if math.type(v) == "float" and v == math.floor(v) then classes[i] = math.tointeger(v) end
-    end
-    fields.classes = classes
+    y, fields.classes = class_indices(y)
   end
   return Dataset.new(x, y, fields)
 end
@@ -385,27 +451,29 @@ end
 -- with 1 on the outliers. With seed the data are the same on every call and ember's global RNG is
 -- untouched; without, they come from the global RNG (ember.manual_seed).
 function M.synthetic_regression(cfg)
-  cfg = cfg or {}
-  if type(cfg) ~= "table" then fail("synthetic_regression", "expected a config table (got %s)", type(cfg)) end
+  local fn = "synthetic_regression"
+  cfg = options(fn, cfg, {n = true, features = true, noise = true, outliers = true, outlier_scale = true,
+                          seed = true})
   local n, f = cfg.n or 1000, cfg.features or 1
-  if not is_posint(n) then
-    fail("synthetic_regression", "n must be a positive integer (got %s)", tostring(n))
-  end
-  if not is_posint(f) then
-    fail("synthetic_regression", "features must be a positive integer (got %s)", tostring(f))
+  for _, v in ipairs{{"n", n}, {"features", f}} do
+    -- the kernel counts in C ints
+    if not is_posint(v[2]) or v[2] > INT_MAX then
+      fail(fn, "%s must be an integer in 1..%d (got %s)", v[1], INT_MAX, show(v[2]))
+    end
   end
   local seed = cfg.seed
   if seed ~= nil and math.type(seed) ~= "integer" then
-    fail("synthetic_regression", "seed must be an integer (got %s)", tostring(seed))
+    fail_type(fn, "seed must be an integer (got %s)", show(seed))
   end
   for _, k in ipairs{"noise", "outliers", "outlier_scale"} do
     if cfg[k] ~= nil and type(cfg[k]) ~= "number" then
-      fail("synthetic_regression", "%s must be a number (got %s)", k, type(cfg[k]))
+      fail_type(fn, "%s must be a number (got %s)", k, show(cfg[k]))
     end
   end
   local ember = require "ember"
-  local x, y, w, b, mask = ember._synthetic_regression(n, f, cfg.noise or 0.1, cfg.outliers or 0,
-                                                       cfg.outlier_scale or 10, seed)
+  local ok, x, y, w, b, mask = pcall(ember._synthetic_regression, n, f, cfg.noise or 0.1, cfg.outliers or 0,
+                                     cfg.outlier_scale or 10, seed)
+  if not ok then E.reraise_as(x, "ember.data.synthetic_regression") end
   local features = {}
   for j = 1, f do features[j] = "x" .. j end
   local ds = Dataset.new(x, y, {features = features, target = {"y"}, name = "synthetic_regression"})

@@ -68,13 +68,10 @@ local ember = require "ember"
 
 local M = {}
 
-local fail = require("ember.error").module_fail("loss")
-local shape_str = require("ember.util").shape_str
-
-local function describe_value(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v)
-end
+local E = require "ember.error"
+local fail, fail_type = E.module_fail("loss"), E.module_fail("loss", "type")
+local util = require "ember.util"
+local shape_str, show = util.shape_str, util.show
 
 local REDUCTIONS = {mean = true, sum = true, none = true}
 local REDUCTIONS_KL = {mean = true, sum = true, none = true, batchmean = true}
@@ -83,38 +80,52 @@ local REDUCTIONS_KL = {mean = true, sum = true, none = true, batchmean = true}
 -- silently ignored option) and returns it (or an empty table). Never writes it.
 local function options(fn, opts, known, reductions)
   if opts == nil then return {} end
-  if type(opts) ~= "table" then fail(fn, "options must be a table (got %s)", type(opts)) end
-  for k in pairs(opts) do
-    if k ~= "reduction" and not known[k] then
-      local names = {"reduction"}
-      for name in pairs(known) do names[#names + 1] = name end
-      table.sort(names)
-      fail(fn, "unknown option '%s' (known: %s)", tostring(k), table.concat(names, ", "))
-    end
-  end
+  if type(opts) ~= "table" then fail_type(fn, "options must be a table (got %s)", show(opts)) end
+  local all = {reduction = true}
+  for k, kind in pairs(known) do all[k] = kind end
+  local kind, problem = util.option_problem(opts, all)
+  if kind then E.raise(kind, E.public_name("loss", fn), "%s", problem) end
   local r = opts.reduction
   if r ~= nil and not (reductions or REDUCTIONS)[r] then
     fail(fn, "reduction must be %s (got %s)",
-         reductions and '"mean", "sum", "none" or "batchmean"' or '"mean", "sum" or "none"', describe_value(r))
+         reductions and '"mean", "sum", "none" or "batchmean"' or '"mean", "sum" or "none"', show(r))
   end
   return opts
 end
 
 local function check_input(fn, x, what)
-  if not ember.is_tensor(x) then fail(fn, "%s must be a tensor (got %s)", what or "input", type(x)) end
+  if not ember.is_tensor(x) then fail_type(fn, "%s must be a tensor (got %s)", what or "input", type(x)) end
   return x
+end
+
+-- v as a tensor: a tensor, a number or a nested table of numbers, as the kernels take them; nil stays
+-- nil when optional. Converted here so that a bad value is an error of the loss the user called.
+local function tensor_arg(fn, what, v, optional)
+  if ember.is_tensor(v) then return v end
+  if v == nil and optional then return nil end
+  if type(v) ~= "number" and type(v) ~= "table" then
+    fail_type(fn, "%s must be a tensor, a number or a table of numbers (got %s)", what, show(v))
+  end
+  local ok, t = pcall(ember.tensor, v)
+  if not ok then fail(fn, "%s is not a table of numbers: %s", what, E.message(t)) end
+  return t
+end
+
+-- the input (a tensor) and the target (as tensor_arg takes it) of loss fn
+local function operands(fn, input, target)
+  return check_input(fn, input), tensor_arg(fn, "target", target)
 end
 
 local function check_number(fn, name, v, default, ok, requirement)
   if v == nil then return default end
-  if type(v) ~= "number" or not ok(v) then fail(fn, "%s must be %s (got %s)", name, requirement, describe_value(v)) end
+  if type(v) ~= "number" or not ok(v) then fail(fn, "%s must be %s (got %s)", name, requirement, show(v)) end
   return v
 end
 
 local function check_integer(fn, name, v, default)
   if v == nil then return default end
   local i = type(v) == "number" and math.tointeger(v)
-  if not i then fail(fn, "%s must be an integer (got %s)", name, describe_value(v)) end
+  if not i then fail(fn, "%s must be an integer (got %s)", name, show(v)) end
   return i
 end
 
@@ -127,10 +138,11 @@ local function unit(v) return v >= 0 and v <= 1 end
 function M.reduce(loss, reduction)
   check_input("loss.reduce", loss, "loss")
   reduction = reduction or "mean"
+  if reduction == "mean" and loss:numel() == 0 then return loss:sum() / 0 end   -- NaN, as the fused losses
   if reduction == "mean" then return loss:mean() end
   if reduction == "sum" then return loss:sum() end
   if reduction == "none" then return loss end
-  fail("loss.reduce", 'reduction must be "mean", "sum" or "none" (got %s)', describe_value(reduction))
+  fail("loss.reduce", 'reduction must be "mean", "sum" or "none" (got %s)', show(reduction))
 end
 
 --- Mean squared error, mean((input - target)^2) (PyTorch MSELoss,
@@ -138,7 +150,8 @@ end
 -- input: tensor; target: tensor or table, same shape; opts.reduction. Returns a tensor.
 function M.mse(input, target, opts)
   local o = options("mse", opts, {})
-  return ember._mse(check_input("mse", input), target, o.reduction)
+  local x, y = operands("mse", input, target)
+  return ember._mse(x, y, o.reduction)
 end
 
 --- Root mean squared error, sqrt(mse + eps): finite (zero) gradient at zero error.
@@ -147,7 +160,8 @@ end
 function M.rmse(input, target, opts)
   local o = options("rmse", opts, {eps = true})
   local eps = check_number("rmse", "eps", o.eps, 1e-8, non_negative, "a number >= 0")
-  return ember._rmse(check_input("rmse", input), target, o.reduction, eps)
+  local x, y = operands("rmse", input, target)
+  return ember._rmse(x, y, o.reduction, eps)
 end
 
 --- Mean absolute error, mean(|input - target|) (PyTorch L1Loss,
@@ -155,7 +169,8 @@ end
 -- opts.reduction. Returns a tensor.
 function M.mae(input, target, opts)
   local o = options("mae", opts, {})
-  return ember._mae(check_input("mae", input), target, o.reduction)
+  local x, y = operands("mae", input, target)
+  return ember._mae(x, y, o.reduction)
 end
 M.l1 = M.mae
 
@@ -165,7 +180,8 @@ M.l1 = M.mae
 function M.huber(input, target, opts)
   local o = options("huber", opts, {delta = true})
   local delta = check_number("huber", "delta", o.delta, 1.0, positive, "a number > 0")
-  return ember._huber(check_input("huber", input), target, o.reduction, delta)
+  local x, y = operands("huber", input, target)
+  return ember._huber(x, y, o.reduction, delta)
 end
 
 --- Smooth L1 loss (PyTorch SmoothL1Loss, https://pytorch.org/docs/stable/generated/torch.nn.SmoothL1Loss.html):
@@ -174,7 +190,8 @@ end
 function M.smooth_l1(input, target, opts)
   local o = options("smooth_l1", opts, {beta = true})
   local beta = check_number("smooth_l1", "beta", o.beta, 1.0, non_negative, "a number >= 0")
-  return ember._smooth_l1(check_input("smooth_l1", input), target, o.reduction, beta)
+  local x, y = operands("smooth_l1", input, target)
+  return ember._smooth_l1(x, y, o.reduction, beta)
 end
 
 --- Cross entropy of logits (PyTorch CrossEntropyLoss,
@@ -188,7 +205,8 @@ function M.cross_entropy(input, target, opts)
   local o = options("cross_entropy", opts, {weight = true, ignore_index = true, label_smoothing = true})
   local ii = check_integer("cross_entropy", "ignore_index", o.ignore_index, -100)
   local ls = check_number("cross_entropy", "label_smoothing", o.label_smoothing, 0, unit, "a number in [0, 1]")
-  return ember._cross_entropy(check_input("cross_entropy", input), target, o.reduction, o.weight, ii, ls)
+  local x, y = operands("cross_entropy", input, target)
+  return ember._cross_entropy(x, y, o.reduction, tensor_arg("cross_entropy", "weight", o.weight, true), ii, ls)
 end
 
 --- Negative log likelihood of log-probabilities (PyTorch NLLLoss,
@@ -198,7 +216,8 @@ end
 function M.nll(input, target, opts)
   local o = options("nll", opts, {weight = true, ignore_index = true})
   local ii = check_integer("nll", "ignore_index", o.ignore_index, -100)
-  return ember._nll(check_input("nll", input), target, o.reduction, o.weight, ii)
+  local x, y = operands("nll", input, target)
+  return ember._nll(x, y, o.reduction, tensor_arg("nll", "weight", o.weight, true), ii)
 end
 
 --- Binary cross entropy of probabilities (PyTorch BCELoss,
@@ -207,7 +226,8 @@ end
 -- opts.weight (broadcastable to input), opts.reduction. Returns a tensor.
 function M.bce(input, target, opts)
   local o = options("bce", opts, {weight = true})
-  return ember._bce(check_input("bce", input), target, o.reduction, o.weight)
+  local x, y = operands("bce", input, target)
+  return ember._bce(x, y, o.reduction, tensor_arg("bce", "weight", o.weight, true))
 end
 
 --- Binary cross entropy of logits (PyTorch BCEWithLogitsLoss,
@@ -216,7 +236,10 @@ end
 -- opts.weight, opts.pos_weight (broadcastable to input, e.g. one per class), opts.reduction.
 function M.bce_with_logits(input, target, opts)
   local o = options("bce_with_logits", opts, {weight = true, pos_weight = true})
-  return ember._bce_with_logits(check_input("bce_with_logits", input), target, o.reduction, o.weight, o.pos_weight)
+  local x, y = operands("bce_with_logits", input, target)
+  return ember._bce_with_logits(x, y, o.reduction,
+                                tensor_arg("bce_with_logits", "weight", o.weight, true),
+                                tensor_arg("bce_with_logits", "pos_weight", o.pos_weight, true))
 end
 
 --- Kullback-Leibler divergence (PyTorch KLDivLoss, https://pytorch.org/docs/stable/generated/torch.nn.KLDivLoss.html):
@@ -225,21 +248,14 @@ end
 -- opts.reduction: "mean" (over all elements, PyTorch's default), "batchmean" (sum / batch size: the KL
 -- divergence), "sum", "none". Returns a tensor.
 function M.kl_div(input, target, opts)
-  local o = options("kl_div", opts, {log_target = true}, REDUCTIONS_KL)
-  if o.log_target ~= nil and type(o.log_target) ~= "boolean" then
-    fail("kl_div", "log_target must be a boolean (got %s)", describe_value(o.log_target))
-  end
-  return ember._kl_div(check_input("kl_div", input), target, o.reduction, o.log_target)
+  local o = options("kl_div", opts, {log_target = "boolean"}, REDUCTIONS_KL)
+  local x, y = operands("kl_div", input, target)
+  return ember._kl_div(x, y, o.reduction, o.log_target)
 end
 
 -- a target for the margin losses: a tensor of 1 and -1 shaped like input
 local function sign_target(fn, target, input)
-  if not ember.is_tensor(target) then
-    if type(target) ~= "table" and type(target) ~= "number" then
-      fail(fn, "target must be a tensor (got %s)", type(target))
-    end
-    target = ember.tensor(target)
-  end
+  target = tensor_arg(fn, "target", target)
   if shape_str(target) ~= shape_str(input) then
     fail(fn, "input %s and target %s have different shapes", shape_str(input), shape_str(target))
   end
@@ -309,7 +325,7 @@ end
 -- fn, and so does ember.loss.log_cosh. A name already in use is an error.
 function M.register(name, fn)
   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
-    fail("loss.register", "name must be an identifier string (got %s)", describe_value(name))
+    fail("loss.register", "name must be an identifier string (got %s)", show(name))
   end
   if type(fn) ~= "function" then fail("loss.register", "expected a function (got %s)", type(fn)) end
   if registry[name] or M[name] ~= nil then fail("loss.register", "'%s' is already a loss or a loss.* function", name) end

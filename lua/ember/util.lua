@@ -35,6 +35,29 @@ function M.callable(f)
   return type(mt) == "table" and mt.__call ~= nil
 end
 
+--- util.option_problem(opts, known) -> nil when every key of the options table opts is an option known
+-- names (known maps a name to "boolean" for an option that must be true or false, or to true for any
+-- value); else the kind and the text of the problem ("value", "unknown option 'delt' (known: delta,
+-- reduction)" or "type", "option header must be true or false (got 5)"), for the caller to raise
+-- under its own name. A misspelt option is an error rather than an option silently ignored.
+function M.option_problem(opts, known)
+  local names, bad = {}, nil
+  for name in pairs(known) do names[#names + 1] = name end
+  table.sort(names)
+  for k in pairs(opts) do
+    if not known[k] and (bad == nil or tostring(k) < tostring(bad)) then bad = k end
+  end
+  if bad ~= nil then
+    return "value", ("unknown option '%s' (known: %s)"):format(tostring(bad), table.concat(names, ", "))
+  end
+  for _, k in ipairs(names) do
+    if known[k] == "boolean" and opts[k] ~= nil and type(opts[k]) ~= "boolean" then
+      return "type", ("option %s must be true or false (got %s)"):format(k, M.show(opts[k]))
+    end
+  end
+  return nil
+end
+
 --- util.read_file(path) -> the whole file as a string, or nil when it cannot be opened
 function M.read_file(path)
   local f = io.open(path, "rb")

@@ -476,7 +476,7 @@ describe("ember help", function()
   end)
 
   it("says so when ember.sweep is not there yet", function()
-    if exists(LUA_DIR .. "/ember/sweep.lua") then return end
+    if exists(LUA_DIR .. "/ember/sweep.lua") or exists(LUA_DIR .. "/ember/sweep/init.lua") then return end
     local _, err, code = ember("sweep exp.lua --grid lr=0.1,0.2")
     assert.equal(1, code)
     assert.matches("module ember.sweep is missing", err)

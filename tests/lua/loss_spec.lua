@@ -494,6 +494,34 @@ describe("margin losses", function()
   end)
 end)
 
+-- what an adversarial pass over every loss found (issue 17): a missing or mistyped target or weight was
+-- a raw error from the kernel ("mse: target is missing"); it is now an error of the loss called
+describe("hostile arguments", function()
+  local h = dofile("tests/lua/spec_helper.lua")
+
+  it("a target or weight that is not a tensor, number or table of numbers", function()
+    local x = ember.zeros(2)
+    assert.are.equal("ember.loss.mse: target must be a tensor, a number or a table of numbers (got nil)",
+                     h.errmsg(L.mse, x))
+    assert.are.equal("type", h.errkind(L.huber, x, true))
+    assert.are.equal("ember.loss.mae: target is not a table of numbers: tensor: element [2] is a string, "
+                     .. "expected a number", h.errmsg(L.mae, x, {1, "a"}))
+    assert.are.equal("ember.loss.cross_entropy: weight must be a tensor, a number or a table of numbers (got true)",
+                     h.errmsg(L.cross_entropy, ember.zeros(2, 3), {1, 2}, {weight = true}))
+    assert.are.equal("ember.loss.bce_with_logits: pos_weight must be a tensor, a number or a table of numbers "
+                     .. "(got \"x\")", h.errmsg(L.bce_with_logits, x, x, {pos_weight = "x"}))
+    assert.are.equal("ember.loss.hinge_embedding: target must be a tensor, a number or a table of numbers (got nil)",
+                     h.errmsg(L.hinge_embedding, x))
+  end)
+
+  it("reduce of an empty loss is NaN, as the fused losses give", function()
+    local v = L.reduce(ember.zeros(0)):item()
+    assert(v ~= v)
+    v = L.mse(ember.zeros(0), ember.zeros(0)):item()
+    assert(v ~= v)
+  end)
+end)
+
 describe("losses by name", function()
   it("get returns the function, passes functions through, and lists names when unknown", function()
     assert.are.equal(L.huber, L.get("huber"))
@@ -599,8 +627,8 @@ describe("argument errors", function()
                 ember.zeros(2, 3), {1, 2}, {label_smoothing = 1.5})
     errors_with("cross_entropy: ignore_index must be an integer (got 0.5)", L.cross_entropy,
                 ember.zeros(2, 3), {1, 2}, {ignore_index = 0.5})
-    errors_with("kl_div: log_target must be a boolean (got 1)", L.kl_div, ember.zeros(2), ember.zeros(2), {log_target = 1})
-    errors_with("mse: options must be a table (got string)", L.mse, ember.zeros(2), ember.zeros(2), "sum")
+    errors_with("kl_div: option log_target must be true or false (got 1)", L.kl_div, ember.zeros(2), ember.zeros(2), {log_target = 1})
+    errors_with('mse: options must be a table (got "sum")', L.mse, ember.zeros(2), ember.zeros(2), "sum")
     errors_with("mse: input must be a tensor (got table)", L.mse, {1, 2}, ember.zeros(2))
     errors_with("cross_entropy: ignore_index needs a target of class labels", L.cross_entropy,
                 ember.zeros(2, 3), ember.zeros(2, 3), {ignore_index = 0})

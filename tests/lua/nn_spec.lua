@@ -4,6 +4,7 @@
 local ember = require "ember"
 local nn = require "ember.nn"
 local gradcheck = dofile("tests/lua/gradcheck.lua")
+local h = dofile("tests/lua/spec_helper.lua")
 
 local function close(a, b, tol)
   return math.abs(a - b) <= (tol or 1e-6) * math.max(1, math.abs(a), math.abs(b))
@@ -27,11 +28,7 @@ local function check_grad(f, inputs, opts)
   assert(ok, msg)
 end
 
-local function errmsg(f, ...)
-  local ok, err = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return require("ember.error").message(err)
-end
+local errmsg = h.errmsg
 
 -- values spaced 0.1 apart in random order, so pooling windows have no ties and +-eps moves no winner
 local function distinct(...)
@@ -353,6 +350,50 @@ describe("module protocol", function()
     assert.are.equal("BatchNorm2d(4, momentum = 0.2)  8 params", tostring(nn.BatchNorm2d(4, {momentum = 0.2})))
   end)
 
+  -- f(...) run with a budget of VM instructions: an error instead of minutes of work (or none) when
+  -- f does not stop
+  local function bounded(budget, f, ...)
+    local co = coroutine.create(f)
+    debug.sethook(co, function() error("still running after " .. budget .. " instructions", 0) end, "", budget)
+    local res = table.pack(coroutine.resume(co, ...))
+    assert(res[1], res[2])
+    return table.unpack(res, 2, res.n)
+  end
+
+  it("prints a module cycle and a shared module as references, with bounded work", function()
+    local Loop = nn.Module:extend("Loop")
+    function Loop:init() self.fc = nn.Linear(2, 2) end
+    local net = Loop()
+    net.body = nn.Sequential{nn.ReLU()}
+    net.body:add("back", net)              -- net -> body -> back = net: a cycle
+    local lin = nn.Linear(3, 3)
+    net.tied = nn.Sequential{lin, lin}     -- one Linear under two names
+    local want = table.concat({
+      "Loop(",
+      "  (fc): Linear(2 -> 2)  6 params",
+      "  (body): Sequential(",
+      "    (1): ReLU()",
+      "    (back): Loop()  cycle: back to the model",
+      "  )  18 params",
+      "  (tied): Sequential(",
+      "    (1): Linear(3 -> 3)  12 params",
+      "    (2): Linear(3 -> 3)  same module as tied.1",
+      "  )  12 params",
+      ")",
+      "Total: 18 parameters"}, "\n")
+    assert.are.equal(want, bounded(1000000, tostring, net))
+    -- apply goes once around the cycle; the shared Linear is visited under both names
+    local visits = 0
+    bounded(1000000, net.apply, net, function() visits = visits + 1 end)
+    assert.are.equal(7, visits)
+    -- sharing doubled 30 times: 2^30 paths, printed in 30 containers of two lines each
+    local m = nn.Linear(1, 1)
+    for _ = 1, 30 do m = nn.Sequential{m, m} end
+    local lines = h.lines(bounded(10000000, tostring, m) .. "\n")
+    assert.are.equal(30 * 3 + 2, #lines)
+    assert.are.equal("Total: 2 parameters", lines[#lines])
+  end)
+
   it("train() and eval() recurse and return the module", function()
     local inner = nn.Sequential{nn.Dropout(), nn.BatchNorm1d(2)}
     local m = nn.Sequential{nn.Linear(2, 2), inner}
@@ -626,6 +667,184 @@ describe("errors name the layer and the shapes", function()
     assert.are.equal("ember.nn.Sequential: layer 2 is not a module (got 5)", errmsg(nn.Sequential, {nn.ReLU(), 5}))
     -- padding = "same" keeps the size
     assert.are.same({1, 2, 7, 9}, nn.Conv2d(1, 2, {3, 5}, {padding = "same"})(ember.zeros(1, 1, 7, 9)):shape())
+  end)
+end)
+
+-- model:spec() and nn.from_spec: plain data that rebuilds the architecture (for ember eval and export)
+describe("models that describe themselves", function()
+  -- each built-in layer with options off their defaults, and an input it takes
+  local function cases()
+    return {
+      {nn.Linear(4, 3), {5, 4}}, {nn.Linear(4, 3, {bias = false}), {5, 4}},
+      {nn.Conv2d(2, 3, {3, 1}, {stride = 2, padding = {1, 0}, dilation = {1, 2}, bias = false}), {2, 2, 6, 6}},
+      {nn.Conv2d(2, 3, 3, {padding = "same"}), {2, 2, 5, 5}},
+      {nn.MaxPool2d(2), {2, 2, 6, 6}},
+      {nn.MaxPool2d(3, 1, {padding = 1, dilation = 2, ceil_mode = true}), {2, 2, 7, 7}},
+      {nn.AvgPool2d({2, 3}, {1, 2}, {padding = 1, ceil_mode = true, count_include_pad = false}), {2, 2, 6, 6}},
+      {nn.ReLU(), {2, 3}}, {nn.Sigmoid(), {2, 3}}, {nn.Tanh(), {2, 3}}, {nn.LeakyReLU(0.2), {2, 3}},
+      {nn.GELU(), {2, 3}}, {nn.GELU{approximate = "tanh"}, {2, 3}},
+      {nn.Softmax(1), {2, 3}}, {nn.LogSoftmax(-1), {2, 3}},
+      {nn.Flatten(), {2, 3, 4}}, {nn.Flatten(1, 2), {2, 3, 4}}, {nn.Identity(), {2, 3}},
+      {nn.Dropout(0.3), {2, 3}},
+      {nn.BatchNorm1d(3, {eps = 1e-3, momentum = false}), {4, 3}},
+      {nn.BatchNorm2d(2, {affine = false, momentum = 0.5}), {3, 2, 4, 4}},
+      {nn.BatchNorm2d(2, {track_running_stats = false}), {3, 2, 4, 4}},
+      {nn.Sequential{nn.Linear(4, 4), nn.Sequential{nn.Tanh(), nn.Linear(4, 2)}}, {5, 4}},
+      {nn.Sequential(), {2, 3}},
+    }
+  end
+
+  -- only tables, strings, numbers and booleans, as ember.save writes them
+  local function assert_plain(v, path)
+    local t = type(v)
+    assert(t == "table" or t == "string" or t == "number" or t == "boolean", path .. " is a " .. t)
+    if t == "table" then
+      assert(getmetatable(v) == nil, path .. " has a metatable")
+      for k, x in pairs(v) do assert_plain(x, path .. "." .. tostring(k)) end
+    end
+  end
+
+  -- m rebuilt from its spec: same spec and printing, fresh tensors, and with m's state dict loaded,
+  -- the same output on x in eval mode
+  local function round_trip(m, x)
+    m:train()
+    m(x)                                       -- moves BatchNorm's running statistics off their start
+    local spec = m:spec()
+    assert_plain(spec, "spec")
+    local r = nn.from_spec(spec)
+    assert.are.same(spec, r:spec())
+    assert.are.equal(tostring(m), tostring(r))
+    assert.is_true(r.training)
+    for i, p in ipairs(r:parameters()) do assert.is_false(rawequal(m:parameters()[i], p)) end
+    r:load_state_dict(m:state_dict())
+    m:eval(); r:eval()
+    assert.are.same(m(x):totable(), r(x):totable())
+    return r
+  end
+
+  it("every built-in layer and container round-trips", function()
+    local covered = {}
+    for _, c in ipairs(cases()) do
+      ember.manual_seed(3)
+      round_trip(c[1], ember.randn(table.unpack(c[2])))
+      covered[c[1].__name] = true
+    end
+    for name, v in pairs(nn) do   -- a new built-in layer needs a case here
+      if type(v) == "table" and rawget(v, "spec_args") then assert.is_true(covered[name], name .. " has no case") end
+    end
+  end)
+
+  it("LeNet round-trips, and its spec survives ember.save and ember.load", function()
+    ember.manual_seed(5)
+    local m = lenet()
+    local r = round_trip(m, ember.rand(4, 1, 28, 28))
+    assert.are.equal(8490, r:num_parameters())
+    local dir = h.tmpdir()
+    ember.save(dir .. "/m.ckpt", {model_spec = m:spec(), model = m:state_dict()})
+    local ck = ember.load(dir .. "/m.ckpt")
+    h.rmdir(dir)
+    local back = nn.from_spec(ck.model_spec)
+    back:load_state_dict(ck.model)
+    back:eval()
+    local x = ember.rand(2, 1, 28, 28)
+    assert.are.same(m(x):totable(), back(x):totable())
+    assert.are.same({kind = "Linear", args = {320, 10, {bias = true}}}, ck.model_spec.args[8])
+  end)
+
+  it("what a spec cannot describe is an error naming the module", function()
+    local Net = nn.Module:extend("Net")
+    function Net:init() self.fc = nn.Linear(2, 2) end
+    function Net:forward(x) return self.fc(x) end
+    assert.are.equal("Net:spec: the model: Net has no spec: only ember.nn's built-in layers and containers can "
+                     .. "describe themselves (a module defined with Module:extend cannot be rebuilt from plain data)",
+                     errmsg(Net().spec, Net()))
+    local seq = nn.Sequential{nn.ReLU(), nn.Sequential{Net()}}
+    assert.truthy(errmsg(seq.spec, seq):find("^Sequential:spec: module 2%.1: Net has no spec"))
+    local MyLinear = nn.Linear:extend("MyLinear")   -- a subclass is not the built-in it extends
+    assert.truthy(errmsg(MyLinear(2, 2).spec, MyLinear(2, 2)):find("MyLinear has no spec", 1, true))
+    local lin = nn.Linear(2, 2)
+    local tied = nn.Sequential{lin, nn.ReLU(), lin}
+    assert.are.equal("Sequential:spec: module 3: Linear(2 -> 2) is the same module as module 1: a spec cannot "
+                     .. "describe a module used twice", errmsg(tied.spec, tied))
+    local loop = nn.Sequential{nn.ReLU()}
+    loop:add(loop)
+    assert.truthy(errmsg(loop.spec, loop):find("contains itself: a cycle has no spec", 1, true))
+    local extra = nn.Linear(2, 2)
+    extra.scale = ember.ones(1):requires_grad()
+    assert.are.equal("Linear:spec: the model: Linear(2 -> 2) holds the tensor scale, added after construction: "
+                     .. "its spec cannot describe it", errmsg(extra.spec, extra))
+    local named = nn.Sequential{nn.ReLU()}
+    named:add("head", nn.Linear(2, 2))
+    assert.truthy(errmsg(named.spec, named):find("holds the module Linear(2 -> 2) in field head", 1, true))
+  end)
+
+  it("nn.from_spec names what is wrong in the spec", function()
+    assert.are.equal('ember.nn.from_spec: the model: a spec table {kind = ..., args = {...}} expected (got "Linear")',
+                     errmsg(nn.from_spec, "Linear"))
+    assert.truthy(errmsg(nn.from_spec, {kind = "Net"}):find('unknown kind "Net" (known: AvgPool2d, ', 1, true))
+    assert.are.equal("ember.nn.from_spec: module 2: ember.nn.Linear: in_features must be a positive integer (got 0)",
+                     errmsg(nn.from_spec, {kind = "Sequential", args = {{kind = "ReLU"}, {kind = "Linear", args = {0, 2}}}}))
+    assert.are.equal("ember.nn.from_spec: the model: args must be a list (got the key \"n\")",
+                     errmsg(nn.from_spec, {kind = "Linear", args = {n = 2}}))
+    assert.are.equal("value", h.errkind(nn.from_spec, {kind = "Dropout", args = {2}}))
+  end)
+end)
+
+-- what an adversarial pass over every public function of ember.nn found (issue 17): wrong types, dims
+-- and sizes each give an ember error naming the function or the layer, never a raw Lua error
+describe("hostile arguments", function()
+  local errkind = h.errkind
+
+  it("layer inputs: a dim out of range is the layer's shape error, not the tensor method's", function()
+    assert.are.equal("Softmax(dim = 2): dim 2 is out of range for input [] (1..1 or -1..-1)",
+                     errmsg(nn.Softmax(2), ember.tensor(1)))
+    assert.are.equal("shape", errkind(nn.LogSoftmax(3), ember.zeros(2, 2)))
+    assert.are.equal("Flatten(): start_dim 2 is out of range for input [3] (1..1 or -1..-1)",
+                     errmsg(nn.Flatten(), ember.zeros(3)))
+    assert.are.equal("Flatten(3, 2): end_dim 2 comes before start_dim 3 for input [2 x 2 x 2]",
+                     errmsg(nn.Flatten(3, 2), ember.zeros(2, 2, 2)))
+    assert.are.equal("type", errkind(nn.Linear(2, 3), "x"))
+    assert.are.equal("shape", errkind(nn.Linear(2, 3), ember.zeros(1, 3)))
+  end)
+
+  it("constructors: unknown and mistyped options, dims, sizes too large", function()
+    assert.are.equal("ember.nn.Linear: unknown option 'bais' (known: bias)", errmsg(nn.Linear, 2, 2, {bais = false}))
+    assert.are.equal("ember.nn.Conv2d: option bias must be true or false (got 0)", errmsg(nn.Conv2d, 1, 1, 3, {bias = 0}))
+    assert.are.equal("ember.nn.MaxPool2d: option ceil_mode must be true or false (got \"yes\")",
+                     errmsg(nn.MaxPool2d, 2, {ceil_mode = "yes"}))
+    assert.are.equal("ember.nn.BatchNorm1d: unknown option 'momentun' (known: affine, eps, momentum, track_running_stats)",
+                     errmsg(nn.BatchNorm1d, 3, {momentun = 0.2}))
+    assert.are.equal("ember.nn.BatchNorm2d: eps must be a finite number >= 0 (got inf)",
+                     errmsg(nn.BatchNorm2d, 3, {eps = math.huge}))
+    assert.are.equal("ember.nn.Softmax: dim must be a nonzero integer (1 is the first dim, -1 the last; got 0)",
+                     errmsg(nn.Softmax, 0))
+    assert.are.equal("ember.nn.LeakyReLU: negative_slope must be finite (got nan)", (errmsg(nn.LeakyReLU, 0 / 0):gsub("%-nan", "nan")))
+    assert.are.equal("ember.nn.Conv2d: dilation must be at most 1000000 (got 4611686018427387904)",
+                     errmsg(nn.Conv2d, 1, 1, 3, {dilation = 1 << 62}))
+    assert.matches("^ember%.nn%.Linear: .*too large", errmsg(nn.Linear, 1 << 40, 2))
+  end)
+
+  it("module methods check their arguments", function()
+    local m = nn.Sequential{nn.ReLU()}
+    assert.are.equal("Sequential:apply: function expected (got nil)", errmsg(m.apply, m))
+    assert.are.equal("Sequential:train: mode must be true or false (got \"no\")", errmsg(m.train, m, "no"))
+    assert.are.equal("type", errkind(m.add, m, 5))
+  end)
+
+  it("nn.init: numbers, options and dims named by the function called", function()
+    local w = ember.empty(3, 4)
+    assert.are.equal("ember.nn.init.normal_: mean must be a number (got true)", errmsg(nn.init.normal_, w, true))
+    assert.are.equal("ember.nn.init.normal_: std must be a finite number >= 0 (got -1)", errmsg(nn.init.normal_, w, 0, -1))
+    assert.are.equal("ember.nn.init.uniform_: lo 2 is above hi 1", errmsg(nn.init.uniform_, w, 2))
+    assert.are.equal("ember.nn.init.zeros_: tensor expected (got nil)", errmsg(nn.init.zeros_))
+    assert.are.equal("ember.nn.init.kaiming_uniform_: needs a tensor of at least 2 dimensions (got [3])",
+                     errmsg(nn.init.kaiming_uniform_, ember.empty(3)))
+    assert.are.equal("ember.nn.init.kaiming_normal_: unknown option 'mod' (known: a, mode, nonlinearity)",
+                     errmsg(nn.init.kaiming_normal_, w, {mod = "fan_out"}))
+    assert.are.equal("ember.nn.init.xavier_uniform_: gain must be a number (got \"x\")",
+                     errmsg(nn.init.xavier_uniform_, w, "x"))
+    assert.matches("^ember%.nn%.init%.calculate_gain: unknown nonlinearity \"swish\" %(known: linear, ",
+                   errmsg(nn.init.calculate_gain, "swish"))
   end)
 end)
 

@@ -1,7 +1,9 @@
--- repl_spec.lua - the Lua side of the REPL (lua/ember/repl.lua): completion candidates, how values
--- print, help texts from the doc comments and the C docs table, :commands, errors, time and plot.
+-- repl_spec.lua - the Lua side of the REPL (lua/ember/repl/): completion candidates, how values
+-- print, :commands, errors, time, plot and the session's start (help texts: repl_help_spec.lua).
 local ember = require "ember"
 local repl = require "ember.repl"
+local E = require "ember.error"
+local h = dofile("tests/lua/spec_helper.lua")
 
 -- runs fn with io.write going to a temporary file; returns what was written
 local function capture(fn, ...)
@@ -88,6 +90,52 @@ describe("repl.complete", function()
     assert.same({}, (repl.complete("rt_obj..a")))
   end)
 
+  -- completion runs while readline waits for a key, where Ctrl-C cannot stop Lua: no user code may run
+  it("never calls a user's __index, even one that loops forever", function()
+    local called = 0
+    rawset(_G, "rt_spy", setmetatable({alpha = 1}, {__index = function() called = called + 1 end}))
+    rawset(_G, "rt_loop", setmetatable({beta = 2}, {__index = function() while true do end end}))
+    -- a runaway completion fails this spec instead of hanging it
+    local ran_away = false
+    debug.sethook(function() ran_away = true; error("completion ran user code that does not end", 2) end, "", 1e8)
+    local ok, err = pcall(function()
+      assert.same({}, (repl.complete("rt_spy.nothing.")))
+      assert.same({"rt_spy.alpha"}, (repl.complete("rt_spy.")))
+      assert.same({}, (repl.complete("rt_loop.gamma.")))
+      assert.same({}, (repl.complete("rt_loop.gamma:")))
+      assert.same({"rt_loop.beta"}, (repl.complete("rt_loop.b")))
+    end)
+    debug.sethook()
+    rawset(_G, "rt_spy", nil); rawset(_G, "rt_loop", nil)
+    assert(ok, err)
+    assert.is_false(ran_away)
+    assert.equal(0, called)
+  end)
+
+  it("reads a table whose __pairs and __index raise, without raising", function()
+    local hostile = {__pairs = function() error("no pairs") end, __index = function() error("no index") end,
+                     __call = function() error("no call") end}
+    rawset(_G, "rt_bad", setmetatable({alpha = 1, go = function() end, sub = setmetatable({deep = 1}, hostile)}, hostile))
+    assert.same({"rt_bad.alpha", "rt_bad.go", "rt_bad.sub"}, (repl.complete("rt_bad.")))
+    assert.same({"rt_bad:go", "rt_bad:sub"}, (repl.complete("rt_bad:")))   -- sub is callable
+    assert.same({"rt_bad.sub.deep"}, (repl.complete("rt_bad.sub.")))
+    assert.same({}, (repl.complete("rt_bad.missing.x")))
+    rawset(_G, "rt_bad", nil)
+  end)
+
+  it("still finds fields through __index tables, and methods of classes", function()
+    local Base = {}
+    Base.__index = Base
+    function Base:hello() end
+    local Cls = setmetatable({}, {__index = Base})
+    Cls.__index = Cls
+    function Cls:world() end
+    rawset(_G, "rt_inst", setmetatable({field = {x = 1}}, Cls))
+    assert.same({"rt_inst:hello", "rt_inst:world"}, (repl.complete("rt_inst:")))
+    assert.same({"rt_inst.field.x"}, (repl.complete("rt_inst.field.")))
+    rawset(_G, "rt_inst", nil)
+  end)
+
   it("completes file names inside a string, directories with a slash", function()
     local dir = os.tmpname()
     os.remove(dir)
@@ -119,11 +167,49 @@ describe("repl.show", function()
     assert.equal("nil", repl.show(nil))
   end)
 
-  it("prints tables one level deep: array part, then sorted keys", function()
+  it("prints tables: array part, then sorted keys, small tables inside on one line", function()
     assert.equal("{1, 2, 3}", repl.show({1, 2, 3}))
-    assert.equal('{1, "two", a = 3, b = {...}, c = {}}', repl.show({1, "two", b = {1}, a = 3, c = {}}))
+    assert.equal('{1, "two", a = 3, b = {1}, c = {}}', repl.show({1, "two", b = {1}, a = 3, c = {}}))
+    assert.equal("{a = {b = {...}}, l = {{...}, {...}}}", repl.show({a = {b = {c = 1}}, l = {{1}, {2}}}))
     assert.equal('{["end"] = 1, ["x y"] = 2}', repl.show({["end"] = 1, ["x y"] = 2}))
     assert.equal("{}", repl.show({}))
+  end)
+
+  it("shows a table met again inside itself as <cycle>", function()
+    local t = {1}
+    t.me = t
+    assert.equal("{1, me = <cycle>}", repl.show(t))
+    local a, b = {name = "a"}, {name = "b"}
+    a.peer, b.peer = b, a
+    assert.equal('{name = "a", peer = {name = "b", peer = <cycle>}}', repl.show(a))
+    local shared = {1}
+    assert.equal("{x = {1}, y = {1}}", repl.show({x = shared, y = shared}))   -- shared, not a cycle
+  end)
+
+  it("bounds what it prints: big tables inside as {...}, long items cut, a few hundred lines at most", function()
+    local big = {}
+    for i = 1, 100000 do big[i] = i end
+    assert.equal("{big = {...}, n = 1}", repl.show({big = big, n = 1}))
+    local wide = {}
+    for i = 1, 10 do wide[i] = ("x"):rep(50) end
+    assert.equal("{{...}}", repl.show({wide}))
+    local rows = {}
+    for i = 1, 1000 do rows[i] = {epoch = i, loss = 1 / i} end
+    local s = repl.show(rows)
+    assert.truthy(s:find("^{\n  {epoch = 1, loss = 1.0}, {epoch = 2, loss = 0.5}", 1))
+    assert.truthy(s:find("\n  %.%.%. %(800 more%)\n}$"))
+    local nlines, longest = 0, 0
+    for l in s:gmatch("[^\n]+") do nlines = nlines + 1; longest = math.max(longest, #l) end
+    assert.is_true(nlines <= 210 and longest <= 200, nlines .. " lines, longest " .. longest)
+    local many = setmetatable({}, {__tostring = function() return ("y"):rep(10000) .. "\nmore" end})
+    assert.is_true(#repl.show({many}) < 200)
+  end)
+
+  it("prints a table whose keys and values have a __tostring that fails", function()
+    local bad = setmetatable({}, {__tostring = function() error("no text") end})
+    local bad2 = setmetatable({}, {__tostring = function() error("no text") end})
+    local s = repl.show({[bad] = 1, [bad2] = 2, [true] = 3, v = bad})
+    assert.truthy(s:find("^{v = {}, %[true%] = 3, %[{}%] = [12], %[{}%] = [12]}$"), s)
   end)
 
   it("shows tensors inside tables by shape, and 0-d ones by value", function()
@@ -167,129 +253,7 @@ describe("repl.show", function()
   end)
 end)
 
-describe("repl.help_text", function()
-  it("shows the C docs of ember functions and tensor methods", function()
-    assert.truthy(repl.help_text(ember.zeros):find("^ember.zeros%(d1, d2, ...%)"))
-    assert.truthy(repl.help_text("ember.zeros"):find("^ember.zeros%("))
-    local reshape = repl.help_text("reshape")
-    assert.truthy(reshape:find("^x:reshape%(d1, d2, ...%)"))
-    assert.equal(reshape, repl.help_text("Tensor:reshape"))
-    rawset(_G, "rt_t", ember.ones(3))
-    assert.equal(reshape, repl.help_text("rt_t:reshape"))
-    rawset(_G, "rt_t", nil)
-  end)
-
-  it("documents every tensor method that existed when the REPL was written", function()
-    for _, m in ipairs{"sum", "mean", "max", "matmul", "reshape", "view", "t", "narrow", "softmax", "backward",
-                       "detach", "requires_grad", "item", "shape", "fill", "copy", "add_", "index_select"} do
-      assert.is_string(repl.docs["Tensor:" .. m], m)
-      assert.is_function(repl._tensor_methods()[m], m)
-    end
-  end)
-
-  it("reads the doc comment above a Lua module function", function()
-    local text = repl.help_text(require("ember.plot").dumb_curve)
-    assert.truthy(text:find("^plot%.dumb_curve%(src, metric, width, height %[, opts%]%): a text preview"))
-    assert.truthy(text:find("never raises", 1, true))
-    assert.equal(text, repl.help_text("ember.plot.dumb_curve"))
-    assert.equal(text, repl.help_text("plot.dumb_curve"))   -- as the docs spell it
-  end)
-
-  it("finds a bare name in the ember modules", function()
-    assert.truthy(repl.help_text("cosine"):find("^schedule%.cosine{optimizer, t_max"))
-  end)
-
-  it("describes a module: its leading comment and its functions", function()
-    local text = repl.help_text(require("ember.plot"))
-    assert.truthy(text:find("^ember%.plot: loss curves"))
-    assert.truthy(text:find("\nfunctions:\n", 1, true))
-    assert.truthy(text:find("\n  plot.dumb_curve(src, metric", 1, true))
-    assert.falsy(text:find("_shell_quote", 1, true))   -- private names stay out
-  end)
-
-  it("reads doc comments from a script file, and says when there is none", function()
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write("local M = {}\n-- add(a, b): the sum of a and b.\n-- Returns a number.\nfunction M.add(a, b) return a + b end\n",
-            "\nfunction M.bare(x, ...) return x end\nreturn M\n")
-    f:close()
-    local mod = dofile(path)
-    local add, bare = repl.help_text(mod.add), repl.help_text(mod.bare)
-    os.remove(path)
-    assert.equal("add(a, b): the sum of a and b.\nReturns a number.", add)
-    assert.truthy(bare:find("^function%(x, ...%)\n%(no doc comment; defined at "))
-  end)
-
-  it("describes tensors, Lua's own functions, unknown names and nil", function()
-    local t = repl.help_text(ember.zeros(2, 5))
-    assert.truthy(t:find("^tensor of shape %[2 x 5%]"))
-    assert.truthy(t:find(" reshape ", 1, true))
-    assert.truthy(repl.help_text(print):find("^print: a Lua standard function; see https://www.lua.org/manual/5.4/manual.html#pdf%-print"))
-    assert.truthy(repl.help_text(string.format):find("#pdf%-string%.format$"))
-    assert.equal("help: nothing named 'no_such_name_q' (try ?ember for the list of functions)",
-                 repl.help_text("no_such_name_q"))
-    assert.truthy(repl.help_text(nil):find("^help: the value is nil"))
-    assert.truthy(repl.help_text():find("?NAME", 1, true))
-  end)
-
-  it("lists the methods of an object from its class", function()
-    local Cls = {}
-    Cls.__index = Cls
-    -- obj:go(n): goes n steps.
-    function Cls:go(n) return n end
-    local text = repl.help_text(setmetatable({}, Cls))
-    assert.truthy(text:find("methods:\n  obj:go(n): goes n steps.", 1, true))
-  end)
-
-  describe("classes and objects of a module", function()
-    local dir, fixt
-    setup(function()
-      dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p '" .. dir .. "/ember'"))
-      local f = assert(io.open(dir .. "/ember/fixt.lua", "w"))
-      f:write([=[
--- ember.fixt: a module for the REPL's tests.
-local M = {}
-local Box = {}
-Box.__index = Box
-M.Box = setmetatable(Box, {__call = function(c, ...) return c.new(...) end})
---- fixt.Box(n): a box holding n.
-function Box.new(n) return setmetatable({n = n}, Box) end
---- box:get(): the n it holds.
-function Box:get() return self.n end
-local function make(name) return setmetatable({}, {__call = function() return name end}) end
---- fixt.One(): the first;  fixt.Two(): the second
-M.One = make("one")
-M.Two = make("two")
-return M
-]=])
-      f:close()
-      package.path = dir .. "/?.lua;" .. package.path
-      fixt = require "ember.fixt"
-    end)
-    teardown(function()
-      package.loaded["ember.fixt"] = nil
-      os.execute("rm -rf '" .. dir .. "'")
-    end)
-
-    it("documents a class from its constructor and lists its methods", function()
-      assert.equal("fixt.Box(n): a box holding n.\nmethods:\n  box:get(): the n it holds.", repl.help_text(fixt.Box))
-    end)
-
-    it("documents an object by its class", function()
-      assert.equal("an object of class ember.fixt.Box:\nfixt.Box(n): a box holding n.\nmethods:\n" ..
-                   "  box:get(): the n it holds.", repl.help_text(fixt.Box(3)))
-    end)
-
-    it("finds the doc of a class made by a helper where the module mentions it", function()
-      assert.equal("fixt.Two(): the second", repl.help_text(fixt.Two))
-      assert.equal("ember.fixt: a module for the REPL's tests.\nfunctions:\n  fixt.Box(n): a box holding n.\n" ..
-                   "  fixt.One(): the first;  fixt.Two(): the second\n  fixt.Two(): the second",
-                   repl.help_text(fixt))
-    end)
-  end)
-
+describe("repl.help", function()
   it("help() prints the text", function()
     assert.equal(repl.help_text("ember.ones") .. "\n", capture(repl.help, "ember.ones"))
   end)
@@ -344,6 +308,29 @@ describe("repl.format_error", function()
   it("passes a message without traceback through", function()
     assert.equal("plain", repl.format_error("plain"))
   end)
+
+  it("prints an ember error as where, name and message, without a traceback it does not have", function()
+    local e = E.new("shape", "ember.loss.mse", "input [3] and target [4] have different shapes")
+    e.where = "stdin:1: "
+    assert.equal("stdin:1: ember.loss.mse: input [3] and target [4] have different shapes", repl.format_error(e))
+    e.traceback = "stack traceback:\n\t[C]: in function 'error'\n\t[ember]/error.lua:94: in function " ..
+                  "'ember.error.raise'\n\t[ember]/loss.lua:141: in function 'ember.loss.mse'\n\tstdin:1: in main chunk\n\t[C]: in ?"
+    assert.equal("stdin:1: ember.loss.mse: input [3] and target [4] have different shapes", repl.format_error(e))
+  end)
+
+  it("shows the user's frames of an ember error's traceback, not ember's own", function()
+    local e = E.new("value", "ember.zeros", "size -1 is negative")
+    e.where = "stdin:2: "
+    e.traceback = "stack traceback:\n\t[C]: in function 'ember._zeros'\n\t(...tail calls...)\n\t[C]: in function " ..
+                  "'ember.zeros'\n\t[ember]/nn.lua:500: in function 'ember.nn.Linear.init'\n\tstdin:2: in function " ..
+                  "'build'\n\tstdin:1: in main chunk\n\t[C]: in ?"
+    assert.equal("stdin:2: ember.zeros: size -1 is negative\nstack traceback:\n\t[C]: in function 'ember.zeros'" ..
+                 "\n\tstdin:2: in function 'build'\n\tstdin:1: in main chunk", repl.format_error(e))
+  end)
+
+  it("prints an error that is neither text nor an ember error", function()
+    assert.truthy(repl.format_error({}):find("^table: "))
+  end)
 end)
 
 describe("repl.time", function()
@@ -362,8 +349,9 @@ describe("repl.time", function()
   end)
 
   it("refuses what it cannot call", function()
-    assert.has_error(function() repl.time(42) end,
-                     "time: expected a function (got number); at the prompt, :time EXPR times an expression")
+    assert.equal("time: expected a function (got number); at the prompt, :time EXPR times an expression",
+                 h.errmsg(repl.time, 42))
+    assert.equal("type", h.errkind(repl.time, 42))
   end)
 end)
 
@@ -371,9 +359,9 @@ describe("repl.plot", function()
   local has_gnuplot = require("ember.plot").find_gnuplot() ~= nil
 
   it("refuses what it cannot draw", function()
-    assert.has_error(function() repl.plot(42) end,
-                     "plot: expected a run directory, a run, a list of numbers or a table of named lists (got number)")
-    assert.has_error(function() repl.plot({a = "x"}) end)
+    assert.equal("plot: expected a run directory, a run, a list of numbers or a table of named lists (got number)",
+                 h.errmsg(repl.plot, 42))
+    assert.equal("type", h.errkind(repl.plot, {a = "x"}))
   end)
 
   it("draws a list of numbers against step, and named lists against epoch", function()
@@ -384,6 +372,21 @@ describe("repl.plot", function()
     out = capture(repl.plot, {train_loss = {3, 2, 1}, valid_loss = {3.5, 2.5, 2}}, nil, {width = 60, height = 14})
     assert.truthy(out:find("epoch", 1, true))
     assert.truthy(out:find("valid_loss", 1, true))
+  end)
+end)
+
+describe("repl.init", function()
+  it("marks the session interactive, installs the globals and prints the banner", function()
+    local session = require "ember.session"
+    session.finish()
+    assert.is_nil(session.current().interactive)
+    local out = capture(repl.init, {source = function() return nil end})
+    assert.is_true(session.current().interactive)
+    assert.truthy(out:find("^ember .*help%(%) or %?NAME for help"))
+    assert.equal(repl.help, rawget(_G, "help"))
+    session.finish()
+    for _, k in ipairs{"help", "plot", "time"} do rawset(_G, k, nil) end
+    setmetatable(_G, nil)
   end)
 end)
 

@@ -61,4 +61,11 @@ describe("ember.util", function()
     assert.is_nil(map.notab)
     assert.is_nil(util.read_kv(d .. "/none.tsv"))
   end)
+  it("names the first unknown option, and an option that must be a boolean", function()
+    local known = {shuffle = "boolean", n = true}
+    assert.is_nil(util.option_problem({shuffle = false, n = "anything"}, known))
+    assert.same({"value", "unknown option 'b' (known: n, shuffle)"}, {util.option_problem({c = 1, b = 2}, known)})
+    assert.same({"type", 'option shuffle must be true or false (got "yes")'},
+                {util.option_problem({shuffle = "yes"}, known)})
+  end)
 end)

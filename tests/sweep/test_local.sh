@@ -4,8 +4,10 @@
 # combination fails at epoch 2 while a flag file exists. The local engine: run directories, names,
 # sweep.tsv, the failure reported with its log, then the same sweep again resumes only the failed run
 # (in its own directory) and leaves the others untouched; --dry-run, bad usage, params that disagree
-# with an earlier run, Ctrl-C (runs stop and save, exit 130, then resume), `ember runs` on the folder.
-# The same grid through GNU parallel when it is installed.
+# with an earlier run, Ctrl-C (runs stop and save, exit 130, then resume; a signal to the sweep and its
+# process group, as timeout sends; Ctrl-C while a run starts), `ember runs` on the folder.
+# The same grid through GNU parallel when it is installed. Hostile text in every field a user controls,
+# through the local and the parallel engine.
 # Prints "N passed, N failed"; exits non-zero on failure. The executable is $EMBER_BIN, else BUILD_DIR/ember.
 B=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -62,6 +64,7 @@ field() {   # field FILE NAME COLUMN: the value of COLUMN in the sweep.tsv line 
 }
 meta() { grep "^$2	" "$1/meta.tsv" | cut -f2; }   # meta RUNDIR KEY
 rundir() { ls -d "$1"/*/ 2>/dev/null | head -n 1 | sed 's:/$::'; }   # the run directory below a run name
+jobs_in() { tr -cd '\000' <"$1/parallel/jobs.nul" | wc -c; }   # the jobs of parallel/jobs.nul (NUL-ended)
 NAMES="lr=0.05,opt=sgd lr=0.05,opt=adam lr=0.1,opt=sgd lr=0.1,opt=adam"
 
 # --- the local engine: one run fails --------------------------------------------------------------------------
@@ -121,6 +124,10 @@ grep -q "2 new, 0 to resume, 4 done" out4 && grep -q "'--name' 'lr=0.2,opt=adam'
 check $? "--dry-run with a new grid value lists the two new runs and their commands"
 sweep --grid lr --runs runs >out5 2>&1
 [ $? = 2 ] && grep -q "ember sweep: --grid needs KEY=V1,V2" out5; check $? "a bad --grid is bad usage (exit 2)"
+timeout 20 "$BIN" sweep exp.lua --seeds 1e9 --dry-run >out5b 2>&1
+st=$?
+[ "$st" = 2 ] && grep -q "ember sweep: this sweep would make 1000000000 runs (seeds 1000000000); at most 100000" out5b
+check $? "--seeds 1e9 --dry-run is refused at once, naming the count (exit $st)"
 sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --set epochs=9 --runs runs >out6 2>&1
 [ $? = 2 ] && grep -q "was started with epochs=4, but this sweep passes epochs=9" out6; check $? "params that disagree with a run directory: exit 2"
 timeout 60 "$BIN" runs "$S" >out7 2>&1
@@ -149,6 +156,67 @@ st=$?
 [ "$st" = 0 ] && grep -q "2 to resume" out10 && [ "$(meta "$(rundir runs/slow/lr=0.1)" status)" = finished ]
 check $? "the same sweep resumes the interrupted runs to the end (exit $st)"
 
+# --- a signal to the sweep and then to its process group, as `timeout -s INT` and `kill -INT -PGID` send ------
+# The two signals (0.2 s apart here, so that the kernel cannot merge them) come from one process: one
+# request. The runs finish their step and save; the sweep waits for them and writes their final statuses.
+group_stop() {   # group_stop NAME SIGNALLER: a slow 2-run sweep in its own process group, stopped by SIGNALLER PID
+  SLOW=1 setsid timeout 120 "$BIN" sweep exp.lua --grid lr=0.05,0.1 --runs runs --name "$1" --jobs 2 >"out-$1" 2>&1 &
+  sp=$!
+  i=0
+  until [ "$(cat "runs/$1"/*/*/metrics.tsv 2>/dev/null | grep -c '^1	')" -ge 2 ] || [ $i -ge 200 ]; do sleep 0.1; i=$((i + 1)); done
+  $2 "$sp"
+  wait $sp
+  st=$?
+  [ "$st" = 130 ] && [ "$(cut -f3 "runs/$1/sweep.tsv" | grep -c '^interrupted$')" = 2 ]
+  check $? "$1: the sweep waits for its runs and writes their final statuses (exit $st)"
+  grep -q "Continue with: ember run" "runs/$1/logs/lr=0.05.log" && grep -q "Continue with: ember run" "runs/$1/logs/lr=0.1.log"
+  check $? "$1: both runs saved their state (one request, not two)"
+}
+pid_then_group() { sh -c 'kill -INT "$1"; sleep 0.2; kill -INT -- "-$1"' sh "$1"; }
+group_stop pid-then-group pid_then_group
+timeout_int() { kill -INT "$1"; }   # timeout passes it on to the sweep and to its group, as when time is up
+group_stop timeout-int timeout_int
+
+# --- Ctrl-C while a run starts: no half run directory --------------------------------------------------------
+# start.lua signals the sweep itself (the closest ancestor running `ember sweep`) while ember.run has
+# written params.tsv but not yet meta.tsv, and holds there a second: a SIGTERM sent then would leave a
+# folder with params.tsv alone.
+cat >start.lua <<EOF
+local ember = require "ember"
+local cfg = ember.config{x = 1}
+local flag = io.open("$FLAG")
+if flag then
+  flag:close()
+  local real_open = io.open
+  io.open = function(path, mode)
+    if type(path) == "string" and path:match("/metrics%.tsv$") then
+      io.open = real_open
+      local pid, sweep = "self"
+      for _ = 1, 5 do
+        pid = real_open("/proc/" .. pid .. "/stat"):read("a"):match("%) %S+ (%d+)")
+        if real_open("/proc/" .. pid .. "/cmdline"):read("a"):find("%zsweep%z") then sweep = pid; break end
+      end
+      os.execute("kill -INT " .. assert(sweep, "no ember sweep above this run") .. "; sleep 1")
+    end
+    return real_open(path, mode)
+  end
+end
+local run = ember.run{config = cfg}
+if flag then for _ = 1, 100 do os.execute("sleep 0.1") end end   -- a long run, until stopped
+EOF
+touch "$FLAG"
+timeout 120 "$BIN" sweep start.lua --grid x=1 --runs runs >out9c 2>&1
+st=$?
+D=$(rundir runs/start/run)
+[ "$st" = 130 ] && [ "$(ls -d runs/start/run/*/ | wc -l)" = 1 ] && [ -f "$D/params.tsv" ] && [ -f "$D/metrics.tsv" ] \
+  && [ "$(meta "$D" status)" = interrupted ] && [ "$(cut -f3 runs/start/sweep.tsv | tail -n 1)" = interrupted ]
+check $? "Ctrl-C while a run starts: the run stops once its run directory is complete (exit $st)"
+rm -f "$FLAG"
+timeout 120 "$BIN" sweep start.lua --grid x=1 --runs runs >out9d 2>&1
+st=$?
+[ "$st" = 0 ] && grep -q "1 to resume" out9d && [ "$(ls -d runs/start/run/*/ | wc -l)" = 1 ] && [ "$(meta "$D" status)" = finished ]
+check $? "Ctrl-C while a run starts: the same sweep resumes it in its own directory (exit $st)"
+
 # --- GNU parallel -----------------------------------------------------------------------------------------------
 if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep -q "GNU parallel"; then
   touch "$FLAG"
@@ -156,18 +224,59 @@ if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep 
   st=$?
   P=runs/par
   [ "$st" = 1 ] && grep -q "FAILED lr=0.1,opt=adam" out11; check $? "parallel: the failed run is reported, exit 1 (got $st)"
-  [ -f "$P/parallel/parallel.sh" ] && [ "$(wc -l <"$P/parallel/jobs.txt")" = 4 ]; check $? "parallel: parallel.sh and one job line per run"
+  [ -f "$P/parallel/parallel.sh" ] && [ "$(jobs_in "$P")" = 4 ]; check $? "parallel: parallel.sh and one job per run"
   [ "$(tail -n +2 "$P/parallel/joblog" | wc -l)" = 4 ] && [ "$(tail -n +2 "$P/parallel/joblog" | awk -F '\t' '$7 != 0' | wc -l)" = 1 ]
   check $? "parallel: the joblog has four jobs, one failed"
   [ "$(cut -f4 "$P/sweep.tsv" | grep -c '^finished$')" = 3 ]; check $? "parallel: sweep.tsv has three finished"
   rm -f "$FLAG"
   sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --name par --engine parallel --jobs 2 >out12 2>&1
   st=$?
-  [ "$st" = 0 ] && grep -q "1 to resume, 3 done" out12 && [ "$(wc -l <"$P/parallel/jobs.txt")" = 1 ] \
+  [ "$st" = 0 ] && grep -q "1 to resume, 3 done" out12 && [ "$(jobs_in "$P")" = 1 ] \
     && [ "$(meta "$(rundir "$P/lr=0.1,opt=adam")" resumes)" = 1 ]
   check $? "parallel: the second sweep resumes only the failed run (exit $st)"
 else
   echo "# skip: GNU parallel is not installed (apt-get install parallel): the parallel engine is not tested"
 fi
+
+# --- hostile text: every field a user controls reaches the runs as it is, and none runs as a command ----------
+# A newline (which ended a GNU parallel job line: the next line ran as a shell command), other control
+# characters, quotes, backticks and $(...), in a --grid value, a --set value, the --runs path, the
+# script's path, a script argument and --name (which refuses control characters). A pwned-* file appears in $W if any of it is run by a shell.
+NL='
+'
+TAB=$(printf '\t')
+CR=$(printf '\r')
+ESC=$(printf '\033')
+ODD="odd${NL}touch pwned-dir${NL}#"
+mkdir -p "$ODD"
+SCRIPT="$ODD/vals${NL}touch pwned-script${NL}#.lua"
+cat >"$SCRIPT" <<'LUA'
+local ember = require "ember"
+local cfg = ember.config{tag = "", note = ""}
+local run = ember.run{config = cfg}
+local f = assert(io.open(run:path("values"), "wb"))
+f:write(cfg.tag, "\0", cfg.note, "\0", arg[1] or "", "\0")
+f:close()
+LUA
+TAG="a${NL}touch pwned-grid${NL}#"
+NOTE="n${TAB}${CR}${ESC}[31m'\"\`touch pwned-tick\`\$(touch pwned-dollar)${NL}touch pwned-set${NL}#"
+ARG="x${NL}touch pwned-arg${NL}#;'\$(touch pwned-arg2)"
+RUNS="runs${NL}touch pwned-runs${NL}#"
+first_dir() { for d in "$1"/*/; do [ -d "$d" ] && { printf '%s' "${d%/}"; return; }; done; }
+hostile() {   # hostile ENGINE
+  NAME="h-$1'\"\$(touch pwned-name)\`touch pwned-name2\`;"
+  timeout 120 "$BIN" sweep "$SCRIPT" --grid "tag=b,$TAG" --set "note=$NOTE" --runs "$RUNS" --name "$NAME" --engine "$1" \
+    --jobs 2 -- "$ARG" >"out-h-$1" 2>&1
+  st=$?
+  [ -z "$(find "$W" -name 'pwned*')" ]; check $? "$1: no value, path or argument runs as a shell command"
+  H="$RUNS/$NAME"
+  printf '%s\0%s\0%s\0' b "$NOTE" "$ARG" | cmp -s - "$(first_dir "$H/tag=b")/values" \
+    && printf '%s\0%s\0%s\0' "$TAG" "$NOTE" "$ARG" | cmp -s - "$(first_dir "$H/tag=a%0Atouch pwned-grid%0A#")/values"
+  check $? "$1: each run got the values and the script argument exactly"
+  [ "$st" = 0 ] && [ "$(cut -f3 "$H/sweep.tsv" | grep -c '^finished$')" = 2 ]; check $? "$1: both runs finished (exit $st)"
+  rm -f "$W"/pwned*
+}
+hostile local
+if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep -q "GNU parallel"; then hostile parallel; fi
 
 finish
