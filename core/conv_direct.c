@@ -276,6 +276,17 @@ static void forward_task(void *p, int64_t task, int worker) {
                first + co0 * plane, first + co1 * plane, 0);
 }
 
+/* With at least two image groups per worker, a worker takes whole groups (pack, compute, unpack) in one
+   parallel region, with the packed group still in its cache; with fewer, packing and the channel blocks
+   are separate regions, so more workers share a group. Either way every output is computed the same way. */
+static int whole_groups(int groups) { return groups >= 2 * em_parallel_workers(); }
+
+static void forward_group(void *p, int64_t gi, int worker) {
+  const cd_job *j = p;
+  pack_input(p, gi, worker);
+  for (int64_t t = 0, n = (int64_t)j->cg * j->ftasks; t < n; t++) forward_task(p, gi * n + t, worker);
+}
+
 /* tasks of about the same work; at least one block of the kernel per task */
 static int channels_per_task(int block, int total) {
   return total < block ? total : block;
@@ -292,8 +303,11 @@ int em_conv_direct_forward(float *out, const float *inp, const float *w, const f
   j.yp = buf + j.groups * j.xsz;
   j.fco = channels_per_task(j.k->fb, j.cout_g);
   j.ftasks = (j.cout_g + j.fco - 1) / j.fco;
-  em_parallel_chunks(j.groups, pack_input, &j);
-  em_parallel_chunks((int64_t)j.groups * j.cg * j.ftasks, forward_task, &j);
+  if (whole_groups(j.groups)) em_parallel_chunks(j.groups, forward_group, &j);
+  else {
+    em_parallel_chunks(j.groups, pack_input, &j);
+    em_parallel_chunks((int64_t)j.groups * j.cg * j.ftasks, forward_task, &j);
+  }
   return 0;
 }
 
@@ -339,6 +353,16 @@ static void backward_task(void *p, int64_t task, int worker) {
                first + lo * plane, first + hi * plane, 0);
 }
 
+/* one image group whole: both packs, its weight-gradient tasks, its input-gradient tasks */
+static void backward_group(void *p, int64_t gi, int worker) {
+  const cd_job *j = p;
+  const int64_t wn = (int64_t)j->cg * j->wtasks, xn = (int64_t)j->cg * j->xtasks;
+  pack_backward(p, 2 * gi, worker);
+  pack_backward(p, 2 * gi + 1, worker);
+  for (int64_t t = 0; t < wn; t++) backward_task(p, gi * wn + t, worker);
+  for (int64_t t = 0; t < xn; t++) backward_task(p, (int64_t)j->groups * wn + gi * xn + t, worker);
+}
+
 int em_conv_direct_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                             const em_conv2d_geom *g) {
   if (!dinp && !dw && !db) return 0;
@@ -378,8 +402,11 @@ int em_conv_direct_backward(float *dinp, float *dw, float *db, const float *dout
   j.wtasks = (dw || db) ? (j.cout_g + j.wco - 1) / j.wco : 0;
   j.xci = channels_per_task(j.k->fb, j.cin_g);
   j.xtasks = dinp ? (j.cin_g + j.xci - 1) / j.xci : 0;
-  em_parallel_chunks(2 * G, pack_backward, &j);
-  em_parallel_chunks(G * j.cg * (j.wtasks + j.xtasks), backward_task, &j);
+  if (whole_groups(j.groups)) em_parallel_chunks(G, backward_group, &j);
+  else {
+    em_parallel_chunks(2 * G, pack_backward, &j);
+    em_parallel_chunks(G * j.cg * (j.wtasks + j.xtasks), backward_task, &j);
+  }
   if (dw) em_sum_chunks(dw, j.part, G, j.pn, dwn);
   if (db) em_sum_chunks(db, j.part + dwn, G, j.pn, g->cout);
   return 0;
