@@ -38,6 +38,8 @@ else
   opt = optim.adam(model:parameters(), {lr = 1e-3})
 end
 local train = C.fashion_mnist("train")
+local test = C.fashion_mnist("test")   -- unused; loaded as a training script (and the twin) does
+assert(test)
 local batches = {}
 for x, y in train:batches(w.batch) do
   if x:shape()[1] == w.batch then batches[#batches + 1] = {x, y} end
