@@ -23,9 +23,10 @@ BIND_SRC  := $(wildcard lua/bind/*.c)
 LUA_MODS  := $(shell find lua/ember -name '*.lua' | LC_ALL=C sort)
 CORE_HDR  := $(wildcard core/*.h)
 BIND_HDR  := $(wildcard lua/bind/*.h)
-C_TESTS   := $(patsubst tests/c/%.c,build/tests/%,$(wildcard tests/c/test_*.c))
 
 B ?= build
+# the C test executables of build folder $(B), so `make B=DIR test-c` builds and runs DIR's
+C_TESTS  := $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/test_*.c))
 CORE_OBJ := $(patsubst core/%.c,$(B)/core/%.o,$(CORE_SRC))
 BIND_OBJ := $(patsubst lua/bind/%.c,$(B)/bind/%.o,$(BIND_SRC))
 
@@ -83,7 +84,7 @@ test-lua: all
 test-asan:
 	$(MAKE) B=build-asan OPT="-O1" \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  all $(patsubst build/%,build-asan/%,$(C_TESTS))
+	  all $(patsubst $(B)/%,build-asan/%,$(C_TESTS))
 	ASAN_OPTIONS=detect_leaks=1 EMBER_ASAN=1 sh tests/run.sh build-asan
 
 run: deps all

@@ -18,9 +18,13 @@ int em_needs_grad(int n, em_tensor *const *inputs) {
 int em_node_attach(em_node **node, em_tensor *out, const char *name, em_backward_fn fn, int n,
                    em_tensor *const *inputs, const void *state, size_t state_size) {
   if (node) *node = NULL;
+  if (!grad_enabled)
+    for (int i = 0; i < n; i++)
+      if (inputs[i] && out->storage == inputs[i]->storage && (inputs[i]->requires_grad || inputs[i]->grad_view))
+        out->grad_view = 1;
   if (!em_needs_grad(n, inputs)) return 0;
   em_node *nd = calloc(1, sizeof *nd + state_size);
-  if (!nd) return em_fail("%s: out of memory recording the autograd graph", name);
+  if (!nd) return em_fail_kind(EM_ENOMEM, "%s: out of memory recording the autograd graph", name);
   if (state_size) memcpy(nd->state, state, state_size);
   nd->refs = 1;
   nd->name = name;
@@ -49,7 +53,7 @@ em_tensor *em_node_record(em_tensor *out, const char *name, em_backward_fn fn, i
 
 int em_node_save(em_node *n, int slot, em_tensor *t) {
   em_tensor *a = NULL;
-  if (t && !(a = em_tensor_alias(t))) return em_fail("%s: out of memory recording the autograd graph", n->name);
+  if (t && !(a = em_tensor_alias(t))) return em_fail_kind(EM_ENOMEM, "%s: out of memory recording the autograd graph", n->name);
   em_tensor_release(n->saved[slot]);
   n->saved[slot] = a;
   return 0;
@@ -149,7 +153,7 @@ static int vec_push(node_vec *s, em_node *x) {
   if (s->n == s->cap) {
     int cap = s->cap ? 2 * s->cap : 64;
     em_node **p = realloc(s->v, (size_t)cap * sizeof *p);
-    if (!p) return em_fail("backward: out of memory");
+    if (!p) return em_fail_kind(EM_ENOMEM, "backward: out of memory");
     s->v = p;
     s->cap = cap;
   }
@@ -167,14 +171,14 @@ int em_backward(em_tensor *root, em_tensor *grad, int keep_graph) {
   static __thread unsigned pass;
   char sb[EM_SHAPE_BUF], gb[EM_SHAPE_BUF];
   if (!root->requires_grad)
-    return em_fail("backward: tensor does not require grad (no input of it called requires_grad())");
+    return em_fail_kind(EM_ESTATE, "backward: tensor does not require grad (no input of it called requires_grad())");
   if (grad && !em_same_shape(grad, root))
-    return em_fail("backward: gradient shape %s does not match tensor shape %s",
+    return em_fail_kind(EM_ESHAPE, "backward: gradient shape %s does not match tensor shape %s",
                    em_tensor_shape_str(gb, sizeof gb, grad), em_tensor_shape_str(sb, sizeof sb, root));
   if (!grad && em_numel(root) != 1)
-    return em_fail("backward: tensor %s is not a scalar; pass a gradient of the same shape",
+    return em_fail_kind(EM_ESHAPE, "backward: tensor %s is not a scalar; pass a gradient of the same shape",
                    em_tensor_shape_str(sb, sizeof sb, root));
-  if (root->grad_fn && root->grad_fn->freed) return em_fail(freed_msg, root->grad_fn->name);
+  if (root->grad_fn && root->grad_fn->freed) return em_fail_kind(EM_ESTATE, freed_msg, root->grad_fn->name);
   int old = em_set_grad_enabled(0);
   int rc = -1;
   node_vec all = {0}, ready = {0};
@@ -195,7 +199,7 @@ int em_backward(em_tensor *root, em_tensor *grad, int keep_graph) {
     for (int k = 0; k < n->ninputs; k++) {
       em_node *p = n->inputs[k] ? n->inputs[k]->grad_fn : NULL;
       if (!p) continue;
-      if (p->freed) { em_fail(freed_msg, p->name); goto out; }
+      if (p->freed) { em_fail_kind(EM_ESTATE, freed_msg, p->name); goto out; }
       if (p->visit == id) { p->pending++; continue; }
       p->visit = id;
       p->pending = 1;

@@ -43,7 +43,8 @@ int em_needs_grad(int n, em_tensor *const *inputs);
    the op's state (state_size bytes at state; NULL and 0 when the op needs none). *node (node may be NULL)
    is the new node, so the op can save tensors, or NULL when no node is needed (grad mode off, no input
    requires grad). Returns 0, or -1 with em_error set when out of memory: out then has no history, and
-   the op must fail rather than return a result whose gradients would be lost. */
+   the op must fail rather than return a result whose gradients would be lost. With grad mode off, an
+   out that shares an input's storage is marked as a grad_view when that input requires grad. */
 int em_node_attach(em_node **node, em_tensor *out, const char *name, em_backward_fn fn, int n,
                    em_tensor *const *inputs, const void *state, size_t state_size);
 /* em_node_attach for an op that saves no tensors: returns out, or NULL with out released when out is

@@ -3,11 +3,13 @@
    it reads OPENBLAS_CORETYPE only in its load-time constructor, so linking it normally would be too late
    to fix. A user's own OPENBLAS_CORETYPE always wins. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include "blas.h"
 #include "parallel.h"
 #if defined(__x86_64__) || defined(__i386__)
@@ -23,6 +25,32 @@ static void (*set_threads_p)(int);
 static int loaded = 0;   /* 0 not tried, 1 OpenBLAS, -1 fallback */
 static int nthreads = 0;
 static char info[256], kernel[64];
+
+/* ---- a limited address space (ulimit -v, prlimit --as) ----
+   OpenBLAS takes a 128 MiB buffer for each thread that runs its kernels (here: each of ember's workers
+   that runs a block of a product), and when that mmap fails it retries forever (blas_memory_alloc in
+   its memory.c): `ember --threads 32` under `ulimit -v` spun there, deaf to SIGTERM, whose hook waits
+   for the next Lua instruction. So under a finite RLIMIT_AS a thread's first OpenBLAS call, which
+   allocates that thread's buffer, is made only while the buffer fits in half the address space left; a
+   thread refused uses the built-in GEMM from then on, and ember uses the built-in GEMM alone when not
+   even one buffer fits. (Products on a refused thread then round differently: under such a limit the
+   results can differ between thread counts.) */
+#define BLAS_THREAD_BYTES ((int64_t)200 << 20)   /* the 128 MiB buffer, a 64 MiB malloc arena, a stack */
+static int64_t as_limit = -1;                     /* bytes; -1 unlimited */
+static pthread_mutex_t first_call = PTHREAD_MUTEX_INITIALIZER;
+static __thread int thread_gemm;                  /* 0 undecided, 1 OpenBLAS, -1 built-in */
+
+/* address space left, in bytes (INT64_MAX when unlimited) */
+static int64_t as_left(void) {
+  if (as_limit < 0) return INT64_MAX;
+  long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &pages) != 1) pages = 0;
+    fclose(f);
+  }
+  return as_limit - (int64_t)pages * sysconf(_SC_PAGESIZE);
+}
 
 /* the OpenBLAS kernel name for this CPU's vector extensions, or NULL to let OpenBLAS decide */
 static const char *pick_coretype(void) {
@@ -50,6 +78,15 @@ int em_blas_init(void) {
   /* flush denormals to zero: they slowed later training epochs by ~15% here */
   _mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) as_limit = (int64_t)rl.rlim_cur;
+  if (as_left() / 2 < BLAS_THREAD_BYTES) {
+    loaded = -1;
+    snprintf(kernel, sizeof kernel, "built-in");
+    snprintf(info, sizeof info, "built-in gemm (the address-space limit of %lld MiB leaves no room for OpenBLAS's "
+             "128 MiB buffer)", (long long)(as_limit >> 20));
+    return -1;
+  }
   const char *user = getenv("OPENBLAS_CORETYPE"), *pick = NULL;
   if (!user || !*user) {
     pick = pick_coretype();
@@ -82,8 +119,12 @@ int em_blas_init(void) {
   if (set_threads_p) set_threads_p(1);
   snprintf(kernel, sizeof kernel, "%s", corename_p ? corename_p() : "unknown");
   const char *cfg = config_p ? config_p() : "OpenBLAS";
-  snprintf(info, sizeof info, "%s, kernel %s (%s)", cfg, kernel,
-           user && *user ? "OPENBLAS_CORETYPE from the environment" : pick ? "chosen by ember" : "chosen by OpenBLAS");
+  /* under an address-space limit that holds fewer buffers than threads, some threads will run the
+     built-in GEMM instead (see as_left) */
+  const int capped = as_limit >= 0 && as_left() / 2 / BLAS_THREAD_BYTES < em_get_num_threads();
+  snprintf(info, sizeof info, "%s, kernel %s (%s)%s", cfg, kernel,
+           user && *user ? "OPENBLAS_CORETYPE from the environment" : pick ? "chosen by ember" : "chosen by OpenBLAS",
+           capped ? ", its threads capped by the address-space limit" : "");
   return 0;
 }
 
@@ -149,7 +190,16 @@ static void sgemm_serial(int trans_a, int trans_b, int m, int n, int k, float al
                          const float *b, int ldb, float beta, float *c, int ldc) {
   /* OpenBLAS packs its operands and dispatches first: ~1 us that dominates a product of a few thousand
      multiply-adds (a Linear(10, 1) step on 442 rows spent a third of its time there) */
-  if (loaded > 0 && (double)m * n * k > 16384.0)
+  if (loaded > 0 && (double)m * n * k > 16384.0 && thread_gemm == 0 && as_limit >= 0) {
+    /* this thread's first OpenBLAS call allocates its buffer: only while it fits (see as_left) */
+    pthread_mutex_lock(&first_call);
+    thread_gemm = as_left() > BLAS_THREAD_BYTES + BLAS_THREAD_BYTES / 2 ? 1 : -1;
+    if (thread_gemm > 0)
+      cblas_sgemm_p(101, trans_a ? 112 : 111, trans_b ? 112 : 111, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    pthread_mutex_unlock(&first_call);
+    if (thread_gemm > 0) return;
+  }
+  if (loaded > 0 && (double)m * n * k > 16384.0 && thread_gemm >= 0)
     cblas_sgemm_p(101 /* CblasRowMajor */, trans_a ? 112 : 111, trans_b ? 112 : 111, m, n, k, alpha, a, lda,
                   b, ldb, beta, c, ldc);
   else if (loaded > 0)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "atomic.h"
 #include "checkpoint.h"
 
 static const unsigned char ck_magic[4] = {'E', 'M', 'B', 'R'};
@@ -167,50 +168,17 @@ static void write_entries(ck_out *o, const em_ck_entry *entries, size_t n) {
   }
 }
 
-/* After the rename the directory entry itself must reach the disk, or a power cut can bring the old
-   name back; best effort, since some file systems refuse fsync on directories. */
-static void sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir;
-  if (!slash) dir = strdup(".");
-  else if (slash == path) dir = strdup("/");
-  else {
-    dir = malloc((size_t)(slash - path) + 1);
-    if (dir) { memcpy(dir, path, (size_t)(slash - path)); dir[slash - path] = '\0'; }
-  }
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY);
-  if (fd >= 0) { fsync(fd); close(fd); }
-  free(dir);
-}
-
 int em_checkpoint_write(const char *path, const em_ck_entry *entries, size_t n) {
   if (check_entries(path, entries, n)) return -1;
-  size_t tlen = strlen(path) + 32;
-  char *tmp = malloc(tlen);
-  if (!tmp) return em_fail("save: cannot write '%s': out of memory", path);
-  snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
-  ck_out o = {NULL, crc32(0L, Z_NULL, 0), 0};
-  o.f = fopen(tmp, "wb");
-  if (!o.f) {
-    int err = errno;
-    free(tmp);
-    return em_fail("save: cannot write '%s': %s", path, strerror(err));
-  }
+  em_atomic a;
+  if (em_atomic_open(&a, path, "save")) return -1;
+  ck_out o = {a.f, crc32(0L, Z_NULL, 0), 0};
   write_entries(&o, entries, n);
-  if (!o.err && fflush(o.f) != 0) o.err = errno ? errno : EIO;
-  if (!o.err && fsync(fileno(o.f)) != 0) o.err = errno;
-  if (fclose(o.f) != 0 && !o.err) o.err = errno ? errno : EIO;
-  if (!o.err && rename(tmp, path) != 0) o.err = errno;
   if (o.err) {
-    remove(tmp);
-    free(tmp);
-    return em_fail("save: cannot write '%s': %s", path, strerror(o.err));
+    em_atomic_abort(&a);
+    return em_fail_kind(EM_EIO, "save: cannot write '%s': %s", path, strerror(o.err));
   }
-  free(tmp);
-  sync_dir(path);
-  return 0;
+  return em_atomic_commit(&a, 1);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -235,14 +203,14 @@ static int in_raw(ck_in *in, void *dst, size_t n) {
     return 0;
   }
   if (fread(dst, 1, n, in->f) == n) return 0;
-  if (ferror(in->f)) return em_fail("load: cannot read '%s': %s", in->path, strerror(errno ? errno : EIO));
-  return em_fail("load: '%s' is truncated (it shrank while being read)", in->path);
+  if (ferror(in->f)) return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", in->path, strerror(errno ? errno : EIO));
+  return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (it shrank while being read)", in->path);
 }
 
 /* every length is checked here against what the file still holds before anything is allocated */
 static int in_need(ck_in *in, uint64_t n, const char *what) {
   if (n <= in->left) return 0;
-  return em_fail("load: '%s' is truncated (entry %zu: %s needs %llu bytes, %llu left)", in->path,
+  return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (entry %zu: %s needs %llu bytes, %llu left)", in->path,
                  in->entry, what, (unsigned long long)n, (unsigned long long)in->left);
 }
 
@@ -278,7 +246,7 @@ static int in_u64(ck_in *in, uint64_t *v, const char *what) {
 static int in_bytes(ck_in *in, char **out, size_t len, const char *what) {
   if (in_need(in, len, what)) return -1;
   char *p = malloc(len + 1);
-  if (!p) return em_fail("load: '%s': out of memory (%zu bytes)", in->path, len + 1);
+  if (!p) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory (%zu bytes)", in->path, len + 1);
   if (in_read(in, p, len, what)) { free(p); return -1; }
   p[len] = '\0';
   *out = p;
@@ -286,7 +254,7 @@ static int in_bytes(ck_in *in, char **out, size_t len, const char *what) {
 }
 
 static int corrupt(ck_in *in, const char *why) {
-  return em_fail("load: '%s' is corrupt (entry %zu: %s)", in->path, in->entry, why);
+  return em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (entry %zu: %s)", in->path, in->entry, why);
 }
 
 static int read_tensor(ck_in *in, em_ck_entry *e) {
@@ -314,16 +282,21 @@ static int read_tensor(ck_in *in, em_ck_entry *e) {
       uint64_t s = (uint64_t)e->shape[d];
       if (numel > room / s) {
         char shape[EM_SHAPE_BUF];
-        return em_fail("load: '%s' is truncated (entry %zu: tensor %s needs more than the %llu bytes left)",
+        return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (entry %zu: tensor %s needs more than the %llu bytes left)",
                        in->path, in->entry, em_shape_str(shape, sizeof shape, e->ndim, e->shape),
                        (unsigned long long)in->left);
       }
       numel *= s;
     }
-  else numel = 0;
+  else if (em_check_shape("load", e->ndim, e->shape)) {   /* empty, but its strides must still fit */
+    char shape[EM_SHAPE_BUF], why[EM_SHAPE_BUF + 64];
+    snprintf(why, sizeof why, "empty tensor %s is too large: its sizes other than 0 multiply to more than 2^40",
+             em_shape_str(shape, sizeof shape, e->ndim, e->shape));
+    return corrupt(in, why);
+  } else numel = 0;
   size_t bytes = (size_t)numel * 4;
   e->data = malloc(bytes ? bytes : 1);
-  if (!e->data) return em_fail("load: '%s': out of memory (%zu bytes)", in->path, bytes);
+  if (!e->data) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory (%zu bytes)", in->path, bytes);
   if (in_read(in, e->data, bytes, "tensor data")) return -1;
   /* decode in place: element i's four bytes are exactly where float i goes */
   unsigned char *b = (unsigned char *)e->data;
@@ -381,31 +354,31 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
   size_t got = size < 12 ? (size_t)size : 12;
   if (in_raw(in, head, got)) return -1;
   if (memcmp(head, ck_magic, got < 4 ? got : 4) != 0)
-    return em_fail("load: '%s' is not an ember checkpoint (bad magic)", in->path);
+    return em_fail_kind(EM_EFORMAT, "load: '%s' is not an ember checkpoint (bad magic)", in->path);
   if (size < 16)
-    return em_fail("load: '%s' is truncated (%llu bytes, a checkpoint has at least 16)", in->path,
+    return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (%llu bytes, a checkpoint has at least 16)", in->path,
                    (unsigned long long)size);
   in->crc = ck_crc(in->crc, head, 12);
   in->left = size - 16;
   uint32_t version = get_u32(head + 4), count = get_u32(head + 8);
   if (version != EM_CK_VERSION)
-    return em_fail("load: '%s' has format version %u; this ember reads version %d", in->path, version,
+    return em_fail_kind(EM_EFORMAT, "load: '%s' has format version %u; this ember reads version %d", in->path, version,
                    EM_CK_VERSION);
   /* every entry takes at least 5 bytes (name length and kind) */
   if (count > in->left / 5)
-    return em_fail("load: '%s' is truncated (%u entries cannot fit in %llu bytes)", in->path, count,
+    return em_fail_kind(EM_EFORMAT, "load: '%s' is truncated (%u entries cannot fit in %llu bytes)", in->path, count,
                    (unsigned long long)in->left);
 
   /* the array grows with the entries actually read, so its size follows the data, not the count */
   size_t cap = count < 64 ? count : 64, len = 0;
   em_ck_entry *es = calloc(cap ? cap : 1, sizeof *es);
-  if (!es) return em_fail("load: '%s': out of memory", in->path);
+  if (!es) return em_fail_kind(EM_ENOMEM, "load: '%s': out of memory", in->path);
   int rc = 0;
   for (uint32_t i = 0; i < count; i++) {
     if (len == cap) {
       size_t ncap = cap * 2 < count ? cap * 2 : count;
       em_ck_entry *p = realloc(es, ncap * sizeof *es);
-      if (!p) { rc = em_fail("load: '%s': out of memory", in->path); break; }
+      if (!p) { rc = em_fail_kind(EM_ENOMEM, "load: '%s': out of memory", in->path); break; }
       memset(p + cap, 0, (ncap - cap) * sizeof *p);
       es = p;
       cap = ncap;
@@ -415,12 +388,12 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
     if ((rc = read_entry(in, &es[len - 1])) != 0) break;
   }
   if (!rc && in->left != 0)
-    rc = em_fail("load: '%s' is corrupt (%llu unexpected bytes after the last entry)", in->path,
+    rc = em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (%llu unexpected bytes after the last entry)", in->path,
                  (unsigned long long)in->left);
   if (!rc) {
     unsigned char b[4];
     rc = in_raw(in, b, 4);
-    if (!rc && get_u32(b) != (uint32_t)in->crc) rc = em_fail("load: '%s' is corrupt (CRC mismatch)", in->path);
+    if (!rc && get_u32(b) != (uint32_t)in->crc) rc = em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (CRC mismatch)", in->path);
   }
   if (rc) {
     em_checkpoint_free(es, len);
@@ -435,16 +408,16 @@ int em_checkpoint_read(const char *path, em_ck_entry **entries, size_t *n) {
   *entries = NULL;
   *n = 0;
   FILE *f = fopen(path, "rb");
-  if (!f) return em_fail("load: cannot open '%s': %s", path, strerror(errno));
+  if (!f) return em_fail_kind(EM_EIO, "load: cannot open '%s': %s", path, strerror(errno));
   struct stat st;
   if (fstat(fileno(f), &st) != 0) {
     int err = errno;
     fclose(f);
-    return em_fail("load: cannot read '%s': %s", path, strerror(err));
+    return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", path, strerror(err));
   }
   if (!S_ISREG(st.st_mode)) {
     fclose(f);
-    return em_fail("load: cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+    return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
   }
   ck_in in = {f, NULL, 0, 0, crc32(0L, Z_NULL, 0), path, 0};
   int rc = read_all(&in, (uint64_t)st.st_size, entries, n);

@@ -38,8 +38,8 @@ typedef struct em_ck_entry {
   int boolean;                    /* EM_CK_BOOLEAN: 0 or 1 */
 } em_ck_entry;
 
-/* Writes n entries to path through path.tmp.<pid> + fsync + rename, so a crash leaves the old file or
-   the new one, never a torn one. On error the temporary file is removed, path is untouched, and the
+/* Writes n entries to path through a temporary file beside it + fsync + rename (atomic.h: the temporary
+   file never follows a symlink), so a crash leaves the old file or the new one, never a torn one. On error the temporary file is removed, path is untouched, and the
    message is "save: cannot write 'PATH': <reason>". Returns 0 or -1. */
 int em_checkpoint_write(const char *path, const em_ck_entry *entries, size_t n);
 

@@ -37,9 +37,9 @@ static int broadcast(const char *fn, int n, em_tensor *const *ts, bcast *it) {
       if (s == 1) { s = d; continue; }
       char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF], c[EM_SHAPE_BUF];
       if (n == 2)
-        return em_fail("%s: shapes %s and %s are not broadcastable", fn,
+        return em_fail_kind(EM_ESHAPE, "%s: shapes %s and %s are not broadcastable", fn,
                        em_tensor_shape_str(a, sizeof a, ts[0]), em_tensor_shape_str(b, sizeof b, ts[1]));
-      return em_fail("%s: shapes %s, %s and %s are not broadcastable", fn,
+      return em_fail_kind(EM_ESHAPE, "%s: shapes %s, %s and %s are not broadcastable", fn,
                      em_tensor_shape_str(a, sizeof a, ts[0]), em_tensor_shape_str(b, sizeof b, ts[1]),
                      em_tensor_shape_str(c, sizeof c, ts[2]));
     }
@@ -387,8 +387,12 @@ static em_tensor *piecewise(em_tensor *a, const piecewise_state *st) {
   float *y = out->storage->data;
   int64_t m = em_numel(a);
   if (st->is_clamp) {
+    /* min(max(x, lo), hi), as torch.clamp: hi everywhere when lo > hi; NaN stays NaN */
     const float lo = st->lo, hi = st->hi;
-    for (int64_t i = 0; i < m; i++) y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+    for (int64_t i = 0; i < m; i++) {
+      float v = x[i] < lo ? lo : x[i];
+      y[i] = v > hi ? hi : v;
+    }
   } else {
     const float slope = st->slope;
     for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
@@ -404,7 +408,6 @@ static em_tensor *piecewise(em_tensor *a, const piecewise_state *st) {
 }
 
 em_tensor *em_clamp(em_tensor *a, float lo, float hi) {
-  if (lo > hi) { em_fail("clamp: min %g is greater than max %g", lo, hi); return NULL; }
   piecewise_state st = {.is_clamp = 1, .lo = lo, .hi = hi};
   return piecewise(a, &st);
 }

@@ -28,6 +28,12 @@ const char *em_error(void) { return em_msg; }
 enum em_errkind em_error_kind(void) { return em_kind; }
 void em_clear_error(void) { em_msg[0] = '\0'; em_kind = EM_EVALUE; }
 
+char *em_index1_str(char *buf, size_t len, int64_t i) {
+  if (i >= 0) snprintf(buf, len, "%llu", (unsigned long long)i + 1);
+  else snprintf(buf, len, "%lld", (long long)(i + 1));
+  return buf;
+}
+
 char *em_shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
   size_t n = 0;
   n += (size_t)snprintf(buf + n, len - n, "[");

@@ -36,4 +36,7 @@ void em_clear_error(void);
 /* "[64 x 1 x 28 x 28]"; "[]" for a 0-d tensor. Returns buf. One helper so every message looks the same. */
 char *em_shape_str(char *buf, size_t len, int ndim, const int64_t *shape);
 #define EM_SHAPE_BUF 128
+/* i + 1: a 0-based index as the user counts it, exact for every int64_t (i + 1 itself overflows) */
+char *em_index1_str(char *buf, size_t len, int64_t i);
+#define EM_INDEX_BUF 24
 #endif

@@ -30,7 +30,7 @@ static int check_reduction(const char *fn, em_reduction red, int batchmean_ok) {
 static int check_same_shape(const char *fn, em_tensor *input, em_tensor *target) {
   if (em_same_shape(input, target)) return 0;
   char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
-  return em_fail("%s: input %s and target %s have different shapes", fn,
+  return em_fail_kind(EM_ESHAPE, "%s: input %s and target %s have different shapes", fn,
                  em_tensor_shape_str(a, sizeof a, input), em_tensor_shape_str(b, sizeof b, target));
 }
 
@@ -52,7 +52,7 @@ static em_tensor *expand_to(const char *fn, const char *what, em_tensor *w, em_t
   }
   if (!ok) {
     char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
-    em_fail("%s: %s %s is not broadcastable to input %s", fn, what, em_tensor_shape_str(a, sizeof a, w),
+    em_fail_kind(EM_ESHAPE, "%s: %s %s is not broadcastable to input %s", fn, what, em_tensor_shape_str(a, sizeof a, w),
             em_tensor_shape_str(b, sizeof b, like));
     return NULL;
   }
@@ -357,7 +357,7 @@ typedef struct {
 
 static int class_dims(const char *fn, em_tensor *input, em_tensor *target, int probs_ok, cls_dims *d) {
   char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF], c[EM_SHAPE_BUF];
-  if (input->ndim == 0) return em_fail("%s: input must have a class dimension (got a 0-d tensor)", fn);
+  if (input->ndim == 0) return em_fail_kind(EM_ESHAPE, "%s: input must have a class dimension (got a 0-d tensor)", fn);
   int nd = input->ndim;
   d->n = nd == 1 ? 1 : input->shape[0];
   d->c = nd == 1 ? input->shape[0] : input->shape[1];
@@ -367,7 +367,9 @@ static int class_dims(const char *fn, em_tensor *input, em_tensor *target, int p
   /* the "none" shape: input without its class dimension, which is also the shape of label targets */
   d->out_ndim = nd - 1;
   for (int i = 0, j = 0; i < nd; i++) if (i != (nd == 1 ? 0 : 1)) d->out_shape[j++] = input->shape[i];
-  if (d->c == 0) return em_fail("%s: input %s has no classes", fn, em_tensor_shape_str(a, sizeof a, input));
+  if (d->c == 0) return em_fail_kind(EM_ESHAPE, "%s: input %s has no classes", fn, em_tensor_shape_str(a, sizeof a, input));
+  if (d->c > INT32_MAX)   /* labels are kept as int32 */
+    return em_fail("%s: input %s has more than 2^31 - 1 classes", fn, em_tensor_shape_str(a, sizeof a, input));
   d->probs = probs_ok && em_same_shape(input, target);
   if (d->probs) return 0;
   int ok = target->ndim == d->out_ndim;
@@ -377,9 +379,9 @@ static int class_dims(const char *fn, em_tensor *input, em_tensor *target, int p
   em_tensor_shape_str(a, sizeof a, input);
   em_tensor_shape_str(b, sizeof b, target);
   if (probs_ok)
-    return em_fail("%s: input %s needs a target of class labels shaped %s or of class probabilities shaped %s "
+    return em_fail_kind(EM_ESHAPE, "%s: input %s needs a target of class labels shaped %s or of class probabilities shaped %s "
                    "(got target %s)", fn, a, c, a, b);
-  return em_fail("%s: input %s needs a target of class labels shaped %s (got target %s)", fn, a, c, b);
+  return em_fail_kind(EM_ESHAPE, "%s: input %s needs a target of class labels shaped %s (got target %s)", fn, a, c, b);
 }
 
 /* 0-based labels from the 1-based float targets; -1 marks an ignored row */
@@ -403,7 +405,7 @@ static int class_weight(const char *fn, em_tensor *w, int64_t c, em_tensor **wc)
   if (!w) return 0;
   if (w->ndim != 1 || w->shape[0] != c) {
     char a[EM_SHAPE_BUF];
-    return em_fail("%s: weight must be a 1-d tensor of %lld class weights (got %s)", fn, (long long)c,
+    return em_fail_kind(EM_ESHAPE, "%s: weight must be a 1-d tensor of %lld class weights (got %s)", fn, (long long)c,
                    em_tensor_shape_str(a, sizeof a, w));
   }
   *wc = em_tensor_contiguous(w);
@@ -592,7 +594,7 @@ static em_tensor *class_loss(const char *fn, int fused, em_tensor *input, em_ten
   em_tensor *xc = NULL, *tc = NULL, *wc = NULL, *out = NULL;
   cls_buf b;
   void *buf = cls_alloc(dm.rows, &b);
-  if (!buf) { em_fail("%s: out of memory", fn); return NULL; }
+  if (!buf) { em_fail_kind(EM_ENOMEM, "%s: out of memory", fn); return NULL; }
   if (class_weight(fn, o->weight, dm.c, &wc)) goto fail;
   if (!(xc = em_tensor_contiguous(input)) || !(tc = em_tensor_contiguous(target))) goto fail;
   if (!dm.probs && class_labels(fn, em_data(tc), dm.rows, dm.c, o->ignore_index, b.lab)) goto fail;

@@ -23,7 +23,7 @@ static em_tensor *matmul_nd(em_tensor *a, em_tensor *b) {
   int an = a->ndim, bn = b->ndim;
   int64_t m = a->shape[an - 2], k = a->shape[an - 1], k2 = b->shape[bn - 2], n = b->shape[bn - 1];
   if (k != k2) {
-    em_fail("matmul: shapes %s and %s cannot be multiplied (%lld columns vs %lld rows)",
+    em_fail_kind(EM_ESHAPE, "matmul: shapes %s and %s cannot be multiplied (%lld columns vs %lld rows)",
             em_tensor_shape_str(sa, sizeof sa, a), em_tensor_shape_str(sb, sizeof sb, b), (long long)k, (long long)k2);
     return NULL;
   }
@@ -34,7 +34,7 @@ static em_tensor *matmul_nd(em_tensor *a, em_tensor *b) {
     int ia = i - (bd - (an - 2)), ib = i - (bd - (bn - 2));
     int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
     if (da != db && da != 1 && db != 1) {
-      em_fail("matmul: batch dimensions of %s and %s are not broadcastable",
+      em_fail_kind(EM_ESHAPE, "matmul: batch dimensions of %s and %s are not broadcastable",
               em_tensor_shape_str(sa, sizeof sa, a), em_tensor_shape_str(sb, sizeof sb, b));
       return NULL;
     }
@@ -42,7 +42,7 @@ static em_tensor *matmul_nd(em_tensor *a, em_tensor *b) {
   }
   shape[bd] = m;
   shape[bd + 1] = n;
-  if (bd + 2 > EM_MAX_DIMS) { em_fail("matmul: too many dimensions"); return NULL; }
+  if (bd + 2 > EM_MAX_DIMS) { em_fail_kind(EM_ESHAPE, "matmul: too many dimensions"); return NULL; }
   em_tensor *out = em_tensor_new(bd + 2, shape);
   if (!out) return NULL;
   /* the operands as BLAS can read them: as they are, or a contiguous copy */
@@ -112,7 +112,7 @@ static int matmul_backward(em_node *n, em_tensor *g) {
 em_tensor *em_matmul(em_tensor *a, em_tensor *b) {
   char sa[EM_SHAPE_BUF], sb[EM_SHAPE_BUF];
   if (a->ndim == 0 || b->ndim == 0) {
-    em_fail("matmul: both arguments need at least 1 dimension (got %s and %s)",
+    em_fail_kind(EM_ESHAPE, "matmul: both arguments need at least 1 dimension (got %s and %s)",
             em_tensor_shape_str(sa, sizeof sa, a), em_tensor_shape_str(sb, sizeof sb, b));
     return NULL;
   }
@@ -123,11 +123,11 @@ em_tensor *em_matmul(em_tensor *a, em_tensor *b) {
   em_tensor *r = (a2 && b2) ? matmul_nd(a2, b2) : NULL, *out = r;
   if (r && b->ndim == 1) { out = em_squeeze(r, r->ndim - 1); em_tensor_release(r); r = out; }
   if (r && a->ndim == 1) { out = em_squeeze(r, r->ndim - (b->ndim == 1 ? 1 : 2)); em_tensor_release(r); }
-  if (!out && !*em_error()) em_fail("matmul: out of memory");
+  if (!out && !*em_error()) em_fail_kind(EM_ENOMEM, "matmul: out of memory");
   if (!a2 || !b2 || !r) {
     /* re-phrase shape errors in terms of the user's shapes */
     if (strstr(em_error(), "cannot be multiplied"))
-      em_fail("matmul: shapes %s and %s cannot be multiplied",
+      em_fail_kind(EM_ESHAPE, "matmul: shapes %s and %s cannot be multiplied",
               em_tensor_shape_str(sa, sizeof sa, a), em_tensor_shape_str(sb, sizeof sb, b));
   }
   em_tensor_release(a2);

@@ -24,7 +24,7 @@ extern const char *const em_unop_names[EM_UN_COUNT];
 em_tensor *em_binary(em_binop op, em_tensor *a, em_tensor *b);
 em_tensor *em_binary_scalar(em_binop op, em_tensor *a, float s, int scalar_first); /* s op a if scalar_first */
 em_tensor *em_unary(em_unop op, em_tensor *a);
-em_tensor *em_clamp(em_tensor *a, float lo, float hi);          /* use -INFINITY / INFINITY for one side */
+em_tensor *em_clamp(em_tensor *a, float lo, float hi);   /* min(max(a, lo), hi), as torch.clamp; -INFINITY / INFINITY for an open side */
 em_tensor *em_leaky_relu(em_tensor *a, float slope);
 em_tensor *em_where(em_tensor *cond, em_tensor *a, em_tensor *b); /* cond != 0 ? a : b */
 
@@ -32,7 +32,7 @@ em_tensor *em_where(em_tensor *cond, em_tensor *a, em_tensor *b); /* cond != 0 ?
 #define EM_ALL (-1000)
 em_tensor *em_sum(em_tensor *a, int dim, int keepdim);
 em_tensor *em_mean(em_tensor *a, int dim, int keepdim);
-em_tensor *em_max(em_tensor *a, int dim, int keepdim);     /* values; gradient to the (first) argmax */
+em_tensor *em_max(em_tensor *a, int dim, int keepdim);   /* values; gradient to the first argmax of dim, or split evenly among the ties of a full reduction (as PyTorch) */
 em_tensor *em_min(em_tensor *a, int dim, int keepdim);
 em_tensor *em_argmax(em_tensor *a, int dim, int keepdim);  /* 0-based indices as floats */
 em_tensor *em_argmin(em_tensor *a, int dim, int keepdim);

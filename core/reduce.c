@@ -11,7 +11,7 @@ int em_wrap_dim(const char *fn, int dim, int ndim) {
   int lim = ndim > 0 ? ndim : 1;
   int d = dim < 0 ? dim + lim : dim;
   if (d < 0 || d >= lim)
-    return em_fail("%s: dimension %d out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn,
+    return em_fail_kind(EM_ESHAPE, "%s: dimension %d out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn,
                    dim < 0 ? dim : dim + 1, ndim, lim, lim);
   return d;
 }
@@ -87,7 +87,9 @@ static em_tensor *sum_mean(em_tensor *a, int dim, int keepdim, int mean) {
   const float *x = em_data(ac);
   float *y = out->storage->data;
   float scale = mean ? (r.n ? 1.0f / (float)r.n : NAN) : 1.0f;
-  for (int64_t o = 0; o < r.outer; o++) {
+  /* nothing to compute for an empty result: its rows could be 2^40 long (zeros(2^40, 0):sum(1)) */
+  const int64_t outer = em_numel(out) > 0 ? r.outer : 0;
+  for (int64_t o = 0; o < outer; o++) {
     if (r.inner == 1) {   /* contiguous run: pairwise-ish accumulation in double for accuracy */
       double acc = 0;
       const float *p = x + o * r.n;
@@ -114,8 +116,13 @@ em_tensor *em_mean(em_tensor *a, int dim, int keepdim) {
   return sum_mean(a, dim, keepdim, 1);
 }
 
-/* max/min backward: the gradient goes to the selected element (indices kept in extra) */
-typedef struct { int64_t outer, n, inner; } extreme_state;
+/* max/min backward. Over a dim the gradient goes to the element selected in each row; over everything
+   it is split evenly among every element equal to the result (NaN: among the NaNs), as PyTorch does.
+   extra holds the indices: one per row, or the ties positions of a full reduction. */
+typedef struct {
+  int64_t outer, n, inner;
+  int64_t ties;   /* full reduction: how many elements tie for the result; 0 over a dim */
+} extreme_state;
 
 static int select_backward(em_node *n, em_tensor *g) {
   const extreme_state *st = em_node_state(n);
@@ -127,9 +134,14 @@ static int select_backward(em_node *n, em_tensor *g) {
   const int64_t *idx = n->extra;
   const int64_t outer = st->outer, len = st->n, inner = st->inner;
   const float *gp = em_data(gc);
-  for (int64_t o = 0; o < outer; o++)
-    for (int64_t i = 0; i < inner; i++)
-      gi->storage->data[(o * len + idx[o * inner + i]) * inner + i] += gp[o * inner + i];
+  if (st->ties) {
+    const float share = gp[0] / (float)st->ties;
+    for (int64_t k = 0; k < st->ties; k++) gi->storage->data[idx[k]] = share;
+  } else {
+    for (int64_t o = 0; o < outer; o++)
+      for (int64_t i = 0; i < inner; i++)
+        gi->storage->data[(o * len + idx[o * inner + i]) * inner + i] += gp[o * inner + i];
+  }
   em_tensor_release(gc);
   return em_node_accum_owned(n, 0, gi);
 }
@@ -146,7 +158,7 @@ static em_tensor *extreme(em_tensor *a, int dim, int keepdim, int kind) {
   if (!ac) return NULL;
   em_tensor *out = em_tensor_new(r.ndim, r.shape);
   int64_t *idx = malloc((size_t)(r.outer * r.inner) * sizeof *idx);
-  if (!out || !idx) { em_tensor_release(ac); em_tensor_release(out); free(idx); em_fail("%s: out of memory", fn); return NULL; }
+  if (!out || !idx) { em_tensor_release(ac); em_tensor_release(out); free(idx); em_fail_kind(EM_ENOMEM, "%s: out of memory", fn); return NULL; }
   const float *x = em_data(ac);
   int want_min = kind == 1 || kind == 3;
   for (int64_t o = 0; o < r.outer; o++)
@@ -161,9 +173,18 @@ static em_tensor *extreme(em_tensor *a, int dim, int keepdim, int kind) {
       idx[o * r.inner + i] = best;
       out->storage->data[o * r.inner + i] = kind >= 2 ? (float)best : bv;
     }
+  if (kind >= 2) { em_tensor_release(ac); free(idx); return out; }
+  extreme_state st = {r.outer, r.n, r.inner, 0};
+  if (d == EM_ALL && em_grad_enabled() && a->requires_grad) {   /* find the ties that share the gradient */
+    const float bv = out->storage->data[0];
+    for (int64_t k = 0; k < r.n; k++) st.ties += x[k] == bv || (x[k] != x[k] && bv != bv);
+    int64_t *all = realloc(idx, (size_t)st.ties * sizeof *idx);
+    if (!all) { em_tensor_release(ac); em_tensor_release(out); free(idx); em_fail_kind(EM_ENOMEM, "%s: out of memory", fn); return NULL; }
+    idx = all;
+    for (int64_t k = 0, j = 0; k < r.n; k++)
+      if (x[k] == bv || (x[k] != x[k] && bv != bv)) idx[j++] = k;
+  }
   em_tensor_release(ac);
-  if (kind >= 2) { free(idx); return out; }
-  extreme_state st = {r.outer, r.n, r.inner};
   em_node *n;
   if (em_node_attach(&n, out, fn, select_backward, 1, &a, &st, sizeof st)) {
     em_tensor_release(out);

@@ -21,7 +21,7 @@ static int accum_reshaped(em_node *n, em_tensor *g) {
 em_tensor *em_reshape(em_tensor *a, int ndim, const int64_t *shape) {
   int64_t s[EM_MAX_DIMS];
   int infer = -1;
-  int64_t known = 1, total = em_numel(a);
+  int64_t total = em_numel(a);
   char sa[EM_SHAPE_BUF], sb[EM_SHAPE_BUF];
   if (ndim < 0 || ndim > EM_MAX_DIMS) { em_fail("reshape: a tensor has 0 to %d dimensions", EM_MAX_DIMS); return NULL; }
   for (int i = 0; i < ndim; i++) {
@@ -29,14 +29,19 @@ em_tensor *em_reshape(em_tensor *a, int ndim, const int64_t *shape) {
     if (s[i] == -1) {
       if (infer >= 0) { em_fail("reshape: only one size may be -1"); return NULL; }
       infer = i;
+      s[i] = 1;   /* counted as 1 until it is known */
     } else if (s[i] < 0) {
       em_fail("reshape: invalid size %lld", (long long)s[i]);
       return NULL;
-    } else known *= s[i];
+    }
   }
-  if (infer >= 0) s[infer] = known ? total / known : 0;
-  if (em_shape_numel(ndim, s) != total || (infer >= 0 && known && total % known)) {
-    em_fail("reshape: cannot view %s (%lld elements) as %s", em_tensor_shape_str(sa, sizeof sa, a),
+  /* bounds the product of the known sizes, so the arithmetic below cannot overflow */
+  int too_large = em_check_shape("reshape", ndim, s);
+  if (too_large && infer < 0) return NULL;
+  int64_t known = too_large ? 0 : em_shape_numel(ndim, s);
+  if (infer >= 0 && !too_large) s[infer] = known ? total / known : 0;
+  if (too_large || em_shape_numel(ndim, s) != total || (infer >= 0 && known && total % known)) {
+    em_fail_kind(EM_ESHAPE, "reshape: cannot view %s (%lld elements) as %s", em_tensor_shape_str(sa, sizeof sa, a),
             (long long)total, em_shape_str(sb, sizeof sb, ndim, shape));
     return NULL;
   }
@@ -64,7 +69,7 @@ em_tensor *em_permute(em_tensor *a, const int *perm) {
   int seen[EM_MAX_DIMS] = {0};
   for (int i = 0; i < a->ndim; i++) {
     if (perm[i] < 0 || perm[i] >= a->ndim || seen[perm[i]]++) {
-      em_fail("permute: not a permutation of the %d dimensions", a->ndim);
+      em_fail_kind(EM_ESHAPE, "permute: not a permutation of the %d dimensions", a->ndim);
       return NULL;
     }
   }
@@ -103,10 +108,12 @@ static int slice_backward(em_node *n, em_tensor *g) {
 em_tensor *em_narrow(em_tensor *a, int dim, int64_t start, int64_t len) {
   int d = em_wrap_dim("narrow", dim, a->ndim);
   if (d < 0) return NULL;
-  if (a->ndim == 0) { em_fail("narrow: cannot narrow a 0-d tensor"); return NULL; }
-  if (start < 0 || len < 0 || start + len > a->shape[d]) {
-    em_fail("narrow: range %lld..%lld is outside dimension %d of size %lld", (long long)start + 1,
-            (long long)(start + len), d + 1, (long long)a->shape[d]);
+  if (a->ndim == 0) { em_fail_kind(EM_ESHAPE, "narrow: cannot narrow a 0-d tensor"); return NULL; }
+  /* compared without forming start + len, which overflows for a huge len */
+  if (start < 0 || len < 0 || start > a->shape[d] || len > a->shape[d] - start) {
+    char sb[EM_INDEX_BUF];
+    em_fail("narrow: start %s with length %lld is outside dimension %d of size %lld",
+            em_index1_str(sb, sizeof sb, start), (long long)len, d + 1, (long long)a->shape[d]);
     return NULL;
   }
   slice_state st = {.select = 0, .dim = d, .start = start, .len = len};
@@ -114,12 +121,13 @@ em_tensor *em_narrow(em_tensor *a, int dim, int64_t start, int64_t len) {
 }
 
 em_tensor *em_select(em_tensor *a, int dim, int64_t index) {
-  if (a->ndim == 0) { em_fail("select: cannot index a 0-d tensor"); return NULL; }
+  if (a->ndim == 0) { em_fail_kind(EM_ESHAPE, "select: cannot index a 0-d tensor"); return NULL; }
   int d = em_wrap_dim("select", dim, a->ndim);
   if (d < 0) return NULL;
   if (index < 0 || index >= a->shape[d]) {
-    em_fail("select: index %lld is out of range for dimension %d of size %lld", (long long)index + 1, d + 1,
-            (long long)a->shape[d]);
+    char ib[EM_INDEX_BUF];
+    em_fail("select: index %s is out of range for dimension %d of size %lld", em_index1_str(ib, sizeof ib, index),
+            d + 1, (long long)a->shape[d]);
     return NULL;
   }
   slice_state st = {.select = 1, .dim = d, .start = index};
@@ -138,17 +146,18 @@ em_tensor *em_expand(em_tensor *a, int ndim, const int64_t *shape) {
     if (s[i] < 0) goto bad;
     if (j >= 0 && a->shape[j] != 1 && a->shape[j] != s[i]) goto bad;
   }
+  if (em_check_shape("expand", ndim, s)) return NULL;
   /* accumulate sums the gradient over the expanded dims */
   return em_node_record(em_tensor_expand_raw(a, ndim, s), "expand", pass_backward, 1, &a, NULL, 0);
 bad:
-  em_fail("expand: cannot expand %s to %s", em_tensor_shape_str(sa, sizeof sa, a), em_shape_str(sb, sizeof sb, ndim, shape));
+  em_fail_kind(EM_ESHAPE, "expand: cannot expand %s to %s", em_tensor_shape_str(sa, sizeof sa, a), em_shape_str(sb, sizeof sb, ndim, shape));
   return NULL;
 }
 
 em_tensor *em_unsqueeze(em_tensor *a, int dim) {
   int d = dim < 0 ? dim + a->ndim + 1 : dim;
   if (d < 0 || d > a->ndim || a->ndim >= EM_MAX_DIMS) {
-    em_fail("unsqueeze: dimension %d out of range for a %d-d tensor", dim < 0 ? dim : dim + 1, a->ndim);
+    em_fail_kind(EM_ESHAPE, "unsqueeze: dimension %d out of range for a %d-d tensor", dim < 0 ? dim : dim + 1, a->ndim);
     return NULL;
   }
   int64_t s[EM_MAX_DIMS];
@@ -193,6 +202,8 @@ em_tensor *em_cat(int n, em_tensor *const *ts, int dim) {
   char sa[EM_SHAPE_BUF], sb[EM_SHAPE_BUF];
   if (n < 1) { em_fail("cat: no tensors given"); return NULL; }
   if (n > EM_NODE_MAX_IN) { em_fail("cat: at most %d tensors at a time", EM_NODE_MAX_IN); return NULL; }
+  for (int k = 0; k < n; k++)   /* as PyTorch: there is no dimension to join them along */
+    if (ts[k]->ndim == 0) { em_fail_kind(EM_ESHAPE, "cat: zero-dimensional tensor (at position %d) cannot be concatenated", k + 1); return NULL; }
   int d = em_wrap_dim("cat", dim, ts[0]->ndim);
   if (d < 0) return NULL;
   int64_t shape[EM_MAX_DIMS];
@@ -202,7 +213,7 @@ em_tensor *em_cat(int n, em_tensor *const *ts, int dim) {
     int bad = ts[k]->ndim != ts[0]->ndim;
     for (int i = 0; !bad && i < ts[0]->ndim; i++) bad = i != d && ts[k]->shape[i] != ts[0]->shape[i];
     if (bad) {
-      em_fail("cat: shapes %s and %s differ outside dimension %d", em_tensor_shape_str(sa, sizeof sa, ts[0]),
+      em_fail_kind(EM_ESHAPE, "cat: shapes %s and %s differ outside dimension %d", em_tensor_shape_str(sa, sizeof sa, ts[0]),
               em_tensor_shape_str(sb, sizeof sb, ts[k]), d + 1);
       return NULL;
     }
@@ -242,7 +253,7 @@ static int index_select_backward(em_node *n, em_tensor *g) {
 
 em_tensor *em_index_select(em_tensor *a, int dim, em_tensor *index) {
   if (dim != 0) { em_fail("index_select: only dimension 1 is supported"); return NULL; }
-  if (a->ndim == 0) { em_fail("index_select: cannot index a 0-d tensor"); return NULL; }
+  if (a->ndim == 0) { em_fail_kind(EM_ESHAPE, "index_select: cannot index a 0-d tensor"); return NULL; }
   em_tensor *ic = em_tensor_contiguous(index);
   if (!ic) return NULL;
   int64_t rows = em_numel(ic), n0 = a->shape[0];

@@ -75,7 +75,7 @@ static em_tensor *tensor_alloc(int64_t n) {
   else if (!small && (block = big_take(bytes)) != NULL) {}
   else if (posix_memalign(&block, 64, bytes) != 0) block = NULL;
   if (!block) {
-    em_fail("out of memory allocating %lld floats", (long long)n);
+    em_fail_kind(EM_ENOMEM, "out of memory allocating %lld floats", (long long)n);
     return NULL;
   }
   em_tensor *t = block;
@@ -102,13 +102,22 @@ int64_t em_shape_numel(int ndim, const int64_t *shape) {
 int em_check_shape(const char *fn, int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > EM_MAX_DIMS)
     return em_fail("%s: a tensor has 0 to %d dimensions (got %d)", fn, EM_MAX_DIMS, ndim);
-  int64_t n = 1;
+  int empty = 0;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
       return em_fail("%s: size of dimension %d is negative (%lld)", fn, i + 1, (long long)shape[i]);
-    if (shape[i] > 0 && n > ((int64_t)1 << 40) / shape[i])
-      return em_fail("%s: shape is too large to allocate", fn);
-    n *= shape[i];
+    empty |= shape[i] == 0;
+  }
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) {
+    int64_t s = shape[i] ? shape[i] : 1;
+    if (n > EM_MAX_NUMEL / s) {
+      char sb[EM_SHAPE_BUF];
+      em_shape_str(sb, sizeof sb, ndim, shape);
+      if (empty) return em_fail("%s: shape %s is too large (its sizes other than 0 multiply to more than 2^40)", fn, sb);
+      return em_fail("%s: shape %s is too large (more than 2^40 elements)", fn, sb);
+    }
+    n *= s;
   }
   return 0;
 }
@@ -149,6 +158,11 @@ em_tensor *em_tensor_arange(double start, double stop, double step) {
     return NULL;
   }
   double span = (stop - start) / step;
+  /* checked as a double: the cast of 1e30 to an integer is undefined (it came out negative) */
+  if (!(span <= (double)EM_MAX_NUMEL)) {
+    em_fail("arange: from %g to %g with step %g makes %.3g elements, more than 2^40", start, stop, step, span);
+    return NULL;
+  }
   int64_t n = span > 0 ? (int64_t)ceil(span - 1e-9) : 0;
   em_tensor *t = em_tensor_new(1, &n);
   if (!t) return NULL;
@@ -203,7 +217,7 @@ char *em_tensor_shape_str(char *buf, size_t len, const em_tensor *t) {
 /* a header sharing t's storage; the caller sets shape/stride/offset */
 static em_tensor *view_of(em_tensor *t) {
   em_tensor *v = calloc(1, sizeof *v);
-  if (!v) { em_fail("out of memory"); return NULL; }
+  if (!v) { em_fail_kind(EM_ENOMEM, "out of memory"); return NULL; }
   live_bytes += (int64_t)sizeof *v;
   v->refs = 1;
   v->storage = t->storage;
@@ -343,16 +357,28 @@ static void scatter(em_tensor *dst, const float *src, int64_t step) {
   }
 }
 
+int em_tensor_shares_elements(const em_tensor *t) {
+  for (int d = 0; d < t->ndim; d++)
+    if (t->stride[d] == 0 && t->shape[d] > 1) return 1;
+  return 0;
+}
+
 int em_tensor_copy_(em_tensor *dst, const em_tensor *src) {
   int64_t n = em_numel(dst);
-  if (n != em_numel(src)) {
-    char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
-    return em_fail("copy: destination %s and source %s have different numbers of elements",
+  char a[EM_SHAPE_BUF], b[EM_SHAPE_BUF];
+  if (n != em_numel(src))
+    return em_fail_kind(EM_ESHAPE, "copy: destination %s and source %s have different numbers of elements",
                    em_tensor_shape_str(a, sizeof a, dst), em_tensor_shape_str(b, sizeof b, src));
+  if (em_tensor_shares_elements(dst))
+      return em_fail_kind(EM_ESTATE, "copy: destination %s is an expanded view whose elements share memory; clone() it first",
+                     em_tensor_shape_str(a, sizeof a, dst));
+  /* straight from src, unless both share storage and the writes could overtake the reads */
+  if (em_is_contiguous(src) && (src->storage != dst->storage || em_is_contiguous(dst))) {
+    scatter(dst, em_data(src), 1);
+    return 0;
   }
-  if (em_is_contiguous(src)) { scatter(dst, em_data(src), 1); return 0; }
   float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  if (!tmp) return em_fail("copy: out of memory");
+  if (!tmp) return em_fail_kind(EM_ENOMEM, "copy: out of memory");
   gather(tmp, src);
   scatter(dst, tmp, 1);
   free(tmp);

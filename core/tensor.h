@@ -31,6 +31,9 @@ typedef struct em_tensor {
   struct em_tensor *grad;     /* owned; NULL until a backward pass reaches this leaf */
   struct em_node *grad_fn;    /* owned; the op that produced this tensor, NULL for leaves */
   int requires_grad;          /* leaf: accumulate .grad; non-leaf: part of a graph */
+  int grad_view;              /* a view made with grad mode off of a tensor that requires grad (or of such
+                                 a view): writing through it with grad mode on would hide the change
+                                 from autograd, so the binding refuses that, as PyTorch does */
   int inline_header;          /* this header lives inside its storage's block (see tensor.c) */
 } em_tensor;
 
@@ -67,11 +70,17 @@ em_tensor *em_tensor_alias(em_tensor *t);     /* same view, no grad_fn: what nod
 /* copies */
 em_tensor *em_tensor_contiguous(em_tensor *t);    /* t itself (retained) when already contiguous */
 em_tensor *em_tensor_clone(const em_tensor *t);   /* fresh contiguous copy, no autograd history */
-int em_tensor_copy_(em_tensor *dst, const em_tensor *src);  /* same numel; src read in row-major order */
+/* same numel; src read in row-major order (overlapping storage is fine). Refuses a dst whose elements
+   share memory (an expand): which value would stay is undefined. */
+int em_tensor_copy_(em_tensor *dst, const em_tensor *src);
+int em_tensor_shares_elements(const em_tensor *t);   /* some dim of size > 1 has stride 0 */
 void em_tensor_fill_(em_tensor *t, float v);                /* in place, allocates nothing: cannot fail */
 
-/* shape validation shared by every entry point: positive rank <= EM_MAX_DIMS, non-negative sizes,
-   numel that fits in memory. fn names the caller in the message. */
+/* the most elements a tensor may have (4 TiB of floats) */
+#define EM_MAX_NUMEL ((int64_t)1 << 40)
+/* shape validation shared by every entry point that makes a shape: rank 0..EM_MAX_DIMS, non-negative
+   sizes, and sizes that multiply to at most EM_MAX_NUMEL with a 0 counted as 1, so that no stride or
+   offset of any view overflows even when the tensor is empty. fn names the caller in the message. */
 int em_check_shape(const char *fn, int ndim, const int64_t *shape);
 
 /* bytes allocated by tensors and not yet freed: the binding reports growth to the Lua GC */

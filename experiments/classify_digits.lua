@@ -7,6 +7,7 @@
 --                                                          (runs in runs/classify_fashion/)
 --   ember run experiments/classify_digits.lua --set smoothing=0,0.05,0.2
 --   ember plot runs/classify_digits --by smoothing --metric valid_nll,valid_accuracy
+--   ember eval runs/classify_digits/<run> --data digits      # confusion matrix, per-class F1, heatmap
 --
 -- Label smoothing trains against targets (1 - s) on the true class plus s / C spread over all classes,
 -- so the loss logged as train_loss/valid_loss differs between runs and is not comparable. Every run
@@ -27,11 +28,12 @@ local cfg = ember.config{
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 ember.manual_seed(cfg.seed)
-local train, valid, test, make_model, epochs
+local train, valid, test, make_model, epochs, input
 if cfg.data == "digits" then
   -- 60 / 20 / 20 split of the 1,797 images; pixel counts 0..16 scaled to [0, 1], shaped (N, 1, 8, 8)
   local ds = ember.data.csv(here .. "/data/digits.csv", {target = "label", classes = true})
-  ds = ember.data.tensor_dataset((ds.x / 16):reshape(-1, 1, 8, 8), ds.y)
+  ds = ember.data.tensor_dataset((ds.x / 16):reshape(-1, 1, 8, 8), ds.y, {classes = ds.classes})
+  input = {scale = 1 / 16, shape = {1, 8, 8}}   -- recorded in the checkpoints, for `ember eval`
   train, valid = ds:split({0.6, 0.4})
   valid, test = valid:split(0.5)
   epochs = cfg.epochs > 0 and cfg.epochs or 40
@@ -91,7 +93,7 @@ for _, s in ipairs(cfg.smoothing) do
   local t0 = ember.clock()
   ember.fit{model = model, optimizer = opt, train = train, valid = valid, epochs = epochs, batch = cfg.batch,
             loss = function(out, y) return ember.loss.cross_entropy(out, y, {label_smoothing = s}) end,
-            metrics = metrics, run = run}
+            metrics = metrics, run = run, input = input}
   local r = evaluate(model, test)
   r.smoothing, r.secs, r.dir = s, ember.clock() - t0, run.dir
   run:set_meta{test_accuracy = r.accuracy, test_nll = r.nll, test_confidence = r.confidence}

@@ -15,11 +15,11 @@ local nn, optim = ember.nn, ember.optim
 local cfg = ember.config{
   opt = {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"},   -- one run per entry
   data = "digits",    -- digits (shipped 8x8 handwritten digits) or fashion (Fashion-MNIST, 28x28)
-  lr = 0,             -- 0: each optimizer's usual lr (LR below); any other value is used for all
+  lr = 0.0,           -- 0: each optimizer's usual lr (LR below); any other value is used for all
   epochs = 20,
   batch = 32,
   hidden = 64,
-  weight_decay = 0,   -- for every optimizer but adamw (adamw: decoupled 1e-2, its default)
+  weight_decay = 0.0, -- for every optimizer but adamw (adamw: decoupled 1e-2, its default)
   subset = 0,         -- training samples to use (0: all)
   seed = 1,
 }

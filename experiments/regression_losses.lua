@@ -32,7 +32,7 @@ local cfg = ember.config{
   n = 1000,              -- synthetic: samples (80% train, 20% test)
   noise = 0.5,           -- synthetic: std of the Gaussian noise
   outliers = 0.1,        -- synthetic: fraction of training targets that are outliers
-  outlier_scale = 10,    -- synthetic: an outlier's error is in [outlier_scale, 2 outlier_scale)
+  outlier_scale = 10.0,  -- synthetic: an outlier's error is in [outlier_scale, 2 outlier_scale)
   subset = 0,            -- training samples to use (0: all)
   seed = 1,
 }

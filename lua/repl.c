@@ -72,6 +72,21 @@ static void on_line(char *line) {
   rl_callback_handler_remove();
 }
 
+/* Readline 8.2 crashes in callback mode when an incremental search (Ctrl-R) meets a prefix key and
+   then a key the prefix leaves unbound (Ctrl-R Ctrl-X a): the search pushes the prefix back and
+   re-dispatches it from inside its own callback, which then reads a NULL key-sequence context
+   (Python's REPL crashes the same way; blocking readline(), as lua5.4 uses, does not). So during a
+   search ember reads the key itself: a prefix key ends the search first, keeping the line it found as
+   readline would, and then reaches readline as an ordinary key. ESC is left to readline: it is a search
+   terminator, and the arrow keys that start with it work. */
+static void end_search_before_prefix(void) {
+  unsigned char c;
+  if (read(fileno(rl_instream), &c, 1) != 1) return;   /* EOF or an error: readline reads it again */
+  Keymap km = rl_get_keymap();
+  if (c != 27 && km[c].type == ISKMAP) rl_callback_sigcleanup();
+  rl_stuff_char(c);
+}
+
 static int read_line(const char *prompt, char **out) {
   struct saved_handlers old;
   sigset_t block, orig;
@@ -114,6 +129,7 @@ static int read_line(const char *prompt, char **out) {
       break;
     }
     sigprocmask(SIG_SETMASK, &orig, NULL);   /* completion may run Lua: let a Ctrl-C there set the flag */
+    if (RL_ISSTATE(RL_STATE_ISEARCH)) end_search_before_prefix();
     rl_callback_read_char();
     sigprocmask(SIG_BLOCK, &block, NULL);
   }

@@ -20,6 +20,12 @@ em_tensor *lt_test(lua_State *L, int idx);      /* borrowed or NULL */
 void lt_push(lua_State *L, em_tensor *t);
 /* a tensor from a tensor (retained), a number (0-d) or a nested table of numbers; new reference */
 em_tensor *lt_to_tensor(lua_State *L, int idx, const char *fn);
+/* the tensor at idx, for an in-place change by fn: refused with grad mode on when it requires grad or
+   is a view of such a tensor made under no_grad (the change would be invisible to autograd) */
+em_tensor *lt_check_writable(lua_State *L, int idx, const char *fn);
+/* as lt_check_writable, for a change that writes different values to different elements (copy, add_):
+   an expanded tensor, whose elements share memory, is refused too, as PyTorch does */
+em_tensor *lt_check_writable_each(lua_State *L, int idx, const char *fn);
 /* Errors (lua/bind/error.c): every error is ember's one error type (lua/ember/error.lua), a table with
    kind, fn, message and where. A message "name: text" gets fn = the public name of name ("ember.name").
    lt_raise raises em_error() with em_error_kind(); lt_error a printf-style message (lua_pushfstring's
@@ -32,6 +38,9 @@ void lt_push_where(lua_State *L);
 /* is the value at idx an ember error? and the exit status `ember` ends with for it (1 for any other value) */
 int lt_is_error(lua_State *L, int idx);
 int lt_error_status(lua_State *L, int idx);
+/* a file name argument (sys.c): a string without NUL bytes, which C would cut it at, so that
+   "runs/a\0b" cannot open "runs/a" */
+const char *lt_check_path(lua_State *L, int idx);
 /* a 1-based Lua dim (negative counts from the end) to the core's 0-based one; raises when out of range */
 int lt_check_dim(lua_State *L, int idx, int ndim, const char *fn);
 /* sizes given as integers from index first on, or one table of integers at first; returns ndim */
@@ -51,8 +60,13 @@ void ember_open_loss(lua_State *L);
 void ember_open_optim(lua_State *L);
 void ember_open_data(lua_State *L);
 void ember_open_checkpoint(lua_State *L);
+void ember_open_weights(lua_State *L);
 void ember_open_sys(lua_State *L);
 void ember_open_process(lua_State *L);   /* ember._process: child processes for ember sweep */
+void ember_open_fs(lua_State *L);
+/* weights.c: when the file at path is a safetensors or npz file (by its first bytes), pushes its tensors as
+   a table name -> tensor and returns 1 (raising on a corrupt file); else returns -1 and pushes nothing */
+int lt_load_weights(lua_State *L, const char *path);
 /* main.c: Ctrl-C and SIGTERM interrupt the running chunk, or (with ember._graceful(true)) only
    count, so a runner can finish its step and save */
 void ember_install_signals(lua_State *L);

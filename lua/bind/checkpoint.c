@@ -249,7 +249,7 @@ static int walk(lua_State *L, save_state *s, int idx, int visit, int depth) {
 /* ember.save(path, value): value is a tensor, number, string, boolean or a table nesting them (keys
    strings or integers). Writes atomically (the old file survives any failure). Returns nothing. */
 static int ck_save(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1);
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   save_state *s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -389,10 +389,12 @@ static void place_entry(lua_State *L, load_box *b, const char *path, em_ck_entry
 }
 
 /* ember.load(path) -> the value given to ember.save: the same nested tables, tensors as new contiguous
-   tensors (no autograd history), integers as integers. Raises on a missing, truncated or corrupt file. */
+   tensors (no autograd history), integers as integers. Raises on a missing, truncated or corrupt file.
+   A safetensors or npz file (told apart by its first bytes) gives its table name -> tensor (weights.c). */
 static int ck_load(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1);
   lua_settop(L, 1);
+  if (lt_load_weights(L, path) > 0) return 1;
   load_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   memset(b, 0, sizeof *b);
   luaL_setmetatable(L, LOAD_MT);
@@ -403,7 +405,7 @@ static int ck_load(lua_State *L) {
   b->scratch = malloc(longest + 1);
   if (!b->scratch) {
     load_box_free(b);
-    return luaL_error(L, "load: out of memory");
+    return lt_error(L, "memory", "load: out of memory");
   }
   if (b->n == 1 && b->es[0].name_len == 0) {
     push_value(L, b, &b->es[0]);                        /* ember.save(path, tensor), or of {} */

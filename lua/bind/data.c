@@ -9,13 +9,13 @@
 
 /* ember._idx_read(path) -> tensor: (N, 1, H, W) in [0, 1] for images, (N) class indices for labels */
 static int l_idx_read(lua_State *L) {
-  lt_push(L, em_idx_read(luaL_checkstring(L, 1)));
+  lt_push(L, em_idx_read(lt_check_path(L, 1)));
   return 1;
 }
 
 /* ember._idx_pair(images, labels) -> x, y with equal sample counts */
 static int l_idx_pair(lua_State *L) {
-  const char *images = luaL_checkstring(L, 1), *labels = luaL_checkstring(L, 2);
+  const char *images = lt_check_path(L, 1), *labels = lt_check_path(L, 2);
   em_tensor *x, *y;
   if (em_idx_read_pair(images, labels, &x, &y) < 0) return lt_raise(L);
   lt_push(L, x);
@@ -25,7 +25,7 @@ static int l_idx_pair(lua_State *L) {
 
 /* ember._csv_read(path [, sep = ","] [, header = true]) -> tensor (rows, cols), {names} */
 static int l_csv_read(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1);
   size_t n = 1;
   const char *sep = luaL_optlstring(L, 2, ",", &n);
   luaL_argcheck(L, n == 1, 2, "the separator must be one character");
@@ -46,20 +46,28 @@ static int l_csv_read(lua_State *L) {
   return 2;
 }
 
-/* a 1-based index value from a tensor or table entry, as a 0-based row */
-static int64_t index_at(lua_State *L, int arg, em_tensor *it, int64_t k) {
+/* a 1-based index value from a tensor or table entry, as a 0-based row of the n rows; checked here,
+   before the 1-based value is shifted */
+static int64_t index_at(lua_State *L, int arg, em_tensor *it, int64_t k, int64_t n) {
+  lua_Integer i;
   double v;
   if (it) v = em_get_flat(it, k);
   else {
     lua_geti(L, arg, (lua_Integer)k + 1);
     int ok;
-    v = (double)lua_tonumberx(L, -1, &ok);
+    i = lua_tointegerx(L, -1, &ok);
+    v = (double)lua_tonumberx(L, -1, NULL);
+    if (!ok && !lua_isnumber(L, -1))
+      return lt_error(L, "type", "gather_rows: index %I is not a number", (lua_Integer)k + 1);
     lua_pop(L, 1);
-    if (!ok) return luaL_error(L, "gather_rows: index %d is not a number", (int)(k + 1));
+    if (ok) goto check;
   }
-  if (v != floor(v) || !(v >= -9e15 && v <= 9e15))
-    return luaL_error(L, "gather_rows: index %f is not an integer", v);
-  return (int64_t)v - 1;
+  if (v != floor(v)) return lt_error(L, "value", "gather_rows: index %f is not an integer", v);
+  if (!(v >= 1 && v <= (double)n)) return lt_error(L, "value", "gather_rows: index %f out of range for %I rows", v, (lua_Integer)n);
+  i = (lua_Integer)v;
+check:
+  if (i < 1 || i > n) return lt_error(L, "value", "gather_rows: index %I out of range for %I rows", i, (lua_Integer)n);
+  return (int64_t)i - 1;
 }
 
 /* ember._gather_rows(dst, src, idx | nil [, start = 1]) -> dst: dst's B rows become the rows
@@ -71,19 +79,21 @@ static int l_gather_rows(lua_State *L) {
   if (!it && !lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   lua_Integer start = luaL_optinteger(L, 4, 1);
   int64_t B = dst->ndim >= 1 ? dst->shape[0] : 0;
+  if (start < 1) return lt_error(L, "value", "gather_rows: start must be >= 1 (got %I)", start);
   if (lua_isnoneornil(L, 3)) {
     if (em_gather_rows(dst, src, NULL, (int64_t)start - 1) < 0) return lt_raise(L);
     lua_settop(L, 1);
     return 1;
   }
   int64_t have = it ? em_numel(it) : (int64_t)luaL_len(L, 3);
-  if (start < 1 || B > have - (start - 1))
-    return luaL_error(L, "gather_rows: %d indices from position %d, but the index list has %d",
-                      (int)B, (int)start, (int)have);
+  if (B > have - (start - 1))
+    return lt_error(L, "value", "gather_rows: %I indices from position %I, but the index list has %I", (lua_Integer)B,
+                      start, (lua_Integer)have);
   int64_t small[1024];
   int64_t *idx = small;
   if (B > 1024) idx = lua_newuserdatauv(L, (size_t)B * sizeof *idx, 0);   /* freed by the GC */
-  for (int64_t k = 0; k < B; k++) idx[k] = index_at(L, 3, it, (int64_t)start - 1 + k);
+  int64_t rows = src->ndim >= 1 ? src->shape[0] : 0;
+  for (int64_t k = 0; k < B; k++) idx[k] = index_at(L, 3, it, (int64_t)start - 1 + k, rows);
   if (em_gather_rows(dst, src, idx, 0) < 0) return lt_raise(L);
   lua_settop(L, 1);
   return 1;
@@ -97,7 +107,7 @@ static int l_index_order(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   int shuffle = lua_toboolean(L, 2);
   if (n < 1 || n > MAX_INDEX_ROWS)
-    return luaL_error(L, "index_order: n must be in 1..%d (got %d)", (int)MAX_INDEX_ROWS, (int)n);
+    return lt_error(L, "value", "index_order: n must be in 1..%I (got %I)", MAX_INDEX_ROWS, n);
   int64_t len = (int64_t)n;
   em_tensor *t = em_tensor_new(1, &len);
   lt_push(L, t);   /* owned by Lua from here on */

@@ -96,8 +96,10 @@ int luaopen_ember(lua_State *L) {
   ember_open_optim(L);
   ember_open_data(L);
   ember_open_checkpoint(L);
+  ember_open_weights(L);
   ember_open_sys(L);
   ember_open_process(L);
+  ember_open_fs(L);
   lua_pushstring(L, EMBER_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushcfunction(L, l_version);

@@ -25,7 +25,7 @@ static em_tensor *arg_tensor(lua_State *L, int idx, const char *fn) {
 
 static em_tensor *arg_target(lua_State *L, int idx, const char *fn) {
   em_tensor *t = arg_tensor(L, idx, fn);
-  if (!t) luaL_error(L, "%s: target is missing", fn);
+  if (!t) lt_error(L, "value", "%s: target is missing", fn);
   return t;
 }
 

@@ -19,19 +19,19 @@ static void get_pair(lua_State *L, int opts, const char *key, const char *fn, co
   lua_getfield(L, opts, key);
   if (lua_isinteger(L, -1)) {
     lua_Integer v = lua_tointeger(L, -1);
-    if (v < -1000000 || v > 1000000) luaL_error(L, "%s: %s is out of range (got %d)", fn, key, (int)v);
+    if (v < -1000000 || v > 1000000) lt_error(L, "value", "%s: %s is out of range (got %I)", fn, key, v);
     out[0] = out[1] = (int)v;
   } else if (lua_istable(L, -1)) {
     for (int k = 0; k < 2; k++) {
       lua_rawgeti(L, -1 - k, k + 1);
-      if (!lua_isinteger(L, -1)) luaL_error(L, "%s: %s must be an integer or a table of 2 integers", fn, key);
+      if (!lua_isinteger(L, -1)) lt_error(L, "type", "%s: %s must be an integer or a table of 2 integers", fn, key);
       lua_Integer v = lua_tointeger(L, -1);
-      if (v < -1000000 || v > 1000000) luaL_error(L, "%s: %s is out of range (got %d)", fn, key, (int)v);
+      if (v < -1000000 || v > 1000000) lt_error(L, "value", "%s: %s is out of range (got %I)", fn, key, v);
       out[k] = (int)v;
     }
     lua_pop(L, 2);
   } else if (!lua_isnil(L, -1)) {
-    luaL_error(L, "%s: %s must be an integer or a table of 2 integers (got %s)", fn, key, luaL_typename(L, -1));
+    lt_error(L, "type", "%s: %s must be an integer or a table of 2 integers (got %s)", fn, key, luaL_typename(L, -1));
   }
   lua_pop(L, 1);
 }
@@ -46,7 +46,7 @@ static int get_bool(lua_State *L, int opts, const char *key, int def) {
 
 static int opts_index(lua_State *L, int idx, const char *fn) {
   if (lua_isnoneornil(L, idx)) return 0;
-  if (!lua_istable(L, idx)) luaL_error(L, "%s: options must be a table (got %s)", fn, luaL_typename(L, idx));
+  if (!lua_istable(L, idx)) lt_error(L, "type", "%s: options must be a table (got %s)", fn, luaL_typename(L, idx));
   return idx;
 }
 
@@ -112,7 +112,7 @@ static int pool(lua_State *L, int is_max) {
   lua_setfield(L, -2, "kernel");
   get_pair(L, lua_gettop(L), "kernel", fn, zero, o.kernel);
   lua_pop(L, 1);
-  if (lua_isnoneornil(L, 2)) return luaL_error(L, "%s: kernel size expected", fn);
+  if (lua_isnoneornil(L, 2)) return lt_error(L, "value", "%s: kernel size expected", fn);
   int opts = opts_index(L, 3, fn);
   get_pair(L, opts, "stride", fn, o.kernel, o.stride);
   get_pair(L, opts, "padding", fn, zero, o.padding);

@@ -118,18 +118,30 @@ static int m_matmul(lua_State *L) {
 
 /* ---- views ---- */
 
+/* the sizes of reshape and expand, from integers at 2, 3, ... or one table at 2 (x:reshape(4, -1) and
+   x:reshape({4, -1}) alike); -1 and the other checks are the op's. Returns how many. */
+static int view_sizes(lua_State *L, int64_t shape[EM_MAX_DIMS], const char *fn) {
+  int tab = lua_istable(L, 2);
+  lua_Integer len = tab ? luaL_len(L, 2) : lua_gettop(L) - 1;   /* __len may say anything */
+  if (len > EM_MAX_DIMS || len < 0) return lt_error(L, "value", "%s: at most %d dimensions", fn, EM_MAX_DIMS);
+  int n = (int)len;
+  for (int i = 0; i < n; i++) {
+    int ok;
+    if (tab) lua_geti(L, 2, i + 1);
+    lua_Integer v = lua_tointegerx(L, tab ? -1 : i + 2, &ok);
+    if (!ok)
+      return lt_error(L, "type", "%s: size %d must be an integer (got %s)", fn, i + 1,
+                      luaL_tolstring(L, tab ? -1 : i + 2, NULL));
+    if (tab) lua_pop(L, 1);
+    shape[i] = v;
+  }
+  return n;
+}
+
 static int m_reshape(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int64_t shape[EM_MAX_DIMS];
-  int n;
-  if (lua_istable(L, 2)) n = lt_check_shape(L, 2, shape, "reshape");
-  else {
-    n = 0;
-    for (int i = 2; i <= lua_gettop(L); i++) {
-      if (n == EM_MAX_DIMS) return luaL_error(L, "reshape: at most %d dimensions", EM_MAX_DIMS);
-      shape[n++] = luaL_checkinteger(L, i);
-    }
-  }
+  int n = view_sizes(L, shape, "reshape");
   lt_push(L, em_reshape(t, n, shape));
   return 1;
 }
@@ -138,7 +150,7 @@ static int m_t(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   if (t->ndim > 2) {
     char sb[EM_SHAPE_BUF];
-    return luaL_error(L, "t: expects a tensor of at most 2 dimensions (got %s); use transpose(d1, d2)",
+    return lt_error(L, "shape", "t: expects a tensor of at most 2 dimensions (got %s); use transpose(d1, d2)",
                       em_tensor_shape_str(sb, sizeof sb, t));
   }
   if (t->ndim < 2) { lua_settop(L, 1); return 1; }
@@ -157,7 +169,7 @@ static int m_permute(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int perm[EM_MAX_DIMS];
   int tab = lua_istable(L, 2), n = tab ? (int)lua_rawlen(L, 2) : lua_gettop(L) - 1;
-  if (n != t->ndim) return luaL_error(L, "permute: expected %d dimensions, got %d", t->ndim, n);
+  if (n != t->ndim) return lt_error(L, "shape", "permute: expected %d dimensions, got %d", t->ndim, n);
   for (int i = 0; i < n; i++) {
     if (tab) { lua_rawgeti(L, 2, i + 1); perm[i] = lt_check_dim(L, -1, t->ndim, "permute"); lua_pop(L, 1); }
     else perm[i] = lt_check_dim(L, i + 2, t->ndim, "permute");
@@ -166,10 +178,16 @@ static int m_permute(lua_State *L) {
   return 1;
 }
 
+/* x:narrow(dim, start, length): start is 1-based; start - 1 and start + length are formed only once
+   they cannot overflow (math.mininteger, math.maxinteger) */
 static int m_narrow(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int d = lt_check_dim(L, 2, t->ndim, "narrow");
   lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+  lua_Integer size = t->ndim ? t->shape[d] : 1;
+  if (start < 1 || len < 0 || start - 1 > size || len > size - (start - 1))
+    return lt_error(L, "value", "narrow: start %I with length %I is outside dimension %d of size %I", start, len, d + 1,
+                      size);
   lt_push(L, em_narrow(t, d, start - 1, len));
   return 1;
 }
@@ -177,16 +195,17 @@ static int m_narrow(lua_State *L) {
 static int m_select(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int d = lt_check_dim(L, 2, t->ndim, "select");
-  lt_push(L, em_select(t, d, luaL_checkinteger(L, 3) - 1));
+  lua_Integer i = luaL_checkinteger(L, 3), size = t->ndim ? t->shape[d] : 1;
+  if (i < 1 || i > size)
+    return lt_error(L, "value", "select: index %I is out of range for dimension %d of size %I", i, d + 1, size);
+  lt_push(L, em_select(t, d, i - 1));
   return 1;
 }
 
 static int m_expand(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int64_t shape[EM_MAX_DIMS];
-  int n = 0;
-  if (lua_istable(L, 2)) n = lt_check_shape(L, 2, shape, "expand");
-  else for (int i = 2; i <= lua_gettop(L) && n < EM_MAX_DIMS; i++) shape[n++] = luaL_checkinteger(L, i);
+  int n = view_sizes(L, shape, "expand");
   lt_push(L, em_expand(t, n, shape));
   return 1;
 }
@@ -195,7 +214,7 @@ static int m_unsqueeze(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   lua_Integer d = luaL_checkinteger(L, 2);
   if (d == 0 || d > t->ndim + 1 || d < -(t->ndim + 1))
-    return luaL_error(L, "unsqueeze: dimension %d out of range for a %d-d tensor", (int)d, t->ndim);
+    return lt_error(L, "value", "unsqueeze: dimension %I out of range for a %d-d tensor", d, t->ndim);
   lt_push(L, em_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
   return 1;
 }
@@ -212,7 +231,7 @@ static int m_flatten(lua_State *L) {
   if (t->ndim == 0) { int64_t one = 1; lt_push(L, em_reshape(t, 1, &one)); return 1; }
   int s = lua_isnoneornil(L, 2) ? 0 : lt_check_dim(L, 2, t->ndim, "flatten");
   int e = lua_isnoneornil(L, 3) ? t->ndim - 1 : lt_check_dim(L, 3, t->ndim, "flatten");
-  if (e < s) return luaL_error(L, "flatten: end dimension comes before start dimension");
+  if (e < s) return lt_error(L, "value", "flatten: end dimension comes before start dimension");
   int64_t shape[EM_MAX_DIMS];
   int n = 0;
   for (int i = 0; i < s; i++) shape[n++] = t->shape[i];
@@ -240,8 +259,14 @@ static int l_cat(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   int n = (int)lua_rawlen(L, 1);
   em_tensor *ts[EM_NODE_MAX_IN];
-  if (n < 1) return luaL_error(L, "cat: expects a non-empty list of tensors");
+  if (n < 1) return lt_error(L, "value", "cat: expects a non-empty list of tensors");
   int dim = 0;
+  for (int i = 1; i <= n; i++) {   /* positions count in the whole list, not in the groups folded below */
+    lua_rawgeti(L, 1, i);
+    em_tensor *t = lt_test(L, -1);
+    if (t && t->ndim == 0) return lt_error(L, "shape", "cat: zero-dimensional tensor (at position %d) cannot be concatenated", i);
+    lua_pop(L, 1);
+  }
   lua_rawgeti(L, 1, 1);
   em_tensor *first = lt_check(L, -1);
   lua_pop(L, 1);
@@ -255,7 +280,8 @@ static int l_cat(lua_State *L) {
     for (; k < EM_NODE_MAX_IN && i <= n; k++, i++) {
       lua_rawgeti(L, 1, i);
       ts[k] = lt_test(L, -1);
-      if (!ts[k]) return luaL_error(L, "cat: element %d is a %s, expected a tensor", i, luaL_typename(L, -1));
+      if (!ts[k] && luaL_testudata(L, -1, EM_TENSOR_MT)) return lt_error(L, "state", "cat: element %d: tensor was closed", i);
+      if (!ts[k]) return lt_error(L, "type", "cat: element %d is a %s, expected a tensor", i, luaL_typename(L, -1));
       lua_pop(L, 1);
     }
     lt_push(L, em_cat(k, ts, dim));
@@ -266,12 +292,7 @@ static int l_cat(lua_State *L) {
 
 /* ---- in place (no autograd: for initialisation and optimizers; refused on tensors that need grad) ---- */
 
-static em_tensor *check_inplace(lua_State *L, const char *fn) {
-  em_tensor *t = lt_check(L, 1);
-  if (em_grad_enabled() && t->requires_grad)
-    luaL_error(L, "%s: in-place change of a tensor that requires grad; wrap it in ember.no_grad(function() ... end)", fn);
-  return t;
-}
+static em_tensor *check_inplace(lua_State *L, const char *fn) { return lt_check_writable(L, 1, fn); }
 
 static int m_fill(lua_State *L) {
   em_tensor *t = check_inplace(L, "fill");
@@ -283,7 +304,7 @@ static int m_fill(lua_State *L) {
 static int m_zero(lua_State *L) { lua_settop(L, 1); lua_pushnumber(L, 0); return m_fill(L); }
 
 static int m_copy(lua_State *L) {
-  em_tensor *t = check_inplace(L, "copy");
+  em_tensor *t = lt_check_writable_each(L, 1, "copy");
   em_tensor *s = lt_to_tensor(L, 2, "copy");
   int rc = em_tensor_copy_(t, s);
   em_tensor_release(s);
@@ -293,7 +314,7 @@ static int m_copy(lua_State *L) {
 }
 
 static int m_uniform(lua_State *L) {
-  em_tensor *t = check_inplace(L, "uniform");
+  em_tensor *t = lt_check_writable_each(L, 1, "uniform");
   if (em_tensor_uniform_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1)))
     return lt_raise(L);
   lua_settop(L, 1);
@@ -301,7 +322,7 @@ static int m_uniform(lua_State *L) {
 }
 
 static int m_normal(lua_State *L) {
-  em_tensor *t = check_inplace(L, "normal");
+  em_tensor *t = lt_check_writable_each(L, 1, "normal");
   if (em_tensor_normal_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1)))
     return lt_raise(L);
   lua_settop(L, 1);
@@ -310,7 +331,7 @@ static int m_normal(lua_State *L) {
 
 /* x:add_(y [, alpha]) : x += alpha * y (y a tensor broadcastable to x, or a number) */
 static int m_add_(lua_State *L) {
-  em_tensor *t = check_inplace(L, "add_");
+  em_tensor *t = lt_check_writable_each(L, 1, "add_");
   float alpha = (float)luaL_optnumber(L, 3, 1);
   em_tensor *y = lt_to_tensor(L, 2, "add_");
   em_tensor *s = alpha == 1.0f ? (em_tensor_retain(y), y) : em_binary_scalar(EM_BIN_MUL, y, alpha, 0);
@@ -323,7 +344,7 @@ static int m_add_(lua_State *L) {
 }
 
 static int m_mul_(lua_State *L) {
-  em_tensor *t = check_inplace(L, "mul_");
+  em_tensor *t = lt_check_writable_each(L, 1, "mul_");
   em_tensor *y = lt_to_tensor(L, 2, "mul_");
   em_tensor *r = em_binary(EM_BIN_MUL, t, y);
   int rc = r ? (em_same_shape(r, t) ? em_tensor_copy_(t, r) : em_fail("mul_: result shape differs from the tensor's")) : -1;

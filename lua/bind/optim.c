@@ -1,4 +1,4 @@
-/* optim.c (binding) - the low-level optimizer kernels of core/optim.h for lua/ember/optim.lua, which
+/* optim.c (binding) - the low-level optimizer kernels of core/optim.h for lua/ember/optim/, which
    owns the state and the param groups. Each call is one fused update of one parameter; the options are
    plain arguments read from the param group by the caller at every step (nothing is cached here).
 
@@ -105,17 +105,18 @@ static int l_zero_grad(lua_State *L) {
   return 0;
 }
 
-/* the tensors of a Lua array, borrowed (the array keeps them alive), in a GC-owned block */
+/* the tensors of a Lua array, borrowed (the array keeps them alive), in a GC-owned block. The block
+   goes on top of the stack, where a missing optional argument would be: read those first. */
 static em_tensor **param_list(lua_State *L, int idx, int *n, const char *fn) {
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_Integer len = luaL_len(L, idx);
-  if (len > 1000000000) luaL_error(L, "%s: too many parameters", fn);
+  if (len > 1000000000) lt_error(L, "value", "%s: too many parameters", fn);
   em_tensor **ts = lua_newuserdatauv(L, (size_t)(len > 0 ? len : 1) * sizeof *ts, 0);
   for (lua_Integer i = 1; i <= len; i++) {
     lua_rawgeti(L, idx, i);
     ts[i - 1] = lt_test(L, -1);
     if (!ts[i - 1])
-      luaL_error(L, "%s: parameter %d is not a tensor (got %s)", fn, (int)i, luaL_typename(L, -1));
+      lt_error(L, "type", "%s: parameter %d is not a tensor (got %s)", fn, (int)i, luaL_typename(L, -1));
     lua_pop(L, 1);
   }
   *n = (int)len;
@@ -126,34 +127,34 @@ static double norm_arg(lua_State *L, int idx, const char *fn) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     const char *s = lua_tostring(L, idx);
     if (!strcmp(s, "inf")) return INFINITY;
-    luaL_error(L, "%s: norm_type must be a number > 0 or \"inf\" (got \"%s\")", fn, s);
+    lt_error(L, "value", "%s: norm_type must be a number > 0 or \"inf\" (got \"%s\")", fn, s);
   }
   return luaL_optnumber(L, idx, 2.0);
 }
 
 static int l_grad_norm(lua_State *L) {
   int n;
+  double norm_type = norm_arg(L, 2, "grad_norm"), total;
   em_tensor **ts = param_list(L, 1, &n, "grad_norm");
-  double total;
-  if (em_grad_norm(ts, n, norm_arg(L, 2, "grad_norm"), &total)) return lt_raise(L);
+  if (em_grad_norm(ts, n, norm_type, &total)) return lt_raise(L);
   lua_pushnumber(L, total);
   return 1;
 }
 
 static int l_clip_grad_norm(lua_State *L) {
   int n;
+  double max_norm = luaL_checknumber(L, 2), norm_type = norm_arg(L, 3, "clip_grad_norm"), total;
   em_tensor **ts = param_list(L, 1, &n, "clip_grad_norm");
-  double total;
-  if (em_clip_grad_norm(ts, n, luaL_checknumber(L, 2), norm_arg(L, 3, "clip_grad_norm"), &total))
-    return lt_raise(L);
+  if (em_clip_grad_norm(ts, n, max_norm, norm_type, &total)) return lt_raise(L);
   lua_pushnumber(L, total);
   return 1;
 }
 
 static int l_clip_grad_value(lua_State *L) {
   int n;
+  double clip = luaL_checknumber(L, 2);
   em_tensor **ts = param_list(L, 1, &n, "clip_grad_value");
-  if (em_clip_grad_value(ts, n, luaL_checknumber(L, 2))) return lt_raise(L);
+  if (em_clip_grad_value(ts, n, clip)) return lt_raise(L);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 /* tensor.c (binding) - the tensor userdata: lifetime, conversion from Lua values, creation functions,
    printing, element access and the tensor's properties (.grad, .requires_grad). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,26 @@ em_tensor *lt_check(lua_State *L, int idx) {
   return t;
 }
 
+em_tensor *lt_check_writable(lua_State *L, int idx, const char *fn) {
+  em_tensor *t = lt_check(L, idx);
+  if (em_grad_enabled() && t->requires_grad)
+    lt_error(L, "state", "%s: in-place change of a tensor that requires grad; wrap it in ember.no_grad(function() ... end)", fn);
+  if (em_grad_enabled() && t->grad_view)
+    lt_error(L, "state", "%s: in-place change of a view, made under no_grad, of a tensor that requires grad; make the "
+               "change under ember.no_grad too", fn);
+  return t;
+}
+
+em_tensor *lt_check_writable_each(lua_State *L, int idx, const char *fn) {
+  em_tensor *t = lt_check_writable(L, idx, fn);
+  if (em_tensor_shares_elements(t)) {
+    char sb[EM_SHAPE_BUF];
+    lt_error(L, "state", "%s: %s is an expanded view whose elements share memory; clone() it first", fn,
+             em_tensor_shape_str(sb, sizeof sb, t));
+  }
+  return t;
+}
+
 /* bytes reported to the collector so far; growth beyond it becomes GC work */
 static int64_t reported;
 
@@ -53,10 +74,11 @@ void lt_push(lua_State *L, em_tensor *t) {
   lt_gc_account(L);
 }
 
-/* __gc and __close: may run twice */
+/* __gc and __close: may run twice. Reachable by hand (getmetatable(x).__gc(io.stdout)), so the
+   argument must be a tensor's box, open or closed: liolib's own __gc checks its argument the same way. */
 static int tensor_gc(lua_State *L) {
-  lt_box *b = lua_touserdata(L, 1);
-  if (b && b->t) { em_tensor_release(b->t); b->t = NULL; }
+  lt_box *b = luaL_checkudata(L, 1, EM_TENSOR_MT);
+  if (b->t) { em_tensor_release(b->t); b->t = NULL; }
   return 0;
 }
 
@@ -64,8 +86,8 @@ int lt_check_dim(lua_State *L, int idx, int ndim, const char *fn) {
   lua_Integer d = luaL_checkinteger(L, idx);
   int lim = ndim > 0 ? ndim : 1;
   if (d == 0 || d > lim || d < -lim)
-    return luaL_error(L, "%s: dimension %d out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn,
-                      (int)d, ndim, lim, lim);
+    return lt_error(L, "value", "%s: dimension %I out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn, d,
+                      ndim, lim, lim);
   return d > 0 ? (int)d - 1 : (int)d + lim;
 }
 
@@ -73,12 +95,12 @@ int lt_check_shape(lua_State *L, int first, int64_t shape[EM_MAX_DIMS], const ch
   int n = 0;
   if (lua_istable(L, first)) {
     n = (int)lua_rawlen(L, first);
-    if (n > EM_MAX_DIMS) luaL_error(L, "%s: at most %d dimensions (got %d)", fn, EM_MAX_DIMS, n);
+    if (n > EM_MAX_DIMS) lt_error(L, "shape", "%s: at most %d dimensions (got %d)", fn, EM_MAX_DIMS, n);
     for (int i = 0; i < n; i++) {
       lua_rawgeti(L, first, i + 1);
       int ok;
       lua_Integer v = lua_tointegerx(L, -1, &ok);
-      if (!ok || v < 0) luaL_error(L, "%s: size %d must be a non-negative integer (got %s)", fn, i + 1, luaL_tolstring(L, -1, NULL));
+      if (!ok || v < 0) lt_error(L, "value", "%s: size %d must be a non-negative integer (got %s)", fn, i + 1, luaL_tolstring(L, -1, NULL));
       shape[i] = v;
       lua_pop(L, 1);
     }
@@ -86,10 +108,10 @@ int lt_check_shape(lua_State *L, int first, int64_t shape[EM_MAX_DIMS], const ch
   }
   int top = lua_gettop(L);
   for (int i = first; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
-    if (n == EM_MAX_DIMS) luaL_error(L, "%s: at most %d dimensions", fn, EM_MAX_DIMS);
+    if (n == EM_MAX_DIMS) lt_error(L, "shape", "%s: at most %d dimensions", fn, EM_MAX_DIMS);
     int ok;
     lua_Integer v = lua_tointegerx(L, i, &ok);
-    if (!ok || v < 0) luaL_error(L, "%s: size %d must be a non-negative integer (got %s)", fn, n + 1, lua_tostring(L, i));
+    if (!ok || v < 0) lt_error(L, "value", "%s: size %d must be a non-negative integer (got %s)", fn, n + 1, lua_tostring(L, i));
     shape[n++] = v;
   }
   return n;
@@ -98,7 +120,7 @@ int lt_check_shape(lua_State *L, int first, int64_t shape[EM_MAX_DIMS], const ch
 /* ---- nested tables ---- */
 
 static void table_shape(lua_State *L, int idx, int depth, int *ndim, int64_t *shape, const char *fn) {
-  if (depth >= EM_MAX_DIMS) luaL_error(L, "%s: nested table is deeper than %d levels", fn, EM_MAX_DIMS);
+  if (depth >= EM_MAX_DIMS) lt_error(L, "shape", "%s: nested table is deeper than %d levels", fn, EM_MAX_DIMS);
   int64_t n = (int64_t)lua_rawlen(L, idx);
   shape[depth] = n;
   *ndim = depth + 1;
@@ -113,7 +135,7 @@ static void table_fill(lua_State *L, int idx, int depth, int ndim, const int64_t
   int64_t n = (int64_t)lua_rawlen(L, idx);
   size_t plen = strlen(path);
   if (n != shape[depth])
-    luaL_error(L, "%s: ragged nested table at %s: expected %d elements, got %d", fn, *path ? path : "top level",
+    lt_error(L, "shape", "%s: ragged nested table at %s: expected %d elements, got %d", fn, *path ? path : "top level",
                (int)shape[depth], (int)n);
   for (int64_t i = 1; i <= n; i++) {
     lua_rawgeti(L, idx, (lua_Integer)i);
@@ -123,12 +145,12 @@ static void table_fill(lua_State *L, int idx, int depth, int ndim, const int64_t
       lua_Number v = lua_tonumberx(L, -1, &ok);
       if (!ok) {
         if (lua_isboolean(L, -1)) v = lua_toboolean(L, -1);
-        else luaL_error(L, "%s: element %s is a %s, expected a number", fn, path, luaL_typename(L, -1));
+        else lt_error(L, "type", "%s: element %s is a %s, expected a number", fn, path, luaL_typename(L, -1));
       }
       *(*out)++ = (float)v;
     } else {
       if (!lua_istable(L, -1))
-        luaL_error(L, "%s: element %s is a %s, expected a table (ragged nesting)", fn, path, luaL_typename(L, -1));
+        lt_error(L, "type", "%s: element %s is a %s, expected a table (ragged nesting)", fn, path, luaL_typename(L, -1));
       table_fill(L, lua_gettop(L), depth + 1, ndim, shape, out, path, fn);
     }
     lua_pop(L, 1);
@@ -161,7 +183,8 @@ em_tensor *lt_to_tensor(lua_State *L, int idx, const char *fn) {
     return t;
   }
   if (lua_istable(L, idx)) return from_table(L, idx, fn);
-  luaL_error(L, "%s: expected a tensor, number or table (got %s)", fn, luaL_typename(L, idx));
+  if (luaL_testudata(L, idx, EM_TENSOR_MT)) lt_error(L, "state", "%s: tensor was closed", fn);
+  lt_error(L, "type", "%s: expected a tensor, number or table (got %s)", fn, luaL_typename(L, idx));
   return NULL;
 }
 
@@ -273,27 +296,73 @@ static int l_is_tensor(lua_State *L) { lua_pushboolean(L, lt_test(L, 1) != NULL)
 
 /* ---- printing ---- */
 
-typedef struct { luaL_Buffer *b; const em_tensor *t; int width, prec, sci, ints; } printer;
+/* As PyTorch: a tensor of more than SUMMARY_AT elements shows only the first and last EDGE entries of
+   each dimension longer than 2 EDGE, and the number format comes from the entries shown. So printing
+   costs at most (2 EDGE)^8 entries whatever the shape (an expand to 2^40 elements included). */
+#define SUMMARY_AT 1000
+#define EDGE 3
+
+typedef struct {
+  luaL_Buffer *b;
+  const em_tensor *t;
+  int summarize;
+  int width, prec, sci, ints;   /* the format */
+  double amax, amin;            /* the range of the finite entries shown */
+} printer;
+
+/* the first index of dimension d that is left out (n when none is) */
+static int64_t cut_at(const printer *p, int d) {
+  int64_t n = p->t->shape[d];
+  return p->summarize && n > 2 * EDGE ? EDGE : n;
+}
+
+static int value_text(const printer *p, float v, char *s, size_t len) {
+  if (isnan(v)) return snprintf(s, len, "nan");
+  if (isinf(v)) return snprintf(s, len, v > 0 ? "inf" : "-inf");
+  if (p->ints) return snprintf(s, len, "%.0f", (double)v);
+  if (p->sci) return snprintf(s, len, "%.*e", p->prec, (double)v);
+  return snprintf(s, len, "%.*f", p->prec, (double)v);
+}
+
+/* one entry shown: pass 0 gathers the range of the values, pass 1 the width of the column */
+static void note(printer *p, int pass, float v) {
+  if (pass == 1) {
+    char s[64];
+    int l = value_text(p, v, s, sizeof s);
+    if (l > p->width) p->width = l;
+  } else if (isfinite(v)) {
+    if (v != floorf(v)) p->ints = 0;
+    double a = fabs(v);
+    if (a > p->amax) p->amax = a;
+    if (a > 0 && a < p->amin) p->amin = a;
+  }
+}
+
+/* notes every entry shown, in order */
+static void scan(printer *p, int pass, int d, int64_t off) {
+  const em_tensor *t = p->t;
+  if (t->ndim == 0) { note(p, pass, t->storage->data[off]); return; }
+  int64_t n = t->shape[d], cut = cut_at(p, d);
+  for (int64_t i = 0; i < n; i++) {
+    if (i == cut) i = n - EDGE;
+    int64_t o = off + i * t->stride[d];
+    if (d < t->ndim - 1) scan(p, pass, d + 1, o);
+    else note(p, pass, t->storage->data[o]);
+  }
+}
 
 static void put_value(printer *p, float v) {
   char s[64];
-  if (isnan(v)) snprintf(s, sizeof s, "nan");
-  else if (isinf(v)) snprintf(s, sizeof s, v > 0 ? "inf" : "-inf");
-  else if (p->ints) snprintf(s, sizeof s, "%.0f", (double)v);
-  else if (p->sci) snprintf(s, sizeof s, "%.*e", p->prec, (double)v);
-  else snprintf(s, sizeof s, "%.*f", p->prec, (double)v);
-  for (int k = (int)strlen(s); k < p->width; k++) luaL_addchar(p->b, ' ');
+  for (int k = value_text(p, v, s, sizeof s); k < p->width; k++) luaL_addchar(p->b, ' ');
   luaL_addstring(p->b, s);
 }
 
-#define EDGE 3
 static void put_dim(printer *p, int d, int64_t off, int indent) {
   const em_tensor *t = p->t;
-  int64_t n = t->shape[d];
-  int summarize = em_numel(t) > 1000 && n > 2 * EDGE;
+  int64_t n = t->shape[d], cut = cut_at(p, d);
   luaL_addchar(p->b, '[');
   for (int64_t i = 0; i < n; i++) {
-    if (summarize && i == EDGE) {
+    if (i == cut) {
       luaL_addstring(p->b, d == t->ndim - 1 ? "..., " : "...,\n");
       if (d != t->ndim - 1) for (int k = 0; k < indent + 1; k++) luaL_addchar(p->b, ' ');
       i = n - EDGE;
@@ -319,31 +388,18 @@ static int tensor_tostring(lua_State *L) {
   em_tensor *t = b->t;
   luaL_Buffer buf;
   luaL_buffinit(L, &buf);
-  printer p = {&buf, t, 0, 4, 0, 1};
   int64_t n = em_numel(t);
-  double amax = 0, amin = INFINITY;
-  for (int64_t i = 0; i < n; i++) {   /* format from the range of the values, as PyTorch does */
-    float v = em_get_flat(t, i);
-    if (!isfinite(v)) continue;
-    if (v != floorf(v)) p.ints = 0;
-    double a = fabs(v);
-    if (a > amax) amax = a;
-    if (a > 0 && a < amin) amin = a;
-  }
-  if (!p.ints && (amax >= 1e8 || (amin < 1e-4 && amin > 0) || (amax / amin > 1e3 && amax > 1e3))) p.sci = 1;
-  char tmp[64];
-  int w = 0;
-  for (int64_t i = 0; i < n && i < 100000; i++) {
-    float v = em_get_flat(t, i);
-    int l = isnan(v) ? 3 : isinf(v) ? (v > 0 ? 3 : 4)
-          : p.ints ? snprintf(tmp, sizeof tmp, "%.0f", (double)v)
-          : p.sci ? snprintf(tmp, sizeof tmp, "%.4e", (double)v) : snprintf(tmp, sizeof tmp, "%.4f", (double)v);
-    if (l > w) w = l;
-  }
-  p.width = w;
+  printer p = {.b = &buf, .t = t, .summarize = n > SUMMARY_AT, .prec = 4, .ints = 1, .amin = INFINITY};
   luaL_addstring(&buf, "tensor(");
-  if (t->ndim == 0) put_value(&p, t->storage->data[t->offset]);
-  else put_dim(&p, 0, t->offset, 7);
+  if (n == 0) luaL_addstring(&buf, "[]");   /* PyTorch's tensor([], size=...): no rows of nothing */
+  else {
+    scan(&p, 0, 0, t->offset);   /* the format from the range of the values, as PyTorch's */
+    if (!p.ints && (p.amax >= 1e8 || (p.amin < 1e-4 && p.amin > 0) || (p.amax / p.amin > 1e3 && p.amax > 1e3)))
+      p.sci = 1;
+    scan(&p, 1, 0, t->offset);
+    if (t->ndim == 0) put_value(&p, t->storage->data[t->offset]);
+    else put_dim(&p, 0, t->offset, 7);
+  }
   char sb[EM_SHAPE_BUF];
   luaL_addstring(&buf, ", shape ");
   luaL_addstring(&buf, em_tensor_shape_str(sb, sizeof sb, t));
@@ -359,7 +415,7 @@ static int tensor_tostring(lua_State *L) {
 static void push_table(lua_State *L, const em_tensor *t, int d, int64_t off) {
   if (t->ndim == 0) { lua_pushnumber(L, t->storage->data[off]); return; }
   int64_t n = t->shape[d];
-  lua_createtable(L, (int)n, 0);
+  lua_createtable(L, n <= INT_MAX ? (int)n : 0, 0);
   for (int64_t i = 0; i < n; i++) {
     int64_t o = off + i * t->stride[d];
     if (d == t->ndim - 1) lua_pushnumber(L, t->storage->data[o]);
@@ -370,6 +426,15 @@ static void push_table(lua_State *L, const em_tensor *t, int d, int64_t off) {
 
 static int m_totable(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
+  /* one Lua table per row of every level, one number per element: zeros(2^40, 0) alone would make 2^40
+     empty tables, so the count is bounded before anything is made */
+  double values = (double)em_numel(t), rows = 1;
+  for (int d = 0; d + 1 < t->ndim; d++) values += rows *= (double)t->shape[d];
+  if (values > (double)INT32_MAX) {
+    char sb[EM_SHAPE_BUF];
+    return lt_error(L, "value", "totable: %s would make %I Lua values; index or narrow it first",
+                    em_tensor_shape_str(sb, sizeof sb, t), (lua_Integer)values);
+  }
   luaL_checkstack(L, 2 * t->ndim + 4, "totable");
   push_table(L, t, 0, t->offset);
   return 1;
@@ -379,7 +444,8 @@ static int m_item(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   if (em_numel(t) != 1) {
     char sb[EM_SHAPE_BUF];
-    return luaL_error(L, "item: tensor %s has %d elements, expected 1", em_tensor_shape_str(sb, sizeof sb, t), (int)em_numel(t));
+    return lt_error(L, "shape", "item: tensor %s has %I elements, expected 1", em_tensor_shape_str(sb, sizeof sb, t),
+                      (lua_Integer)em_numel(t));
   }
   lua_pushnumber(L, em_get_flat(t, 0));
   return 1;
@@ -409,7 +475,7 @@ static int m_grad_required(lua_State *L) { lua_pushboolean(L, lt_check(L, 1)->re
 static int m_requires_grad(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int on = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
-  if (!on && t->grad_fn) return luaL_error(L, "requires_grad: cannot turn it off on a non-leaf tensor (use detach())");
+  if (!on && t->grad_fn) return lt_error(L, "state", "requires_grad: cannot turn it off on a non-leaf tensor (use detach())");
   t->requires_grad = on;
   lua_settop(L, 1);
   return 1;
@@ -422,10 +488,9 @@ static int tensor_index(lua_State *L) {
   lua_pop(L, 1);
   em_tensor *t = lt_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    if (t->ndim == 0) return luaL_error(L, "index: cannot index a 0-d tensor");
+    if (t->ndim == 0) return lt_error(L, "shape", "index: cannot index a 0-d tensor");
     lua_Integer i = luaL_checkinteger(L, 2);
-    if (i < 1 || i > t->shape[0])
-      return luaL_error(L, "index: %d is out of range 1..%d", (int)i, (int)t->shape[0]);
+    if (i < 1 || i > t->shape[0]) return lt_error(L, "value", "index: %I is out of range 1..%I", i, (lua_Integer)t->shape[0]);
     lt_push(L, em_select(t, 0, i - 1));
     return 1;
   }
@@ -444,9 +509,10 @@ static int tensor_index(lua_State *L) {
 static int tensor_newindex(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
+    lt_check_writable(L, 1, "index");
     lua_Integer i = luaL_checkinteger(L, 2);
     if (t->ndim == 0 || i < 1 || i > t->shape[0])
-      return luaL_error(L, "index: %d is out of range 1..%d", (int)i, t->ndim ? (int)t->shape[0] : 0);
+      return lt_error(L, "value", "index: %I is out of range 1..%I", i, (lua_Integer)(t->ndim ? t->shape[0] : 0));
     em_tensor *row = em_tensor_select_raw(t, 0, i - 1);
     if (!row) return lt_raise(L);
     if (lua_type(L, 3) == LUA_TNUMBER) { em_tensor_fill_(row, (float)lua_tonumber(L, 3)); em_tensor_release(row); return 0; }
@@ -458,15 +524,20 @@ static int tensor_newindex(lua_State *L) {
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "grad")) {
     em_tensor *g = lua_isnil(L, 3) ? NULL : lt_check(L, 3);
-    if (g && !em_same_shape(g, t)) return luaL_error(L, "grad: shape does not match the tensor");
+    if (g && !em_same_shape(g, t)) return lt_error(L, "shape", "grad: shape does not match the tensor");
     em_tensor *c = g ? em_tensor_clone(g) : NULL;
     if (g && !c) return lt_raise(L);
     em_tensor_release(t->grad);
     t->grad = c;
     return 0;
   }
-  if (!strcmp(k, "requires_grad")) { t->requires_grad = lua_toboolean(L, 3); return 0; }
-  return luaL_error(L, "tensor has no settable field '%s'", k);
+  if (!strcmp(k, "requires_grad")) {
+    int on = lua_toboolean(L, 3);
+    if (!on && t->grad_fn) return lt_error(L, "state", "requires_grad: cannot turn it off on a non-leaf tensor (use detach())");
+    t->requires_grad = on;
+    return 0;
+  }
+  return lt_error(L, "value", "tensor has no settable field '%s'", k);
 }
 
 static int tensor_len(lua_State *L) {

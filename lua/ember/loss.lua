@@ -278,7 +278,8 @@ function M.hinge_embedding(input, target, opts)
   local margin = check_number("hinge_embedding", "margin", o.margin, 1.0, function() return true end, "a number")
   check_input("hinge_embedding", input)
   local y = sign_target("hinge_embedding", target, input)
-  local l = ember.where(y:eq(1), input, (margin - input):relu())
+  -- clamp, not relu: its gradient passes at the kink (margin = input), as PyTorch's clamp_min
+  local l = ember.where(y:eq(1), input, (margin - input):clamp(0))
   return M.reduce(l, o.reduction)
 end
 
@@ -295,7 +296,7 @@ function M.margin_ranking(input1, input2, target, opts)
     fail("margin_ranking", "input1 %s and input2 %s have different shapes", shape_str(input1), shape_str(input2))
   end
   local y = sign_target("margin_ranking", target, input1)
-  return M.reduce((-y * (input1 - input2) + margin):relu(), o.reduction)
+  return M.reduce((-y * (input1 - input2) + margin):clamp(0), o.reduction)   -- at the kink too, as PyTorch
 end
 
 local builtin = {"mse", "rmse", "mae", "l1", "huber", "smooth_l1", "cross_entropy", "nll", "bce",

@@ -5,6 +5,9 @@
 --
 -- `ember run` begins a session for the script and ends it when the script returns; a plain script, a
 -- test or the REPL gets a default session with no command-line choices the first time one is asked for.
+local E = require "ember.error"
+local show = require("ember.util").show
+
 local M = {}
 
 local Session = {}
@@ -24,7 +27,7 @@ function M.new(options)
                           command_line = options ~= nil}, Session)
   options = options or {}
   for k in pairs(options) do
-    if not OPTIONS[k] then error(("session.new: unknown option '%s'"):format(tostring(k)), 2) end
+    if not OPTIONS[k] then E.raise("value", "ember.session.new", "unknown option %s", show(k)) end
   end
   s.script, s.name, s.runs_root, s.seed, s.resume = options.script, options.name, options.runs,
     options.seed, options.resume

@@ -40,14 +40,9 @@ local huge = math.huge
 
 local REASONS = {"patience", "not finite", "diverged", "threshold reached"}
 
-local function show(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  if type(v) == "number" then return tostring(v) end
-  return type(v)
-end
-
+local util = require "ember.util"
 local fail = require("ember.error").module_fail("stop")
-local is_finite = require("ember.util").is_finite
+local show, is_finite = util.show, util.is_finite
 
 local function is_int(v, min)
   return is_finite(v) and v == math.floor(v) and v >= min
@@ -73,6 +68,8 @@ function M.early(args)
     if not known[k] then fail(where, "unknown option %s (options: %s)", show(k), table.concat(KEYS, ", ")) end
   end
   local self = setmetatable({}, Early)
+  -- what the caller chose, as opposed to the defaults: ember.fit gives the others its own monitor
+  self._given = {monitor = args.monitor ~= nil, mode = args.mode ~= nil}
   self.monitor = args.monitor == nil and "valid_loss" or args.monitor
   if type(self.monitor) ~= "string" then fail(where, "monitor must be a string (got %s)", show(self.monitor)) end
   self.mode = args.mode == nil and "min" or args.mode
@@ -156,9 +153,22 @@ local function clone_state(where, t)
   return c
 end
 
+-- restore_best needs a model it can copy and load: anything else is the caller's mistake, said so
+local function check_model(model)
+  local ok = type(model) == "table" or type(model) == "userdata"
+  if ok then
+    local got, sd, load = pcall(function() return model.state_dict, model.load_state_dict end)
+    ok = got and type(sd) == "function" and type(load) == "function"
+  end
+  if not ok then
+    fail("stop.early:update", "restore_best needs the model as the second argument, an object with "
+         .. "state_dict and load_state_dict (got %s): stop:update(value, model)", show(model))
+  end
+end
+
 function Early:_keep(model)
   local where = "stop.early:update"
-  if model == nil then fail(where, "restore_best needs the model: stop:update(value, model)") end
+  check_model(model)
   local sd = model:state_dict()
   if type(sd) ~= "table" then fail(where, "model:state_dict() returned %s (expected a table)", show(sd)) end
   self.best_weights = clone_state(where, sd)
@@ -167,7 +177,7 @@ end
 function Early:_stop(reason, model)
   self.reason, self.stopped_epoch = reason, self.epoch
   if self.restore_best and self.best_weights ~= nil then
-    if model == nil then fail("stop.early:update", "restore_best needs the model: stop:update(value, model)") end
+    check_model(model)
     model:load_state_dict(self.best_weights)
   end
   return true, reason
@@ -240,6 +250,44 @@ function Early:load_state_dict(s)
   return self
 end
 
+-- one monitor for a whole fit --------------------------------------------------------------------------
+
+local Any
+
+--- stop.claims(rule) -> a list with, for each rule in rule (itself, or every item of stop.any), the
+-- monitored column and mode it chose: {monitor = name or nil, mode = "min" | "max" | nil}. An early
+-- rule's defaults are not a choice; another rule's `monitor` and `mode` fields are.
+function M.claims(rule, out)
+  out = out or {}
+  local mt = getmetatable(rule)
+  if mt == Any then
+    for _, r in ipairs(rule.rules) do M.claims(r, out) end
+  elseif mt == Early then
+    out[#out + 1] = {monitor = rule._given.monitor and rule.monitor or nil, mode = rule._given.mode and rule.mode or nil}
+  elseif type(rule) == "table" then
+    local mode = rule.mode
+    out[#out + 1] = {monitor = type(rule.monitor) == "string" and rule.monitor or nil,
+                     mode = (mode == "min" or mode == "max") and mode or nil}
+  end
+  return out
+end
+
+--- stop.share(rule, monitor, mode): every early rule in rule (itself, or the items of stop.any) that
+-- did not choose its monitor or its mode takes these (ember.fit: one monitor for the stop rule and a
+-- plateau schedule). A rule that has seen no value yet starts again from the new mode's best.
+function M.share(rule, monitor, mode)
+  local mt = getmetatable(rule)
+  if mt == Any then
+    for _, r in ipairs(rule.rules) do M.share(r, monitor, mode) end
+  elseif mt == Early then
+    if not rule._given.monitor then rule.monitor = monitor end
+    if not rule._given.mode and rule.mode ~= mode then
+      rule.mode = mode
+      if rule.epoch == 0 then rule:reset() end
+    end
+  end
+end
+
 -- user-defined rules ---------------------------------------------------------------------------------
 
 local Fn = {}
@@ -261,7 +309,7 @@ function Fn:update(value, model)
   return false
 end
 
-local Any = {}
+Any = {}
 Any.__index = Any
 
 --- stop.any{r1, r2, ...} -- stops when any rule does (every rule sees every epoch; the first stopping

@@ -2,12 +2,16 @@
 -- the `nil, message` results in errors worded for their own command.
 local M = {}
 
---- util.show(v) -> v as a message shows it: strings quoted ("adam"), tensors as tensor[2 x 3], numbers
--- and the rest as tostring gives them
+--- util.show(v) -> v as a message shows it: strings quoted ("adam"), tensors as tensor[2 x 3], NaN as
+-- nan (tostring gives -nan on x86), numbers, booleans and nil as tostring gives them, any other value by
+-- its type ("table", "function"), never by an address
 function M.show(v)
-  if type(v) == "string" then return string.format("%q", v) end
+  local t = type(v)
+  if t == "string" then return string.format("%q", v) end
   if M.is_tensor(v) then return "tensor" .. M.shape_str(v) end
-  return tostring(v)
+  if v ~= v then return "nan" end
+  if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
+  return t
 end
 
 --- util.is_finite(x) -> true for a number that is neither NaN nor infinite
@@ -71,17 +75,7 @@ end
 -- (named with the process id, so two writers never share one), flushes it and renames it over path:
 -- a reader sees the old file or the new one, never half of one.
 function M.write_atomic(path, text)
-  local ember = require "ember"
-  local tmp = ("%s.tmp-%d"):format(path, ember.getpid and ember.getpid() or 0)
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, tostring(err) end
-  local ok, werr = f:write(text)
-  if ok then ok, werr = f:flush() end
-  f:close()
-  if not ok then os.remove(tmp); return nil, tostring(werr) end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then os.remove(tmp); return nil, tostring(rerr) end
-  return true
+  return require("ember")._write_atomic(path, text)   -- the temporary file never follows a symlink
 end
 
 --- util.mkdir_p(dir) -> true, or nil and a message (mkdir -p)

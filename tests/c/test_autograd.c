@@ -120,6 +120,7 @@ static void test_out_of_memory_while_recording(void) {
         if (!injected) fprintf(stderr, "FAIL %s: %s\n", ops[k].name, em_error());
         CHECK(injected);
         CHECK_STR_CONTAINS(em_error(), "out of memory");
+        CHECK(em_error_kind() == EM_ENOMEM);
         continue;
       }
       int ok = whole(r);

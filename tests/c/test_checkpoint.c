@@ -304,6 +304,17 @@ static void test_corrupt(void) {
   memcpy(b, good, size); b[off + 9] = 2;
   expect_bad(b, size, "is corrupt (entry 8: boolean that is neither 0 nor 1)");
 
+  /* an empty tensor whose other sizes overflow, with a valid CRC: refused before any stride is formed */
+  em_ck_entry huge = mk("empty", EM_CK_TENSOR);
+  huge.ndim = 3;
+  huge.shape[0] = 0; huge.shape[1] = (int64_t)1 << 62; huge.shape[2] = (int64_t)1 << 62;
+  CHECK(em_checkpoint_write(tpath("huge.ckpt"), &huge, 1) == 0);
+  size_t hsize;
+  unsigned char *hb = slurp(tpath("huge.ckpt"), &hsize);
+  if (hb) expect_bad(hb, hsize, "is corrupt (entry 1: empty tensor [0 x 4611686018427387904 x "
+                                "4611686018427387904] is too large: its sizes other than 0 multiply to more than 2^40)");
+  free(hb);
+
   /* not a file */
   em_ck_entry *es;
   size_t n;
@@ -410,6 +421,27 @@ static void test_write_errors(void) {
   free(old);
 }
 
+/* a symlink or a file planted at the temporary name is not written through */
+static void test_planted_temp(void) {
+  const char *victim = tpath("victim"), *target = tpath("planted.ckpt");
+  static const unsigned char precious[] = "precious";
+  spit(victim, precious, sizeof precious);
+  char tmpname[300];
+  snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", target, (long)getpid());
+  CHECK(symlink(victim, tmpname) == 0);
+  CHECK(em_checkpoint_write(target, fixture, fixture_n) == 0);
+  CHECK(file_is(victim, precious, sizeof precious));
+  snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld.1", target, (long)getpid());
+  spit(tmpname, precious, sizeof precious);
+  CHECK(em_checkpoint_write(target, fixture, fixture_n) == 0);
+  CHECK(file_is(tmpname, precious, sizeof precious));
+  em_ck_entry *back;
+  size_t nback;
+  CHECK(em_checkpoint_read(target, &back, &nback) == 0 && nback == fixture_n);
+  em_checkpoint_free(back, nback);
+
+}
+
 static void cleanup(void) {
   DIR *dp = opendir(dir);
   struct dirent *de;
@@ -428,6 +460,7 @@ int main(void) {
   test_layout();
   test_corrupt();
   test_write_errors();
+  test_planted_temp();
   cleanup();
   return CHECK_DONE();
 }

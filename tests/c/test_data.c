@@ -279,7 +279,7 @@ static void test_gather(void) {
   CHECK(em_gather_rows(dst, src, NULL, 1) == 0);
   CHECK(d[0] == 10 && d[5] == 31);
   CHECK(em_gather_rows(dst, src, NULL, 2) == -1);
-  CHECK_STR_CONTAINS(em_error(), "rows 3..5 out of range for 4 rows");
+  CHECK_STR_CONTAINS(em_error(), "3 rows from row 3 are out of range for 4 rows");
   idx[1] = 4;
   CHECK(em_gather_rows(dst, src, idx, 0) == -1);
   CHECK_STR_CONTAINS(em_error(), "index 5 out of range for 4 rows");

@@ -1,8 +1,11 @@
 #!/bin/sh
-# run.sh - `make fuzz`: builds the IDX, CSV and checkpoint fuzz targets with clang, libFuzzer, AddressSanitizer and
-# UBSan into build-fuzz/ and runs each for a bounded time, FUZZ_SECONDS (default 60) apiece. The corpus
-# grows in build-fuzz/corpus/ from run to run; a crashing input is kept in build-fuzz/crashes/ and
-# the run exits non-zero. Reproduce one with: build-fuzz/fuzz_idx build-fuzz/crashes/FILE
+# run.sh - `make fuzz`: builds the IDX, CSV, checkpoint, safetensors and npz fuzz targets with clang,
+# libFuzzer, AddressSanitizer and UBSan into build-fuzz/ and runs each for a bounded time, FUZZ_SECONDS
+# (default 60) apiece. The corpus grows in build-fuzz/corpus/ from run to run; a crashing input is
+# kept in build-fuzz/crashes/ and the run exits non-zero. Reproduce one with:
+# build-fuzz/fuzz_idx build-fuzz/crashes/FILE
+# Exits 77 (the automake convention for "skipped") when clang or its libFuzzer is missing.
+# tests/fuzz/test_fuzz.sh runs it for a few seconds per target inside `make test`.
 set -eu
 cd "$(dirname "$0")/../.."
 SECS=${FUZZ_SECONDS:-60}
@@ -11,14 +14,15 @@ B=build-fuzz
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
   echo "make fuzz: $CLANG not found; install it with: sudo apt-get install clang libclang-rt-14-dev" >&2
-  exit 1
+  exit 77
 fi
-mkdir -p "$B/obj" "$B/corpus/idx" "$B/corpus/csv" "$B/corpus/checkpoint" "$B/crashes" "$B/seeds/idx" \
-  "$B/seeds/csv" "$B/seeds/checkpoint"
+TARGETS="idx csv checkpoint safetensors npz"
+for t in $TARGETS; do mkdir -p "$B/corpus/$t" "$B/seeds/$t"; done
+mkdir -p "$B/obj" "$B/crashes"
 printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' > "$B/probe.c"
 if ! "$CLANG" -fsanitize=fuzzer,address "$B/probe.c" -o "$B/probe" 2>/dev/null; then
   echo "make fuzz: $CLANG cannot link libFuzzer; install it with: sudo apt-get install libclang-rt-14-dev" >&2
-  exit 1
+  exit 77
 fi
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
@@ -32,7 +36,7 @@ for src in core/*.c; do
   fi
   objs="$objs $obj"
 done
-for t in idx csv checkpoint; do
+for t in $TARGETS; do
   "$CLANG" $CFLAGS -D_GNU_SOURCE -fsanitize=fuzzer -Itests/fuzz "tests/fuzz/fuzz_$t.c" $objs \
     -lz -ldl -lm -lpthread -o "$B/fuzz_$t"
 done
@@ -57,9 +61,13 @@ if [ -x build/ember ]; then
     2>/dev/null || true
 fi
 printf 'EMBR' > "$B/seeds/checkpoint/magic-only"
+# the weights readers' seeds: the reference files of tests/data/weights (NumPy's stored and deflated
+# npz, a safetensors file with metadata)
+cp tests/data/weights/*.safetensors "$B/seeds/safetensors/"
+cp tests/data/weights/*.npz "$B/seeds/npz/"
 
 status=0
-for t in idx csv checkpoint; do
+for t in $TARGETS; do
   echo "== fuzz_$t for ${SECS}s"
   if ! "$B/fuzz_$t" -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix="$B/crashes/$t-" "$B/corpus/$t" "$B/seeds/$t" \
@@ -68,7 +76,8 @@ for t in idx csv checkpoint; do
     echo "fuzz_$t FAILED; see $B/fuzz_$t.log and $B/crashes/:" >&2
     grep -E "ERROR|SUMMARY|runtime error|Test unit written" "$B/fuzz_$t.log" | head -20 >&2
   fi
-  grep -E "stat::number_of_executed_units|stat::new_units_added" "$B/fuzz_$t.log" | tr '\n' ' '
-  echo
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$B/fuzz_$t.log")
+  new=$(sed -n 's/^stat::new_units_added: *//p' "$B/fuzz_$t.log")
+  echo "fuzz_$t: ${runs:-0} runs, ${new:-0} new inputs"
 done
 exit $status

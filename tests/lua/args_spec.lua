@@ -35,6 +35,19 @@ local function usage_error(argv)
 end
 
 describe("ember.cli.args", function()
+  it("takes an optional value: --opt alone, --opt=V, or --opt V when the option takes the word", function()
+    local opt = {command = "ember demo", positional = {name = "paths", metavar = "P"},
+      options = {{"--log-y", "[M]", optional = true, many = true, split = ",",
+                  takes = function(w) return not w:find("/", 1, true) end}}}
+    assert.same({true}, args.parse(opt, {"a/b", "--log-y"}).log_y)
+    assert.same({"x", "y"}, args.parse(opt, {"a/b", "--log-y", "x,y"}).log_y)
+    local o = args.parse(opt, {"--log-y", "a/b"})
+    assert.same({true}, o.log_y)
+    assert.same({"a/b"}, o.paths)
+    assert.same({true, "z"}, args.parse(opt, {"--log-y", "--log-y=z", "a/b"}).log_y)
+    assert.same({true}, args.parse(opt, {"--log-y", "--", "x"}).log_y)
+  end)
+
   it("takes --opt value, --opt=value, flags, repeats and the positional", function()
     local o = args.parse(spec, {"f.lua", "--seed", "3", "--rate=1e-3", "--name=a=b", "--quiet", "--dry-run",
                                 "--set", "lr=-1", "--set", " wd =0", "--metric", "a,b", "--metric=c"})

@@ -197,3 +197,74 @@ describe("backward semantics", function()
     assert.is_true(math.abs(b:item() - 0.3) < 1e-3)
   end)
 end)
+
+describe("in-place changes and autograd", function()
+  local errmsg = dofile("tests/lua/spec_helper.lua").errmsg
+  it("index assignment refuses a leaf that requires grad, as fill and copy do", function()
+    local x = ember.tensor{1, 2, 3}:requires_grad()
+    local y = (x * x):sum()
+    assert.matches("index: in%-place change of a tensor that requires grad",
+                   errmsg(function() x[1] = 100 end))
+    assert.matches("index: in%-place change", errmsg(function() x[2] = ember.tensor(7) end))
+    y:backward()
+    assert.same({2, 4, 6}, x.grad:totable())   -- x was not changed behind the graph's back
+    ember.no_grad(function() x[1] = 100 end)
+    assert.same({100, 2, 3}, x:detach():totable())
+  end)
+  it("every in-place path refuses a view of such a leaf", function()
+    local x = ember.ones(2, 3):requires_grad()
+    local v = x:narrow(2, 1, 2)
+    for name, f in pairs{
+      index = function() v[1] = 5 end, row = function() x[1][2] = 5 end,
+      fill = function() v:fill(5) end, zero = function() v:zero() end, copy = function() v:copy(ember.zeros(2, 2)) end,
+      add_ = function() v:add_(1) end, mul_ = function() v:mul_(2) end, uniform = function() v:uniform() end,
+      normal = function() v:normal() end, transposed = function() x:t():fill(0) end,
+    } do
+      assert.matches("in%-place change of a tensor that requires grad", errmsg(f), 1, false)
+      assert.same({{1, 1, 1}, {1, 1, 1}}, x:detach():totable(), name)
+    end
+  end)
+  it("a view made under no_grad cannot be written with grad mode on, only under no_grad", function()
+    local x = ember.ones(4):requires_grad()
+    local v = ember.no_grad(function() return x:narrow(1, 2, 2) end)
+    assert.is_false(v:grad_required())
+    assert.matches("fill: in%-place change of a view, made under no_grad, of a tensor that requires grad",
+                   errmsg(v.fill, v, 0))
+    assert.matches("index: in%-place change of a view", errmsg(function() v[1] = 0 end))
+    local vv = ember.no_grad(function() return v:reshape(2, 1) end)   -- a view of the view
+    assert.matches("add_: in%-place change of a view", errmsg(vv.add_, vv, 1))
+    ember.no_grad(function() v:fill(0) end)
+    assert.same({1, 0, 0, 1}, x:detach():totable())
+    -- a copy made under no_grad, and detach() (PyTorch's rule too), stay writable
+    local c = ember.no_grad(function() return x:narrow(1, 1, 2):clone() end)
+    c:fill(9)
+    x:detach():fill(2)
+    assert.same({2, 2, 2, 2}, x:detach():totable())
+  end)
+  it("requires_grad cannot be switched off on a non-leaf through the field either", function()
+    local x = ember.ones(2):requires_grad()
+    local y = x * 2
+    assert.matches("requires_grad: cannot turn it off on a non%-leaf", errmsg(function() y.requires_grad = false end))
+    y:sum():backward()
+    assert.same({2, 2}, x.grad:totable())
+  end)
+end)
+
+describe("cat", function()
+  it("refuses zero-dimensional tensors, naming the position, as PyTorch does", function()
+    local ok, e = pcall(ember.cat, {ember.tensor(1), ember.tensor(2)}, 1)
+    assert.is_false(ok)
+    assert.matches("cat: zero%-dimensional tensor %(at position 1%) cannot be concatenated", e)
+    ok, e = pcall(ember.cat, {ember.tensor{1}, ember.tensor{2}, ember.tensor{3}, ember.tensor{4}, ember.tensor{5},
+                              ember.tensor(6)})
+    assert.is_false(ok)
+    assert.matches("%(at position 6%)", e)
+    local a, b = ember.tensor{1}:requires_grad(), ember.tensor{2, 3}:requires_grad()
+    local c = ember.cat({a, b}, 1)
+    assert.same({1, 2, 3}, c:totable())
+    local loss = (c * ember.tensor{5, 6, 7}):sum()
+    loss:backward()
+    assert.same({5}, a.grad:totable())
+    assert.same({6, 7}, b.grad:totable())
+  end)
+end)

@@ -206,7 +206,7 @@ print("betas", cfg.betas[1], cfg.betas[2])
     assert.matches("unknown key 'lrr' in %-%-set lrr=0.1 %(known keys: batch, boost_at, epochs, flag, hidden, lr, tag%)", err)
     _, err, code = ember("run exp.lua --set epochs=many")
     assert.equal(2, code)
-    assert.matches("epochs must be a number %(default 4%)", err)
+    assert.matches("epochs must be an integer %(default 4%)", err)
     _, err, code = ember("run exp.lua --set flag=perhaps")
     assert.equal(2, code)
     assert.matches("flag must be a boolean", err)
@@ -449,6 +449,44 @@ describe("ember runs", function()
     assert.matches("^exp%s+" .. lit(list[1].id) .. "%s+finished%s+" .. lit(list[1].params.lr) .. "%s+valid_loss%s", l[2])
     assert.matches("^exp%s+" .. lit(list[2].id) .. "%s+finished%s+" .. lit(list[2].params.lr) .. "%s+valid_loss%s", l[3])
     assert.equal(l[1]:find("status"), l[2]:find("finished"))
+  end)
+
+  it("filters, sorts, chooses any column (set_meta keys, values set_used recorded) and writes CSV and JSON", function()
+    write(root .. "/m.lua", [=[
+local ember = require "ember"
+local cfg = ember.config{lr = 0.0, tag = "x"}
+local run = ember.run{name = "m", config = cfg}
+run:set_meta{note = "tag " .. cfg.tag}
+if cfg.lr == 0 then run:set_used{lr = 0.001} end
+run:log{epoch = 1, valid_loss = 1 + (cfg.lr == 0 and 0.001 or cfg.lr)}
+run:log{epoch = 2, valid_loss = 0.5 + (cfg.lr == 0 and 0.001 or cfg.lr)}
+run:finish()
+]=])
+    for _, set in ipairs{"--set lr=0.1", "--set lr=0 --set tag=y", "--set lr=0.01"} do
+      local _, err, code = ember("run m.lua " .. set)
+      assert.equal(0, code, err)
+    end
+    local out, err, code = ember("runs --columns lr,note,best.valid_loss --sort lr --csv")
+    assert.equal(0, code, err)
+    assert.equal("lr,used.lr,note,best.valid_loss\r\n0.001,0.001,tag y,0.501\r\n0.01,,tag x,0.51\r\n"
+      .. "0.1,,tag x,0.6\r\n", out)
+    -- runs started within one second have no order but their ids: sort by a value
+    out, err, code = ember("runs --where 'lr<=0.01' --columns +note --sort lr")
+    assert.equal(0, code, err)
+    local l = lines(out)
+    assert.equal(4, #l)
+    assert.matches("^name%s+id%s+status%s+lr%s+tag%s+metric%s+best%s+last%s+epoch%s+duration%s+note$", l[1])
+    assert.matches("^m%s+%S+%s+finished%s+0%.001%*%s+y%s+valid_loss%s+0%.501%s+0%.501%s+2%s+%d+s%s+tag y$", l[2])
+    assert.matches("^m%s+%S+%s+finished%s+0%.01%s+x%s+valid_loss%s+0%.51%s+0%.51%s+2%s+%d+s%s+tag x$", l[3])
+    assert.matches("^%* the value the run used", l[4])
+    out = ember("runs --where 'lr<=0.01' --where note='tag x' --columns id")
+    assert.equal(2, #lines(out))
+    out, err, code = ember("runs --json --columns lr --where tag=x --sort -lr --match m")
+    assert.equal(0, code, err)
+    assert.equal('[\n  {"lr": 0.1},\n  {"lr": 0.01}\n]\n', out)
+    _, err, code = ember("runs --sort nope")
+    assert.equal(2, code)
+    assert.matches("%-%-sort: no run has 'nope'", err)
   end)
 
   it("says when the folder does not exist (exit 1) and rejects unknown options (exit 2)", function()

@@ -69,7 +69,7 @@ describe("ember.config", function()
 
   it("refuses defaults it cannot override", function()
     assert.matches("expected a table of defaults", errmsg(ember.config, 3))
-    assert.matches("default f must be a number, boolean, string or list %(got function%)",
+    assert.matches("default f must be a number, boolean, string, list, ember.choice or ember.number %(got function%)",
       errmsg(ember.config, {f = print}))
     assert.matches("keys must be strings", errmsg(ember.config, {1, 2}))
   end)
@@ -105,5 +105,133 @@ describe("ember.config", function()
     session.begin({resume = dir, set = {lr = "0.2"}, set_order = {"lr"}})
     assert.matches("differs from the resumed run's params.tsv %(lr=0.05%)",
       errmsg(ember.config, {lr = 0.1, epochs = 3, flag = true}))
+  end)
+end)
+
+describe("ember.config's checks of numbers", function()
+  local function set(k, v) session.begin{set = {[k] = v}, set_order = {k}} end
+
+  it("refuses a non-finite number for a number default, as it refuses nan", function()
+    for _, text in ipairs{"1e999", "-1e999", "nan", "inf"} do
+      set("lr", text)
+      local ok, e = pcall(ember.config, {lr = 0.1})
+      assert.is_false(ok)
+      assert.equal("usage", E.kind(e))
+      assert.matches("lr must be a finite number %(default 0.1%)$", E.message(e))
+    end
+  end)
+
+  it("takes integers only for an integer default; 2.0 and 1e3 are integers", function()
+    set("epochs", "2.5")
+    assert.equal("ember.config: --set epochs=2.5: epochs must be an integer (default 4, an integer: a script "
+      .. "that wants fractions writes it 4.0)", errmsg(ember.config, {epochs = 4}))
+    set("epochs", "2.0")
+    local c = ember.config{epochs = 4}
+    assert.equal(2, c.epochs)
+    assert.equal("integer", math.type(c.epochs))
+    set("epochs", "1e3")
+    assert.equal(1000, ember.config{epochs = 4}.epochs)
+    set("epochs", "1e30")
+    assert.matches("must be an integer", errmsg(ember.config, {epochs = 4}))
+    set("lr", "2.5")   -- a float default takes any finite number
+    assert.equal(2.5, ember.config{lr = 0.0}.lr)
+  end)
+
+  it("types a list's items as integers only when every default item is one", function()
+    set("sizes", "64,32.5")
+    assert.matches("sizes must be a comma%-separated list of integers", errmsg(ember.config, {sizes = {64, 32}}))
+    set("smoothing", "0,0.05,0.2")
+    assert.same({0, 0.05, 0.2}, ember.config{smoothing = {0, 0.1}}.smoothing)
+  end)
+end)
+
+describe("ember.choice and ember.number", function()
+  local function set(k, v) session.begin{set = {[k] = v}, set_order = {k}} end
+
+  it("give the plain default when nothing is set, and params.tsv holds the plain values", function()
+    local c = ember.config{sched = ember.choice{"cosine", "step", "none"}, lr = ember.number{1e-3, above = 0},
+      opts = ember.choice{"sgd", "adam", "rmsprop", list = true}, depth = ember.number{2, min = 1, integer = true},
+      k = ember.choice{1, 3, 5, default = 3}}
+    assert.same({sched = "cosine", lr = 1e-3, opts = {"sgd", "adam", "rmsprop"}, depth = 2, k = 3}, c)
+    local run = ember.run{name = "d", runs = root, config = c}
+    assert.equal("depth\t2\nk\t3\nlr\t0.001\nopts\tsgd,adam,rmsprop\nsched\tcosine\n", h.read(run.dir .. "/params.tsv"))
+  end)
+
+  it("refuse a value that is not one of the choices, naming them, as bad usage", function()
+    set("sched", "cosin")
+    local ok, e = pcall(ember.config, {sched = ember.choice{"cosine", "step", "none"}})
+    assert.is_false(ok)
+    assert.equal("usage", E.kind(e))
+    assert.equal("ember.config: --set sched=cosin: sched must be one of cosine, step, none (default cosine)",
+      E.message(e))
+    set("sched", "step")
+    assert.equal("step", ember.config{sched = ember.choice{"cosine", "step", "none"}}.sched)
+  end)
+
+  it("match numeric choices by value and give the declared number", function()
+    set("k", "5.0")
+    local c = ember.config{k = ember.choice{1, 3, 5}}
+    assert.equal(5, c.k)
+    assert.equal("integer", math.type(c.k))
+    set("k", "4")
+    assert.matches("k must be one of 1, 3, 5 %(default 1%)", errmsg(ember.config, {k = ember.choice{1, 3, 5}}))
+  end)
+
+  it("take some of the choices with list = true, each once", function()
+    local opts = ember.choice{"sgd", "adam", "rmsprop", list = true}
+    set("opts", "adam, sgd")
+    assert.same({"adam", "sgd"}, ember.config{opts = opts}.opts)
+    set("opts", "sgd,adma")
+    assert.matches("opts must be a comma%-separated list of sgd, adam, rmsprop %(default sgd,adam,rmsprop%)",
+      errmsg(ember.config, {opts = opts}))
+    set("opts", "sgd,sgd")
+    assert.matches("each at most once", errmsg(ember.config, {opts = opts}))
+  end)
+
+  it("check bounds: min and max inclusive, above and below exclusive, integer", function()
+    local cases = {
+      {ember.number{0.5, min = 0, max = 1}, "1", 1}, {ember.number{0.5, min = 0, max = 1}, "0", 0},
+      {ember.number{0.5, min = 0, max = 1}, "1.5", "a number from 0 to 1"},
+      {ember.number{1e-3, above = 0}, "0", "a number above 0"},
+      {ember.number{1e-3, above = 0}, "-1", "a number above 0"},
+      {ember.number{1e-3, above = 0}, "1e999", "a number above 0"},
+      {ember.number{0.5, above = 0, below = 1}, "1", "a number above 0 and below 1"},
+      {ember.number{3, min = 1, integer = true}, "2.5", "an integer at least 1"},
+      {ember.number{3, min = 1, integer = true}, "0", "an integer at least 1"},
+      {ember.number{3, min = 1, integer = true}, "7", 7},
+      {ember.number{3, max = 10}, "2.5", 2.5},
+    }
+    for i, case in ipairs(cases) do
+      set("x", case[2])
+      if type(case[3]) == "number" then
+        assert.equal(case[3], ember.config{x = case[1]}.x, "case " .. i)
+      else
+        assert.matches("x must be " .. case[3]:gsub("%-", "%%-") .. " %(default ", errmsg(ember.config, {x = case[1]}), "case " .. i)
+      end
+    end
+  end)
+
+  it("apply to a resumed run's params.tsv too", function()
+    local dir = root .. "/r"
+    lfs.mkdir(dir)
+    h.write(dir .. "/params.tsv", "sched\tcosin\n")
+    session.begin({resume = dir, set = {}, set_order = {}})
+    assert.matches("params.tsv of the resumed run: sched must be one of cosine, step",
+      errmsg(ember.config, {sched = ember.choice{"cosine", "step"}}))
+  end)
+
+  it("refuse declarations that make no sense, naming the function", function()
+    assert.matches("^ember.choice: give the choices", errmsg(ember.choice, {}))
+    assert.matches("^ember.choice: the choices must all be strings or all numbers", errmsg(ember.choice, {"a", 1}))
+    assert.matches("^ember.choice: choice \"a\" is listed twice", errmsg(ember.choice, {"a", "a"}))
+    assert.matches("^ember.choice: the default \"c\" is not one of a, b", errmsg(ember.choice, {"a", "b", default = "c"}))
+    assert.matches("^ember.choice: unknown option \"defualt\"", errmsg(ember.choice, {"a", defualt = "a"}))
+    assert.matches("^ember.choice: choice \"a,b\" must be non%-empty, without commas", errmsg(ember.choice, {"a,b"}))
+    assert.matches("^ember.number: the first item must be the default", errmsg(ember.number, {min = 0}))
+    assert.matches("^ember.number: the default 2 is not a number from 0 to 1", errmsg(ember.number, {2, min = 0, max = 1}))
+    assert.matches("^ember.number: the default 0.5 is not an integer", errmsg(ember.number, {0.5, integer = true}))
+    assert.matches("^ember.number: give min or above, not both", errmsg(ember.number, {1, min = 0, above = 0}))
+    assert.matches("^ember.number: max must be a finite number", errmsg(ember.number, {1, max = 0 / 0}))
+    assert.matches("^ember.number: unknown option \"mn\"", errmsg(ember.number, {1, mn = 0}))
   end)
 end)

@@ -315,6 +315,14 @@ describe("csv", function()
     local missing = tmpdir .. "/missing.csv"
     fails_with("csv: " .. missing .. ": No such file or directory", function() data.csv(missing) end)
   end)
+  it("drops a UTF-8 byte-order mark, so the first column has the name it shows", function()
+    local p = write("bom.csv", "\xEF\xBB\xBFage,bmi\n1,2\n3,4\n")
+    local ds = data.csv(p, {target = "age"})
+    assert.are.same({{1}, {3}}, ds.y:totable())
+    local x, names = ember._csv_read(p)
+    assert.are.equal("age", names[1])
+    assert.are.same({{1, 2}, {3, 4}}, x:totable())
+  end)
 end)
 
 describe("idx", function()
@@ -488,7 +496,7 @@ describe("hostile arguments", function()
                      errmsg(data.fashion_mnist, "train", 5))
     assert.are.equal("ember.data.tensor_dataset: fields must be a table (got 5)",
                      errmsg(data.tensor_dataset, ember.zeros(2, 1), nil, 5))
-    assert.are.equal("ember.data.tensor_dataset: x is not a table of numbers: tensor: element [1] is a string, "
+    assert.are.equal("ember.data.tensor_dataset: x is not a table of numbers: ember.tensor: element [1] is a string, "
                      .. "expected a number", errmsg(data.tensor_dataset, {"a"}))
     assert.are.equal("ember.data.tensor_dataset: x must have a sample dimension (got [])",
                      errmsg(data.tensor_dataset, ember.tensor(1)))

@@ -1,9 +1,9 @@
 -- fit_spec.lua - ember.fit on tiny data: sample-weighted epoch loss, eval mode under no_grad, schedule
--- after optimizer, plateau and early stopping, divergence, checkpoints, interrupt and exact resume.
--- Expected numbers are worked out by hand in the comments.
+-- after optimizer, one monitor for plateau and early stopping, divergence, per-batch logging, the values
+-- recorded in meta.tsv, the progress display, Ctrl-C in the REPL. Checkpoints and resume:
+-- fit_resume_spec.lua. Expected numbers are worked out by hand in the comments.
 local ember = require "ember"
 local fit = require "ember.fit"
-local runs = require "ember.runs"
 local session = require "ember.session"
 local E = require "ember.error"
 local h = dofile("tests/lua/spec_helper.lua")
@@ -24,70 +24,16 @@ after_each(function()
   h.rmdir(root)
 end)
 
--- the only run directory below root/runs/name
-local function only_run(name)
-  local found = runs.find(root .. "/runs/" .. name)
-  assert.equal(1, #found)
-  return found[1]
+local F = dofile("tests/lua/fit_fakes.lua")
+local fake_model, fake_opt, dataset, mean_loss = F.fake_model, F.fake_opt, F.dataset, F.mean_loss
+
+-- the message of the error fit raises on the options base with extra's keys set over them
+local function fit_error(base, extra)
+  local o = {}
+  for k, v in pairs(base) do o[k] = v end
+  for k, v in pairs(extra) do o[k] = v end
+  return errmsg(fit, o)
 end
-
--- Fakes: a model out = x * p (p = 1 stays 1: the fake optimizer only counts), a recording optimizer and a
--- dataset of 1-D samples. They make every logged number computable by hand.
-
-local function fake_model(events)
-  local p = ember.ones(1):requires_grad()
-  local m = {p = p, mode = "train", calls = {}}
-  setmetatable(m, {__call = function(self, x)
-    self.calls[#self.calls + 1] = {mode = self.mode, grad = ember.is_grad_enabled()}
-    return x * self.p
-  end})
-  function m:parameters() return {self.p} end
-  function m:train() self.mode = "train" end
-  function m:eval() self.mode = "eval" end
-  function m:state_dict() return {p = self.p} end
-  function m:load_state_dict(s) ember.no_grad(function() self.p:copy(s.p) end) end
-  m.events = events
-  return m
-end
-
-local function fake_opt(model, lr, events)
-  local o = {param_groups = {{params = model:parameters(), lr = lr}}, steps = 0}
-  function o:zero_grad() for _, q in ipairs(self.param_groups[1].params) do q.grad = nil end end
-  function o:step()
-    self.steps = self.steps + 1
-    if events then events[#events + 1] = "opt" end
-  end
-  function o:state_dict() return {steps = self.steps} end
-  function o:load_state_dict(s) self.steps = s.steps end
-  return o
-end
-
-local function dataset(values, y)
-  local n = #values
-  local x = ember.tensor(values)
-  local ds = {x = x}
-  function ds:size() return n end
-  function ds:batches(b, opts)
-    local order = {}
-    for i = 1, n do order[i] = i end
-    if opts and opts.shuffle then   -- draws from ember's RNG, as ember.data does
-      local r = ember.rand(n):totable()
-      table.sort(order, function(i, j) return r[i] < r[j] end)
-    end
-    local pos = 1
-    return function()
-      if pos > n then return nil end
-      local idx = {}
-      for i = pos, math.min(n, pos + b - 1) do idx[#idx + 1] = order[i] end
-      pos = pos + b
-      local xb = x:index_select(1, ember.tensor(idx))
-      return xb, y and y:index_select(1, ember.tensor(idx)) or xb
-    end
-  end
-  return ds
-end
-
-local function mean_loss(out) return out:mean() end
 
 describe("ember.fit", function()
   it("averages the epoch loss over samples, not over batches", function()
@@ -139,6 +85,50 @@ describe("ember.fit", function()
                   valid = dataset{2, 4}, epochs = 3, batch = 2, quiet = true,
                   schedule = ember.schedule.plateau{optimizer = opt, patience = 0, factor = 0.5}}
     assert.same({1, 1, 0.5}, {h[1].lr, h[2].lr, h[3].lr})
+  end)
+
+  it("gives a plateau the stop rule's monitor and mode: a rising score in mode max keeps the lr", function()
+    -- on_epoch adds score = epoch (rising); in mode "min" the plateau would halve the lr from epoch 3
+    local model = fake_model()
+    local opt = fake_opt(model, 1)
+    local run = ember.run{name = "mon", runs = root .. "/runs"}
+    local h = fit{model = model, loss = mean_loss, optimizer = opt, train = dataset{1, 2}, epochs = 4, batch = 2,
+                  quiet = true, run = run, on_epoch = function(ctx) ctx.row.score = ctx.epoch end,
+                  schedule = ember.schedule.plateau{optimizer = opt, patience = 0, factor = 0.5},
+                  stop = ember.stop.early{monitor = "score", mode = "max", patience = 10}}
+    assert.same({1, 1, 1, 1}, {h[1].lr, h[2].lr, h[3].lr, h[4].lr})
+    assert.equal(4, h.best_epoch)
+    local meta = kv(run.dir .. "/meta.tsv")
+    assert.equal("score", meta.monitor)
+    assert.equal("max", meta.mode)
+  end)
+
+  it("gives a stop rule without a monitor fit's monitor and mode", function()
+    -- score falls 3, 2, 1 then rises: in mode max with patience 1 the rule stops at epoch 2
+    local model = fake_model()
+    local rule = ember.stop.early{patience = 1}
+    local h = fit{model = model, loss = mean_loss, optimizer = fake_opt(model, 1), train = dataset{1, 2},
+                  epochs = 6, batch = 2, quiet = true, monitor = "score", mode = "max", stop = rule,
+                  on_epoch = function(ctx) ctx.row.score = 4 - ctx.epoch end}
+    assert.equal(2, #h)
+    assert.equal("score", rule.monitor)
+    assert.equal("max", rule.mode)
+    assert.equal(1, rule.best_epoch)
+  end)
+
+  it("refuses a stop rule and a plateau that watch different columns or directions", function()
+    local model = fake_model()
+    local opt = fake_opt(model, 1)
+    local base = {model = model, loss = mean_loss, optimizer = opt, train = dataset{1}, epochs = 1, batch = 1,
+                  quiet = true}
+    local function with(extra) return fit_error(base, extra) end
+    assert.matches('ember.fit: the stop rule monitors "train_loss" but monitor is "valid_loss"',
+                   with{monitor = "valid_loss", stop = ember.stop.early{monitor = "train_loss"}})
+    assert.matches('ember.fit: schedule.plateau has mode "min" but the stop rule\'s mode is "max"',
+                   with{stop = ember.stop.early{mode = "max"},
+                        schedule = ember.schedule.plateau{optimizer = opt, mode = "min"}})
+    assert.matches('ember.fit: the stop rule\'s mode is "min" but mode is "max"',
+                   with{mode = "max", stop = ember.stop.any{ember.stop.early{mode = "min"}}})
   end)
 
   it("accepts a plain function epoch -> lr as the schedule", function()
@@ -224,12 +214,7 @@ describe("ember.fit", function()
     local model = fake_model()
     local base = {model = model, loss = mean_loss, optimizer = fake_opt(model, 1), train = dataset{1}, epochs = 1,
                   batch = 1, quiet = true}
-    local function with(k, v)
-      local o = {}
-      for a, b in pairs(base) do o[a] = b end
-      o[k] = v
-      return errmsg(fit, o)
-    end
+    local function with(k, v) return fit_error(base, {[k] = v}) end
     assert.matches("ember.fit: unknown option \"epoch\"", with("epoch", 3))
     assert.matches("ember.fit: epochs must be a positive integer %(got 0%)", with("epochs", 0))
     assert.matches("ember.fit: batch must be a positive integer %(got 1.5%)", with("batch", 1.5))
@@ -237,6 +222,29 @@ describe("ember.fit", function()
     assert.matches("unknown metric \"acc\"", with("metrics", {"acc"}))
     assert.matches("clip must be a positive number", with("clip", -1))
     assert.matches("monitor \"valid_loss\" is not a column", with("monitor", "valid_loss"))
+  end)
+
+  it("takes no best from a value its stop rule calls diverged, nor from a non-finite one", function()
+    -- valid_loss is 3 from epoch 1: beyond divergence_threshold 1, so the rule stops at once ("diverged")
+    local model = fake_model()
+    local run = ember.run{name = "dvs", runs = root .. "/runs"}
+    local h = fit{model = model, loss = mean_loss, optimizer = fake_opt(model, 0.1), train = dataset{1, 2},
+                  valid = dataset{2, 4}, epochs = 5, batch = 2, run = run, quiet = true,
+                  stop = ember.stop.early{divergence_threshold = 1}}
+    assert.equal("stopped-early", h.status)
+    assert.equal("diverged", h.stop_reason)
+    assert.is_nil(h.best_epoch)
+    assert.is_nil(h.best)
+    local meta = kv(run.dir .. "/meta.tsv")
+    assert.is_nil(meta.best_epoch)
+    assert.equal("1", meta.stop_epoch)
+    assert.is_false(exists(run.dir .. "/best.ckpt"))
+    -- mode max: an infinite valid_loss is not the best either
+    local m2 = fake_model()
+    local h2 = fit{model = m2, loss = mean_loss, optimizer = fake_opt(m2, 0.1), train = dataset{1},
+                   valid = dataset{1 / 0}, epochs = 1, batch = 1, quiet = true, mode = "max"}
+    assert.equal(math.huge, h2[1].valid_loss)
+    assert.is_nil(h2.best_epoch)
   end)
 
   it("writes the epoch lines into stdout.log (one plain line per epoch when not on a terminal)", function()
@@ -250,85 +258,109 @@ describe("ember.fit", function()
     assert.matches("^epoch 1/2  train_loss 1.5  lr 0.1", l[1])
     assert.matches("^epoch 2/2  train_loss 1.5  lr 0.1", l[2])
   end)
+
+  it("refuses the checkpoint and logging options when they are wrong", function()
+    local model = fake_model()
+    local run = ember.run{name = "bad", runs = root .. "/runs"}
+    local base = {model = model, loss = mean_loss, optimizer = fake_opt(model, 1), train = dataset{1}, epochs = 1,
+                  batch = 1, quiet = true, run = run}
+    local function with(extra) return fit_error(base, extra) end
+    assert.matches("ember.fit: checkpoint_every must be a positive integer %(got 0%)", with{checkpoint_every = 0})
+    assert.matches("ember.fit: checkpoint_seconds must be a finite number >= 0 %(got %-1%)",
+                   with{checkpoint_seconds = -1})
+    assert.matches("ember.fit: give checkpoint_every %(epochs%) or checkpoint_seconds, not both",
+                   with{checkpoint_every = 1, checkpoint_seconds = 1})
+    assert.matches("ember.fit: log_every must be a positive integer %(got 0.5%)", with{log_every = 0.5})
+    base.run = nil
+    assert.matches("ember.fit: log_every needs a run", with{log_every = 1})
+  end)
 end)
 
----------------------------------------------------------------------------------------------------------------
--- Exact resume: a small linear model trained with real SGD + momentum on shuffled data, with noise drawn
--- from ember's RNG in every training forward (as dropout would). Interrupting at any step and resuming
--- must give the same rows as an uninterrupted run, bit for bit.
-describe("ember.fit resume", function()
-  local function build()
-    ember.manual_seed(5)
-    local w = (ember.randn(3, 1) * 0.1):requires_grad()
-    local m = {mode = "train"}
-    setmetatable(m, {__call = function(self, x)
-      local out = x:matmul(w)
-      if self.mode == "train" then out = out + ember.randn(x:shape()[1], 1) * 0.01 end
-      return out
-    end})
-    function m:parameters() return {w} end
-    function m:train() self.mode = "train" end
-    function m:eval() self.mode = "eval" end
-    function m:state_dict() return {w = w} end
-    function m:load_state_dict(s) ember.no_grad(function() w:copy(s.w) end) end
-    local x = ember.randn(10, 3)
-    local y = x:matmul(ember.tensor{{1}, {-2}, {0.5}})
-    local opt = ember.optim.sgd(m:parameters(), {lr = 0.05, momentum = 0.9})
-    return m, opt, dataset(x:totable(), y), dataset(x:narrow(1, 1, 4):totable(), y:narrow(1, 1, 4))
-  end
+describe("ember.fit{log_every = N}", function()
+  it("appends to steps.tsv every N steps the sample-weighted loss of the batches since the last row", function()
+    -- samples 1..6 in batches of 2 (no shuffle): batch losses 1.5, 3.5, 5.5 every epoch.
+    -- step 2: (1.5*2 + 3.5*2)/4 = 2.5 (epoch 1); step 4: (5.5*2 + 1.5*2)/4 = 3.5 (epoch 2);
+    -- step 6: (3.5*2 + 5.5*2)/4 = 4.5 (epoch 2)
+    local model = fake_model()
+    local run = ember.run{name = "steps", runs = root .. "/runs"}
+    fit{model = model, loss = mean_loss, optimizer = fake_opt(model, 0.1), train = dataset{1, 2, 3, 4, 5, 6},
+        epochs = 2, batch = 2, shuffle = false, run = run, quiet = true, log_every = 2}
+    local l = lines(read(run.dir .. "/steps.tsv"))
+    assert.equal("step\tepoch\tbatch_loss\tlr\ttime", l[1])
+    assert.equal(4, #l)
+    assert.matches("^2\t1\t2.5\t0.1\t[%d.]+$", l[2])
+    assert.matches("^4\t2\t3.5\t0.1\t", l[3])
+    assert.matches("^6\t2\t4.5\t0.1\t", l[4])
+    -- a second fit of the run appends to the same file
+    fit{model = model, loss = mean_loss, optimizer = fake_opt(model, 0.2), train = dataset{1, 2}, epochs = 1,
+        batch = 1, shuffle = false, run = run, quiet = true, log_every = 1}
+    l = lines(read(run.dir .. "/steps.tsv"))
+    assert.equal(6, #l)
+    assert.matches("^1\t1\t1\t0.2\t", l[5])
+    assert.matches("^2\t1\t2\t0.2\t", l[6])
+  end)
+end)
 
-  local function mse(out, y) return ((out - y) ^ 2):mean() end
+describe("ember.fit and meta.tsv", function()
+  it("records the optimizer and the values it used, and used.<key> where the config said otherwise", function()
+    local model = fake_model()
+    local cfg = {lr = 0, momentum = 0.9, weight_decay = 0, opt = "adam"}   -- lr 0: "the default"
+    local run = ember.run{name = "used", runs = root .. "/runs", config = cfg}
+    local opt = ember.optim.adam(model:parameters(), cfg.lr > 0 and {lr = cfg.lr} or {})
+    fit{model = model, loss = mean_loss, optimizer = opt, train = dataset{1}, epochs = 1, batch = 1, quiet = true,
+        run = run, schedule = ember.schedule.linear{optimizer = opt, start_factor = 0.5}}
+    local meta = kv(run.dir .. "/meta.tsv")
+    assert.equal("adam", meta.optimizer)
+    assert.equal("0.001", meta["optimizer.lr"])        -- the base lr, not warmup's first 0.0005
+    assert.equal("0.9,0.999", meta["optimizer.betas"])
+    assert.equal("1e-08", meta["optimizer.eps"])
+    assert.equal("false", meta["optimizer.amsgrad"])
+    assert.equal("0.001", meta["used.lr"])
+    assert.is_nil(meta["used.weight_decay"])          -- the same value
+    assert.is_nil(meta["used.momentum"])              -- adam has no momentum
+  end)
+end)
 
-  local function train(name, interrupt_after)
-    session.current().seeded = nil   -- each call stands for a fresh process
-    local m, opt, tr, va = build()
-    local run = ember.run{name = name, runs = root .. "/runs", seed = 5}
-    local steps = 0
-    if interrupt_after then
-      ember._interrupts = function()
-        steps = steps + 1
-        return steps >= interrupt_after and 1 or 0
-      end
-    end
-    local ok, h = pcall(fit, {model = m, loss = mse, optimizer = opt, train = tr, valid = va, epochs = 4, batch = 3,
-                              run = run, quiet = true,
-                              schedule = ember.schedule.cosine{optimizer = opt, t_max = 4}})
-    ember._interrupts = real_interrupts
-    return ok, h, run
-  end
+describe("ember.fit progress", function()
+  it("estimates the epoch's time left and the whole run's", function()
+    local progress = require "ember.fit.progress"
+    -- 2 of 4 batches in 1 s: 1 s left in the epoch; 2 more epochs of 2 s each before one has completed
+    local e, r = progress.eta{k = 2, n = 4, epoch = 1, epochs = 3, dt = 1, ran = 2}
+    assert.equal(1, e)
+    assert.equal(5, r)
+    -- once epochs have completed (validation included), their mean time estimates the rest
+    e, r = progress.eta{k = 2, n = 4, epoch = 2, epochs = 3, dt = 1, ran = 2, epoch_time = 3}
+    assert.equal(1, e)
+    assert.equal(4, r)
+    local text = progress.bar_text({epoch = 2, epochs = 3, k = 2, n = 4, loss = 0.5, rate = 120, eta = e,
+                                    run_eta = r}, 120)
+    assert.matches("^%[=+ +%] epoch 2/3 2/4 loss 0.5 120 samples/s ETA 1.00s %(run 4.00s%)$", text)
+  end)
+end)
 
-  local function rows_without_time(dir)
-    local r = runs.read(dir)
-    for _, row in ipairs(r.rows) do row.time = nil end
-    return r.rows
-  end
+describe("ember.fit in the REPL", function()
+  it("returns the history with status interrupted on Ctrl-C instead of raising", function()
+    session.current().interactive = true
+    local model = fake_model()
+    local run = ember.run{name = "repl", runs = root .. "/runs"}
+    local calls = 0
+    ember._interrupts = function() calls = calls + 1; return calls >= 6 and 1 or 0 end
+    -- 3 batches per epoch, one check after each and one at each epoch's end: call 6 is epoch 2, batch 2
+    local h = fit{model = model, loss = mean_loss, optimizer = fake_opt(model, 0.1), train = dataset{1, 2, 3},
+                  epochs = 5, batch = 1, shuffle = false, run = run, quiet = true}
+    assert.equal("interrupted", h.status)
+    assert.equal(1, #h)
+    assert.equal("interrupted", kv(run.dir .. "/meta.tsv").status)
+    assert.is_true(exists(run.dir .. "/last.ckpt"))
+    assert.equal(2, ember.load(run.dir .. "/last.ckpt").batch)
+  end)
 
-  it("continues an interrupted run to the same numbers, whatever step it stopped at", function()
-    local ok, full = train("full")
-    assert.is_true(ok)
-    assert.equal(4, #full)
-    local expected = rows_without_time(only_run("full"))
-    -- 4 batches per epoch (3, 3, 3, 1 samples): stop mid-epoch 1, at the end of epoch 1, and mid-epoch 3
-    for _, k in ipairs{2, 4, 11} do
-      local name = "cut" .. k
-      local ok2, err, run = train(name, k)
-      assert.is_false(ok2)
-      assert.equal("interrupted", E.kind(err))
-      assert.matches("^ember.fit: interrupted: training stopped at", E.message(err))
-      assert.equal("interrupted", kv(run.dir .. "/meta.tsv").status)
-      assert.is_true(exists(run.dir .. "/last.ckpt"))
-      run:finish()
-      assert.is_true(#runs.read(run.dir).rows < 4)
-      -- resume: the script runs again from the top with --resume
-      session.begin({resume = run.dir, set = {}, set_order = {}})   -- a fresh process
-      local ok3, h = train(name)
-      assert.is_true(ok3, tostring(h))
-      session.finish()
-      assert.equal(4, #h)
-      assert.same(expected, rows_without_time(run.dir))
-      local meta = kv(run.dir .. "/meta.tsv")
-      assert.equal("finished", meta.status)
-      assert.equal("1", meta.resumes)
-    end
+  it("still raises under ember run or a plain script", function()
+    local model = fake_model()
+    ember._interrupts = function() return 1 end
+    local ok, err = pcall(fit, {model = model, loss = mean_loss, optimizer = fake_opt(model, 0.1),
+                                train = dataset{1, 2}, epochs = 2, batch = 1, quiet = true})
+    assert.is_false(ok)
+    assert.equal("interrupted", E.kind(err))
   end)
 end)

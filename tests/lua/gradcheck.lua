@@ -7,7 +7,8 @@
 local ember = require "ember"
 
 local function flat_get(t, i) return t:reshape(-1)[i]:item() end
-local function flat_set(t, i, v) local f = t:reshape(-1); f[i] = v end
+-- an input is a leaf that requires grad: changing it in place is refused unless under no_grad
+local function flat_set(t, i, v) ember.no_grad(function() local f = t:reshape(-1); f[i] = v end) end
 
 return function(f, inputs, opts)
   opts = opts or {}

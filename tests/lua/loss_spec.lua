@@ -504,7 +504,7 @@ describe("hostile arguments", function()
     assert.are.equal("ember.loss.mse: target must be a tensor, a number or a table of numbers (got nil)",
                      h.errmsg(L.mse, x))
     assert.are.equal("type", h.errkind(L.huber, x, true))
-    assert.are.equal("ember.loss.mae: target is not a table of numbers: tensor: element [2] is a string, "
+    assert.are.equal("ember.loss.mae: target is not a table of numbers: ember.tensor: element [2] is a string, "
                      .. "expected a number", h.errmsg(L.mae, x, {1, "a"}))
     assert.are.equal("ember.loss.cross_entropy: weight must be a tensor, a number or a table of numbers (got true)",
                      h.errmsg(L.cross_entropy, ember.zeros(2, 3), {1, 2}, {weight = true}))

@@ -11,11 +11,7 @@ local function close(expected, got, tol)
          string.format("expected %.9g, got %.9g (tol %g)", expected, got, tol))
 end
 
-local function errors_with(fragment, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error containing: " .. fragment)
-  assert.is_truthy(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
-end
+local errors_with = dofile("tests/lua/spec_helper.lua").errors_with
 
 -- f(w) = (w - 3)^2 / 2 from w = 0: n steps of kind(config); returns the trajectory, the optimizer and w
 local function quad(kind, config, n, w0)
@@ -541,6 +537,16 @@ describe("optim gradient clipping", function()
     close(13, optim.clip_grad_norm(ps, 6.5), 1e-12)
     close(1.5, a.grad:totable()[1]); close(2, a.grad:totable()[2]); close(6, b.grad:item())
     close(6.5, optim.grad_norm(ps), 1e-5)
+  end)
+
+  it("the C functions behind them take the 2-norm when no norm type is given, as PyTorch", function()
+    local ps, a = params({3, 4}, {12})
+    assert.are.equal(13, ember._grad_norm(ps))
+    close(13, ember._clip_grad_norm(ps, 6.5), 1e-12)
+    close(1.5, a.grad:totable()[1])
+    ps = params({3, 4}, {12})
+    ember._clip_grad_value(ps, 3.5)
+    assert.are.same({3, 3.5}, ps[1].grad:totable())
   end)
 
   it("clip_grad_norm with the inf norm and other orders", function()

@@ -2,98 +2,21 @@
 -- and safety: user text (run names, params, titles, metric names) must never run a shell command.
 local lfs = require "lfs"
 local h = dofile("tests/lua/spec_helper.lua")
+local fx = dofile("tests/lua/plot_fixtures.lua")
 local plot = require "ember.plot"
 local args = require "ember.cli.args"
 
-local function tmpdir()
-  local name = os.tmpname()
-  os.remove(name)
-  assert(lfs.mkdir(name))
-  return name
-end
+local read, write, exists = h.read, h.write, h.exists
+local make_run, loss_rows, sink, block = fx.make_run, fx.loss_rows, fx.sink, fx.block
+local HEADER, PNG_MAGIC = fx.HEADER, fx.PNG_MAGIC
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function exists(path) return lfs.attributes(path, "mode") ~= nil end
-
-local function mkdirs(path)
-  local acc = ""
-  for part in path:gmatch("[^/]+") do
-    acc = acc .. "/" .. part
-    lfs.mkdir(acc)
-  end
-end
-
--- A run directory: params and meta as {{k, v}...}, metrics as a header list and rows of values
--- (nil or "" for a missing field).
-local function make_run(dir, params, meta, header, rows)
-  mkdirs(dir)
-  local p = {}
-  for _, kv in ipairs(params or {}) do p[#p + 1] = kv[1] .. "\t" .. kv[2] .. "\n" end
-  write(dir .. "/params.tsv", table.concat(p))
-  local m = {"status\tfinished\n"}
-  for _, kv in ipairs(meta or {}) do m[#m + 1] = kv[1] .. "\t" .. kv[2] .. "\n" end
-  write(dir .. "/meta.tsv", table.concat(m))
-  local lines = {table.concat(header, "\t")}
-  for _, r in ipairs(rows) do
-    local f = {}
-    for i = 1, #header do f[i] = r[i] == nil and "" or tostring(r[i]) end
-    lines[#lines + 1] = table.concat(f, "\t")
-  end
-  write(dir .. "/metrics.tsv", table.concat(lines, "\n") .. "\n")
-  return dir
-end
-
--- Loss curves 1/epoch scaled by k, so runs differ and every value is known.
-local function loss_rows(n, k)
-  local rows = {}
-  for e = 1, n do rows[e] = {e, e * 10, e * 0.5, k / e, k / e + 0.5, 0.1} end
-  return rows
-end
-local HEADER = {"epoch", "step", "time", "train_loss", "valid_loss", "lr"}
-
--- Collects what cli writes.
-local function sink()
-  local s = {text = ""}
-  function s:write(...) for _, v in ipairs{...} do self.text = self.text .. v end return self end
-  return s
-end
-
--- The rows of data block `index` (0 is the text block) of a .dat file written by plot.
-local function block(dat, index)
-  local text = read(dat)
-  local blocks = {}
-  for b in (text .. "\n\n\n"):gmatch("(.-)\n\n\n") do blocks[#blocks + 1] = b end
-  local rows = {}
-  for line in (blocks[index + 1] or ""):gmatch("[^\n]+") do
-    if line:sub(1, 1) ~= "#" then
-      local r = {}
-      for f in line:gmatch("[^\t]+") do r[#r + 1] = tonumber(f) end
-      rows[#rows + 1] = r
-    end
-  end
-  return rows
-end
-
-local PNG_MAGIC = "\137PNG\r\n\26\n"
+local function mkdirs(path) assert(require("ember.util").mkdir_p(path)) end
 
 local root
 local uniq = tostring(os.time()) .. tostring(math.random(1e9))
 
-before_each(function() root = tmpdir() end)
-after_each(function() os.execute("rm -rf '" .. root .. "'") end)
+before_each(function() root = h.tmpdir() end)
+after_each(function() h.rmdir(root) end)
 
 describe("plot.plot", function()
   it("draws a PNG with its .gp script and data beside it, and the script re-runs by hand", function()
@@ -159,8 +82,7 @@ describe("plot.plot", function()
   it("draws several metrics as several panels", function()
     local run = make_run(root .. "/r/1", nil, nil, HEADER, loss_rows(6, 2))
     local out = plot{runs = run, metric = {"train_loss", "lr"}, out = root .. "/p.svg"}
-    local gp = read(root .. "/p.gp")
-    assert.truthy(gp:find("set multiplot layout 2,1", 1, true))
+    assert.equal(2, #fx.plots(root .. "/p"))
     local svg = read(out)
     assert.truthy(svg:find(">train_loss<", 1, true))
     assert.truthy(svg:find(">lr<", 1, true))
@@ -181,9 +103,10 @@ describe("plot.plot", function()
     make_run(root .. "/runs/g/3", {{"lr", "0.1"}, {"seed", "3"}}, nil, {"epoch", "loss"}, {{1, 3}, {2, 1}})
     make_run(root .. "/runs/g/4", {{"lr", "0.01"}, {"seed", "1"}}, nil, {"epoch", "loss"}, {{1, 4}, {2, 4}})
     local out = plot{runs = root .. "/runs", metric = "loss", by = "lr", out = root .. "/by.svg"}
-    -- groups sorted by value: 0.01 first (one run, a plain line), then 0.1 (three runs, a band)
+    -- groups sorted by value: 0.01 first (one run, a plain line), then 0.1 (three runs, a band):
+    -- x, mean, min, max and the number of runs
     assert.same({{1, 4}, {2, 4}}, block(root .. "/by.dat", 1))
-    assert.same({{1, 2, 1, 3}, {2, 1, 0.5, 1.5}}, block(root .. "/by.dat", 2))
+    assert.same({{1, 2, 1, 3, 3}, {2, 1, 0.5, 1.5, 3}}, block(root .. "/by.dat", 2))
     local gp = read(root .. "/by.gp")
     assert.truthy(gp:find("using 1:3:4 with filledcurves", 1, true))
     local svg = read(out)
@@ -200,11 +123,13 @@ describe("plot.plot", function()
     local gp = read(root .. "/m.gp")
     assert.truthy(gp:find('title "best epoch"', 1, true))
     assert.truthy(gp:find('title "early stop"', 1, true))
+    -- x, y and the colour's linetype
     local best = block(root .. "/m.dat", 2)
     assert.equal(1, #best)
     assert.equal(3, best[1][1])
     assert.near(2 / 3 + 0.5, best[1][2], 1e-9)
-    assert.same({{5, 0.9}}, block(root .. "/m.dat", 3))
+    assert.equal(1, best[1][3])
+    assert.same({{5, 0.9, 1}}, block(root .. "/m.dat", 3))
     plot{runs = run, metric = "valid_loss", out = root .. "/n.png", marks = false}
     assert.falsy(read(root .. "/n.gp"):find("best epoch", 1, true))
   end)
@@ -301,6 +226,24 @@ describe("plot safety", function()
     assert.equal(0, plot.cli({root .. "/runs", "--each"}, {stdout = sink(), stderr = sink()}))
     assert.equal(0, plot.cli({dir, "--title", evil_title, "--out", root .. "/cli.png"}, {stdout = sink()}))
     check_clean()
+    -- groups split by a hostile param (labels and notes carry it), bands, filters on hostile values,
+    -- a log axis named by a hostile metric, marks
+    make_run(dir .. "/3", {{"opt", "sgd"}, {"lr", evil_param}, {"seed", "2"}}, {{"best_epoch", "1"}, {"stop_epoch", "2"}},
+      {"epoch", "a\"b`touch " .. pwned[4] .. "`"}, {{1, 3}, {2, 2}})
+    local notes = {}
+    local metric = "a\"b`touch " .. pwned[4] .. "`"
+    out = plot{runs = {dir}, by = "opt", band = "ci95", where = {"opt!=" .. evil_param, "lr!=" .. evil_name},
+               log_y = metric, title = evil_title, out = root .. "/g.svg", notes = function(n) notes[#notes + 1] = n end}
+    check_clean()
+    assert.truthy(notes[1]:find(evil_param, 1, true) == nil and notes[1]:find("lr", 1, true))
+    local gp2 = read(root .. "/g.gp")
+    for _, bad in ipairs{"`", "$(", "system", "!touch", "pwned"} do
+      assert.falsy(gp2:find(bad, 1, true), bad)
+    end
+    assert.truthy(read(out):find("lr=$(touch " .. pwned[3] .. ")", 1, true))
+    assert.equal(0, plot.cli({dir, "--by", "opt", "--band", "std", "--log-y=" .. metric, "--where", "lr=" .. evil_param,
+      "--term", "dumb"}, {stdout = sink(), stderr = sink()}))
+    check_clean()
   end)
 
   it("never starts a data or output path with < or |", function()
@@ -396,6 +339,16 @@ describe("ember plot --each", function()
       .. "2 figure(s) written, 2 up to date\n", out.text)
   end)
 
+  it("applies a log axis named by --log-y to that metric's figures only, and filters runs", function()
+    local a1, a2 = setup()
+    local out = sink()
+    assert.equal(0, plot.cli({root .. "/runs/a", "--each", "--log-y", "acc", "--where", "lr=0.1"}, {stdout = out}))
+    assert.equal(a1 .. "/plots/loss.png\n" .. a1 .. "/plots/acc.png\n2 figure(s) written, 0 up to date\n", out.text)
+    assert.truthy(read(a1 .. "/plots/acc.gp"):find("\nset logscale y", 1, true))
+    assert.falsy(read(a1 .. "/plots/loss.gp"):find("\nset logscale y", 1, true))
+    assert.falsy(exists(a2 .. "/plots"))
+  end)
+
   it("batch mode from Lua returns what it wrote", function()
     setup()
     local res = plot.each{paths = {root .. "/runs/b"}, term = "svg"}
@@ -473,5 +426,22 @@ describe("ember plot (command line)", function()
     local text = p:read("a")
     p:close()
     assert.equal("ember plot: gnuplot not found on PATH; install it with: apt-get install gnuplot-nox\nrc=1\n", text)
+  end)
+end)
+
+describe("the README's figures", function()
+  it("are drawn by the commands the READMEs print beside them", function()
+    local script = read("tools/make-figures.sh")
+    local readme, experiments = read("README.md"), read("experiments/README.md")
+    local n = 0
+    for name, cmd in script:gmatch("\n%s*fig (%S+) (ember plot [^\n]+)") do
+      n = n + 1
+      assert.truthy(experiments:find(cmd, 1, true), "experiments/README.md does not print: " .. cmd)
+      if readme:find("docs/figures/" .. name .. ".png", 1, true) then
+        assert.truthy(readme:find(cmd, 1, true), "README.md shows " .. name .. ".png but not: " .. cmd)
+      end
+      assert.truthy(h.exists("docs/figures/" .. name .. ".png"), name)
+    end
+    assert.is_true(n >= 10, "figures found in tools/make-figures.sh: " .. n)
   end)
 end)

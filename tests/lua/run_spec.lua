@@ -144,6 +144,36 @@ describe("ember.run", function()
     assert.equal(w0, io.write)
   end)
 
+  it("set_used records the values a run used as used.<key> in meta.tsv, and refuses what it cannot write", function()
+    local run = ember.run{name = "u", runs = root .. "/runs", config = {lr = 0, betas = {0.9, 0.999}}}
+    assert.equal(run, run:set_used{lr = 1e-3, betas = {0.9, 0.99}, opt = "adam", nesterov = true})
+    local meta = kv(run.dir .. "/meta.tsv")
+    assert.equal("0.001", meta["used.lr"])
+    assert.equal("0.9,0.99", meta["used.betas"])
+    assert.equal("adam", meta["used.opt"])
+    assert.equal("true", meta["used.nesterov"])
+    assert.equal("betas\t0.9,0.999\nlr\t0\n", read(run.dir .. "/params.tsv"))   -- params.tsv keeps the config
+    assert.matches("^run:set_used: value of lr must be a number, string, boolean or a list of them",
+      errmsg(run.set_used, run, {lr = {a = 1}}))
+    assert.matches("^run:set_used: keys must be config names", errmsg(run.set_used, run, {["a=b"] = 1}))
+    assert.matches("^run:set_used: expected a table", errmsg(run.set_used, run, 3))
+    assert.matches("^run:set_meta: expected a table", errmsg(run.set_meta, run, 3))
+  end)
+
+  it("holds the lock of its directory while it is open, with this process's pid in the lock file", function()
+    local run = ember.run{name = "l", runs = root .. "/runs"}
+    assert.equal(tostring(ember.getpid()) .. "\n", read(run.dir .. "/lock"))
+    local other, pid = ember._lock(run.dir .. "/lock")
+    assert.is_nil(other)
+    assert.equal(ember.getpid(), pid)
+    session.begin{resume = run.dir, set = {}, set_order = {}}
+    assert.matches("^ember.run: cannot resume: run directory '.*' is already open in this process", errmsg(ember.run, {}))
+    assert.equal("state", h.errkind(ember.run, {}))
+    run:finish()
+    local lock = assert(ember._lock(run.dir .. "/lock"))
+    lock:unlock()
+  end)
+
   it("as a to-be-closed variable marks a failing block failed, with the message", function()
     local dir
     local ok = pcall(function()

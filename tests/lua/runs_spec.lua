@@ -1,28 +1,17 @@
--- Specs for ember.runs: finding run directories and reading params, meta and metrics from them.
-local lfs = require "lfs"
+-- Specs for ember.runs: finding run directories and reading params, meta and metrics from them; the
+-- values of a run by key (ember.runs.values), the run filter (ember.runs.filter) over a mixed folder, and
+-- the table of `ember runs` (ember.runs.table and the command): columns, sort, formats, used values.
 local h = dofile("tests/lua/spec_helper.lua")
+local util = require "ember.util"
 local runs = require "ember.runs"
+local values = require "ember.runs.values"
+local filter = require "ember.runs.filter"
+local rt = require "ember.runs.table"
+local cli = require "ember.cli"
 
-local function tmpdir()
-  local name = os.tmpname()
-  os.remove(name)
-  assert(lfs.mkdir(name))
-  return name
-end
+local write = h.write
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function mkdirs(path)
-  local acc = ""
-  for part in path:gmatch("[^/]+") do
-    acc = acc .. "/" .. part
-    lfs.mkdir(acc)
-  end
-end
+local function mkdirs(path) assert(util.mkdir_p(path)) end
 
 local function make_run(dir, params, meta, metrics)
   mkdirs(dir)
@@ -33,8 +22,8 @@ end
 
 local root
 
-before_each(function() root = tmpdir() end)
-after_each(function() os.execute("rm -rf '" .. root .. "'") end)
+before_each(function() root = h.tmpdir() end)
+after_each(function() h.rmdir(root) end)
 
 describe("runs.find", function()
   it("finds run directories at any depth, sorted, each once", function()
@@ -134,5 +123,245 @@ describe("runs.differing_params", function()
     assert.same({"lr", "wd"}, runs.differing_params({a, b}))
     assert.same({}, runs.differing_params({a, a}))
     assert.same({}, runs.differing_params({a}))
+  end)
+end)
+
+describe("runs.read of steps.tsv", function()
+  it("reads per-batch rows when the run logged them, and meta keys in file order", function()
+    local dir = root .. "/runs/x/1"
+    make_run(dir, "", "status\tfinished\nseed\t3\n", "epoch\tstep\tvalid_loss\n1\t4\t0.5\n")
+    assert.is_nil(runs.read(dir).steps)
+    write(dir .. "/steps.tsv", "step\tepoch\tbatch_loss\tlr\ttime\n2\t1\t0.9\t0.1\t0.01\n4\t1\t0.7\t0.1\t0.02\n")
+    local r = runs.read(dir)
+    assert.same({"step", "epoch", "batch_loss", "lr", "time"}, r.step_columns)
+    assert.same({{step = 2, epoch = 1, batch_loss = 0.9, lr = 0.1, time = 0.01},
+                 {step = 4, epoch = 1, batch_loss = 0.7, lr = 0.1, time = 0.02}}, r.steps)
+    assert.same({"status", "seed"}, r.meta_keys)
+    -- a metric only steps.tsv has is summarised from it
+    assert.same({0.7, 0.7}, {values.summary(r, "batch_loss")})
+  end)
+end)
+
+-- A folder that mixes two experiments, a run with a resolved lr, a diverged run and a run without lr.
+local function mixed()
+  local a = root .. "/runs/a"
+  make_run(a .. "/20240101-000001-aaaa", "opt\tsgd\nlr\t0.1\n",
+    "status\tfinished\nstart_time\t2024-01-01T00:00:01\nend_time\t2024-01-01T00:01:06\nnote\tbase, \"first\"\n",
+    "epoch\tvalid_loss\tvalid_accuracy\n1\t1.0\t0.5\n2\t0.5\t0.75\n")
+  make_run(a .. "/20240101-000002-bbbb", "opt\tadam\nlr\t0\n",
+    "status\tfinished\nstart_time\t2024-01-01T00:00:02\nused.lr\t0.001\n",
+    "epoch\tvalid_loss\tvalid_accuracy\n1\t0.8\t0.6\n2\t0.4\t0.8\n")
+  make_run(a .. "/20240101-000003-cccc", "opt\tadam\nlr\t0.01\n",
+    "status\tdiverged\nstart_time\t2024-01-01T00:00:03\n",
+    "epoch\tvalid_loss\tvalid_accuracy\n1\t2\t0.1\n2\tnan\t0.1\n")
+  make_run(root .. "/runs/b/20240101-000004-dddd", "opt\tadam\nmomentum\t0.9\n",
+    "status\tfinished\nstart_time\t2024-01-01T00:00:04\n",
+    "epoch\tvalid_loss\tvalid_accuracy\n1\t0.3\t0.9\n2\t0.2\t0.95\n")
+  return rt.read(root .. "/runs")
+end
+
+local function ids(list)
+  local out = {}
+  for i, r in ipairs(list) do out[i] = r.id:sub(-4) end
+  return out
+end
+
+describe("runs.values", function()
+  it("gives a param the value the run used, and every other key", function()
+    local list = mixed()
+    local b = list[2]
+    assert.same({"0.001", true}, {values.get(b, "lr")})
+    assert.same({"0.001", true}, {values.get(b, "param.lr")})
+    assert.same({"0.1", false}, {values.get(list[1], "lr")})
+    assert.equal("finished", values.get(b, "status"))
+    assert.equal("0.001", values.get(b, "meta.used.lr"))
+    assert.equal(0.4, values.get(b, "best.valid_loss"))
+    assert.equal(0.8, values.get(b, "best.valid_accuracy"))   -- accuracy: more is better
+    assert.equal(0.1, values.get(list[3], "best.valid_accuracy"))
+    assert.equal(2, values.get(list[3], "best.valid_loss"))   -- NaN is never best
+    assert.is_true(values.get(list[3], "last.valid_loss") ~= values.get(list[3], "last.valid_loss"))
+    assert.same({"b", "20240101-000004-dddd"}, {values.get(list[4], "name"), values.get(list[4], "id")})
+    assert.same({"valid_loss", 0.5, 0.5, 2, 65},
+      {values.get(list[1], "metric"), values.get(list[1], "best"), values.get(list[1], "last"),
+       values.get(list[1], "epoch"), values.get(list[1], "duration")})
+    assert.is_nil(values.get(list[4], "lr"))
+    assert.same({"opt", "lr", "momentum"}, values.param_keys(list))
+    assert.same({"opt", "lr", "momentum"}, values.differing(list))
+    -- 0 set but 0.001 used, against 0.001 set: the same value used, set differently
+    assert.same({"lr"}, values.differing({list[2], {params = {opt = "adam", lr = "0.001"}, meta = {}}}))
+    assert.same({}, values.differing({{params = {lr = "1e-3"}}, {params = {lr = "0.001"}}}))
+  end)
+end)
+
+describe("runs.filter", function()
+  it("parses conditions and says what is wrong with one", function()
+    assert.same({key = "lr", op = "<=", value = "0.01", text = "lr<=0.01"}, filter.parse_where("lr<=0.01"))
+    assert.same({key = "status", op = "!=", value = "diverged", text = "status != diverged"},
+      filter.parse_where("status != diverged"))
+    assert.same({key = "opt", op = "=", value = "adam", text = "opt==adam"}, filter.parse_where("opt==adam"))
+    assert.same({key = "note", op = "=", value = "a=b", text = "note=a=b"}, filter.parse_where("note=a=b"))
+    assert.is_nil(filter.parse_where("lr"))
+    assert.is_nil(filter.parse_where("=3"))
+    assert.is_nil(filter.parse_where("lr!3"))
+  end)
+
+  it("matches globs as a whole", function()
+    local g = filter.glob("lr=0.1*")
+    assert.is_true(g("lr=0.1,opt=adam"))
+    assert.is_true(g("lr=0.1"))
+    assert.is_false(g("lr=0.01"))     -- the . is a dot, not any character
+    assert.is_false(g("xlr=0.1"))
+    assert.is_true(filter.glob("seed=[12]")("seed=2"))
+    assert.is_false(filter.glob("seed=[!12]")("seed=2"))
+    assert.is_true(filter.glob("a?c%")("abc%"))
+  end)
+
+  it("keeps the runs of a mixed folder that every condition holds for", function()
+    local list = mixed()
+    local function sel(o) return ids(filter.select(list, o)) end
+    assert.same({"bbbb", "cccc"}, sel{where = "lr<=0.01"})             -- used value 0.001; dddd has no lr
+    assert.same({"bbbb"}, sel{where = "lr=1e-3"})                        -- numbers compare as numbers
+    assert.same({"bbbb", "cccc", "dddd"}, sel{where = "opt=adam"})
+    assert.same({"aaaa", "bbbb", "dddd"}, sel{where = "status!=diverged"})
+    assert.same({"bbbb", "dddd"}, sel{where = {"opt=adam", "status!=diverged"}})
+    assert.same({"bbbb", "dddd"}, sel{where = "best.valid_loss<0.45"})
+    assert.same({"aaaa", "bbbb", "dddd"}, sel{where = "last.valid_accuracy>=0.75"})
+    assert.same({"bbbb", "cccc", "dddd"}, sel{where = "lr!=0.1"})        -- a missing key is != anything
+    assert.same({"dddd"}, sel{where = "name=b"})
+    assert.same({"cccc", "dddd"}, sel{last = 2})
+    assert.same({"aaaa", "bbbb"}, sel{where = "status=finished", last = 2, match = "a"})
+    assert.same({"dddd"}, sel{match = "b"})
+    assert.same({"aaaa", "cccc"}, sel{match = {"*aaaa", "*-00000[3]-*"}})
+    assert.same({"aaaa", "bbbb", "cccc", "dddd"}, sel{})
+    assert.equal("ember runs: --where lrr<1: no run has 'lrr' (params: opt, lr, momentum; meta: status, "
+      .. "start_time, end_time, note, used.lr; best.M or last.M for M in epoch, valid_loss, valid_accuracy)",
+      h.errmsg(function() filter.select(list, {where = "lrr<1"}, "ember runs") end))
+    assert.equal("usage", h.errkind(function() filter.select(list, {where = "lrr<1"}, "ember runs") end))
+    assert.equal("ember.runs.filter: where needs KEY=VALUE, KEY!=VALUE, KEY<VALUE, KEY<=VALUE, KEY>VALUE or "
+      .. "KEY>=VALUE (got 'lr')", h.errmsg(function() filter.select(list, {where = "lr"}) end))
+  end)
+
+  it("declares its options once for every command", function()
+    local plot_spec, runs_spec = require("ember.plot").spec, require("ember.cli.runs").spec
+    for _, spec in ipairs{plot_spec, runs_spec} do
+      local by = {}
+      for _, o in ipairs(spec.options) do by[o[1]] = o end
+      for _, o in ipairs(filter.options) do
+        assert.equal(o.help, by[o[1]].help, spec.command .. " " .. o[1])
+        assert.equal(o[2], by[o[1]][2])
+      end
+    end
+  end)
+end)
+
+-- Collects what a command writes.
+local function sink()
+  local s = {text = ""}
+  function s:write(...) for _, v in ipairs{...} do self.text = self.text .. v end return self end
+  return s
+end
+
+-- `ember runs ARGS` in-process: exit status, stdout, stderr
+local function ember_runs(args)
+  local out, err = sink(), sink()
+  local code = cli.main("runs", args, {stdout = out, stderr = err})
+  return code, out.text, err.text
+end
+
+describe("ember runs", function()
+  it("shows the value used, marked, and the exact values with a used column for programs", function()
+    mixed()
+    local code, out = ember_runs{root .. "/runs/a"}
+    assert.equal(0, code)
+    local l = h.lines(out)
+    assert.equal(5, #l)
+    assert.matches("^name%s+id%s+status%s+opt%s+lr%s+metric%s+best%s+last%s+epoch%s+duration$", l[1])
+    assert.matches("^a%s+20240101%-000002%-bbbb%s+finished%s+adam%s+0%.001%*%s+valid_loss%s+0%.4%s+0%.4%s+2$", l[3])
+    assert.matches("^a%s+20240101%-000003%-cccc%s+diverged%s+adam%s+0%.01%s+valid_loss%s+2%s+nan%s+2$", l[4])
+    assert.matches("1m05s$", l[2])
+    assert.matches("^%* the value the run used", l[5])
+    code, out = ember_runs{root .. "/runs/a", "--tsv"}
+    assert.equal(0, code)
+    assert.same({"name\tid\tstatus\topt\tlr\tused.lr\tmetric\tbest\tlast\tepoch\tduration",
+                 "a\t20240101-000001-aaaa\tfinished\tsgd\t0.1\t\tvalid_loss\t0.5\t0.5\t2\t65",
+                 "a\t20240101-000002-bbbb\tfinished\tadam\t0.001\t0.001\tvalid_loss\t0.4\t0.4\t2\t",
+                 "a\t20240101-000003-cccc\tdiverged\tadam\t0.01\t\tvalid_loss\t2\tnan\t2\t"}, h.lines(out))
+  end)
+
+  it("chooses columns: params, meta keys, metric summaries, or more of the defaults", function()
+    mixed()
+    local code, out = ember_runs{root .. "/runs", "--columns", "id,note,best.valid_accuracy", "--columns", "momentum",
+                                 "--tsv"}
+    assert.equal(0, code)
+    assert.same({"id\tnote\tbest.valid_accuracy\tmomentum",
+                 "20240101-000001-aaaa\tbase, \"first\"\t0.75\t",
+                 "20240101-000002-bbbb\t\t0.8\t",
+                 "20240101-000003-cccc\t\t0.1\t",
+                 "20240101-000004-dddd\t\t0.95\t0.9"}, h.lines(out))
+    code, out = ember_runs{root .. "/runs/b", "--columns", "+seed,start_time"}
+    assert.equal(2, code)   -- no run has a seed
+    code, out = ember_runs{root .. "/runs/b", "--columns", "+start_time"}
+    assert.equal(0, code)
+    assert.matches("^name%s+id%s+status%s+metric%s+best%s+last%s+epoch%s+duration%s+start_time\n", out)
+    local err
+    code, _, err = ember_runs{root .. "/runs", "--columns", "id,nope"}
+    assert.equal(2, code)
+    assert.matches("^ember runs: %-%-columns: no run has 'nope' %(params: opt, lr, momentum; meta: ", err)
+  end)
+
+  it("sorts by any key, numbers as numbers, runs without a value last either way", function()
+    mixed()
+    local function order(...)
+      local code, out = ember_runs{root .. "/runs", "--columns", "id", "--tsv", ...}
+      assert.equal(0, code)
+      local l = h.lines(out)
+      table.remove(l, 1)
+      for i, v in ipairs(l) do l[i] = v:sub(-4) end
+      return l
+    end
+    assert.same({"aaaa", "bbbb", "cccc", "dddd"}, order())
+    assert.same({"dddd", "cccc", "bbbb", "aaaa"}, order("--desc"))
+    assert.same({"bbbb", "cccc", "aaaa", "dddd"}, order("--sort", "lr"))          -- 0.001 0.01 0.1, none
+    assert.same({"aaaa", "cccc", "bbbb", "dddd"}, order("--sort", "-lr"))
+    assert.same({"aaaa", "cccc", "bbbb", "dddd"}, order("--sort", "lr", "--desc"))
+    assert.same({"dddd", "bbbb", "aaaa", "cccc"}, order("--sort", "best.valid_loss"))
+    assert.same({"bbbb", "cccc", "dddd", "aaaa"}, order("--sort", "opt"))          -- text, stable ties
+    assert.same({"dddd", "cccc"}, order("--sort", "-last.valid_accuracy", "--last", "2"))
+    local code, _, err = ember_runs{root .. "/runs", "--sort", "nope"}
+    assert.equal(2, code)
+    assert.matches("%-%-sort: no run has 'nope'", err)
+  end)
+
+  it("writes CSV and JSON, and refuses two formats at once", function()
+    mixed()
+    local code, out = ember_runs{root .. "/runs/a", "--columns", "id,lr,note,last", "--csv", "--last", "2"}
+    assert.equal(0, code)
+    assert.equal("id,lr,used.lr,note,last\r\n20240101-000002-bbbb,0.001,0.001,,0.4\r\n"
+      .. "20240101-000003-cccc,0.01,,,nan\r\n", out)
+    code, out = ember_runs{root .. "/runs/a", "--columns", "id,lr,note,best", "--csv", "--match", "*aaaa"}
+    assert.equal("id,lr,note,best\r\n20240101-000001-aaaa,0.1,\"base, \"\"first\"\"\",0.5\r\n", out)
+    code, out = ember_runs{root .. "/runs", "--columns", "name,lr,note,last,epoch", "--json", "--where", "opt=adam"}
+    assert.equal(0, code)
+    assert.equal('[\n'
+      .. '  {"name": "a", "lr": 0.001, "used.lr": 0.001, "note": null, "last": 0.4, "epoch": 2},\n'
+      .. '  {"name": "a", "lr": 0.01, "used.lr": null, "note": null, "last": null, "epoch": 2},\n'
+      .. '  {"name": "b", "lr": null, "used.lr": null, "note": null, "last": 0.2, "epoch": 2}\n'
+      .. ']\n', out)
+    code, out = ember_runs{root .. "/runs", "--json", "--where", "opt=none"}
+    assert.equal("[]\n", out)
+    code, out = ember_runs{root .. "/runs", "--where", "opt=none"}
+    assert.equal("no runs below " .. root .. "/runs that the filter keeps\n", out)
+    local err
+    code, _, err = ember_runs{root .. "/runs", "--csv", "--json"}
+    assert.equal(2, code)
+    assert.matches("^ember runs: %-%-csv and %-%-json cannot be combined", err)
+  end)
+
+  it("escapes JSON text and never writes a name or an id as a number", function()
+    local dir = root .. "/runs/123/456"
+    make_run(dir, "tag\ta\"b\\c\1\n", "status\tfinished\n")
+    local code, out = ember_runs{root .. "/runs", "--columns", "name,id,tag", "--json"}
+    assert.equal(0, code)
+    assert.equal('[\n  {"name": "123", "id": "456", "tag": "a\\"b\\\\c\\u0001"}\n]\n', out)
   end)
 end)

@@ -29,11 +29,7 @@ local function close(expected, got, tol)
   end
 end
 
-local function errors_with(fragment, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error containing: " .. fragment)
-  assert.is_truthy(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
-end
+local errors_with = dofile("tests/lua/spec_helper.lua").errors_with
 
 describe("schedule.step", function()
   it("halves every 3 epochs and records initial_lr", function()

@@ -68,4 +68,45 @@ function M.errkind(f, ...)
   return E.kind(e)
 end
 
+--- h.errors_with(fragment, f, ...) fails the spec unless f(...) raises an error whose text contains
+-- fragment (plain text, not a pattern)
+function M.errors_with(fragment, f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error containing: " .. fragment)
+  assert(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
+end
+
+--- h.cli(cmd, args) -> exit status, stdout, stderr of `ember CMD ARGS` run in this process
+-- (ember.cli.main with files in place of the terminal)
+function M.cli(cmd, args)
+  local out, err = io.tmpfile(), io.tmpfile()
+  local status = require("ember.cli").main(cmd, args, {stdout = out, stderr = err})
+  out:seek("set")
+  err:seek("set")
+  return status, out:read("a"), err:read("a")
+end
+
+--- h.runner(folder) -> sh, ember: sh(cmd) runs a shell command line in folder() (a function, so a spec
+-- can give a new scratch folder to each test) and returns its stdout, stderr and exit status;
+-- ember(args [, env]) runs `env ember args` there the same way: the built executable ($EMBER_BIN, else
+-- build/ember) with the source tree's Lua modules, under `timeout 60`
+function M.runner(folder)
+  local quote = require("ember.util").shell_quote
+  local cwd = lfs.currentdir()
+  local function absolute(p) return p:sub(1, 1) == "/" and p or cwd .. "/" .. p end
+  local bin = absolute(os.getenv("EMBER_BIN") or "build/ember")
+  local lua_dir = absolute(os.getenv("EMBER_PATH") or "lua")
+  local function sh(cmd)
+    local dir = folder()
+    local p = io.popen(("cd %s && (%s) 2>%s"):format(quote(dir), cmd, quote(dir .. "/.stderr")))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    return out, M.read(dir .. "/.stderr") or "", code
+  end
+  local function ember(args, env)
+    return sh(("%sEMBER_PATH=%s timeout 60 %s %s"):format(env and env .. " " or "", quote(lua_dir), quote(bin), args))
+  end
+  return sh, ember, bin, lua_dir
+end
+
 return M

@@ -23,11 +23,7 @@ local function model(v)
   return m
 end
 
-local function errors_with(fragment, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error containing: " .. fragment)
-  assert.is_truthy(tostring(err):find(fragment, 1, true), "error was: " .. tostring(err))
-end
+local errors_with = dofile("tests/lua/spec_helper.lua").errors_with
 
 describe("stop.early patience", function()
   it("never stops while the metric improves, even with patience 0 (keras#16393)", function()
@@ -185,6 +181,13 @@ describe("stop.early restore_best", function()
     assert.are.equal(1, m.w.v)
     errors_with("stop.early:update: restore_best needs the model", stop.early{restore_best = true}.update,
                 stop.early{restore_best = true}, 1)
+  end)
+
+  it("says what the model must be when it is not one (stop:update(1, 5))", function()
+    local r = stop.early{restore_best = true}
+    errors_with("ember.stop.early:update: restore_best needs the model as the second argument, an object "
+                .. "with state_dict and load_state_dict (got 5)", r.update, r, 1, 5)
+    errors_with("(got table)", r.update, stop.early{restore_best = true}, 1, {})
   end)
 
   it("does not touch the model without restore_best", function()

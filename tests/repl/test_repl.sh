@@ -2,7 +2,7 @@
 # test_repl.sh [BUILD_DIR] - drives the ember REPL in a real pseudo-terminal through tmux: expressions,
 # a multi-line function, errors (text and ember's error values) then recovery with state intact, tensor
 # printing, Tab completion (never running a user's __index), Ctrl-C at the prompt, out of an endless
-# loop and inside ember.fit, help, :time, Ctrl-D and the history file.
+# loop and inside ember.fit, a search ended by a prefix key, help, :time, Ctrl-D and the history file.
 # Prints "N passed, N failed"; exits non-zero on failure; skips (exit 0) without tmux.
 # The executable is $EMBER_REPL_BIN, else $EMBER_BIN, else BUILD_DIR/ember.
 B=${1:-build}
@@ -143,6 +143,18 @@ T send-keys -t repl C-c
 check "Ctrl-C interrupts an endless loop" F ': interrupted'
 type_line 'kept * 2'
 check "the prompt is back after Ctrl-C, state intact" E '^154$'
+
+# an incremental search ended by a prefix key and a key it leaves unbound: readline 8.2 crashes in
+# callback mode here (Ctrl-R Ctrl-X a); the search ends with the line it found, the session goes on
+type_line 'marker_for_search = 5151'
+T send-keys -t repl C-r
+T send-keys -t repl -l 'marker_for'
+wait_for F "(reverse-i-search)\`marker_for'" 10
+T send-keys -t repl C-x
+T send-keys -t repl a
+T send-keys -t repl Enter
+type_line 'marker_for_search + 1'
+check "Ctrl-R, Ctrl-X, then a key: the search ends and the session goes on" E '^5152$'
 
 # Ctrl-C inside ember.fit at the prompt returns the history so far, marked interrupted (the session is
 # interactive); under `ember run` it raises instead. Needs ember.fit's side of that contract.

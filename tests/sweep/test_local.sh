@@ -130,6 +130,16 @@ st=$?
 check $? "--seeds 1e9 --dry-run is refused at once, naming the count (exit $st)"
 sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --set epochs=9 --runs runs >out6 2>&1
 [ $? = 2 ] && grep -q "was started with epochs=4, but this sweep passes epochs=9" out6; check $? "params that disagree with a run directory: exit 2"
+sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --status --where 'lr<=0.05' --where opt=adam >out6b 2>&1
+[ $? = 0 ] && [ "$(grep -c finished out6b)" = 1 ] && grep -q '^lr=0.05,opt=adam ' out6b
+check $? "--status --where keeps the runs the conditions hold for"
+sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --status --match 'lr=0.1,*' --last 1 >out6c 2>&1
+[ $? = 0 ] && [ "$(grep -c finished out6c)" = 1 ] && grep -q '^lr=0.1,opt=' out6c
+check $? "--status --match and --last pick runs by name and start"
+sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --where opt=adam >out6d 2>&1
+[ $? = 2 ] && grep -q "give --status" out6d; check $? "--where without --status is bad usage (exit 2)"
+sweep --grid lr=0.05,0.1 --grid opt=sgd,adam --runs runs --status --where 'optt=adam' >out6e 2>&1
+[ $? = 2 ] && grep -q "no run has 'optt'" out6e; check $? "--where on a key no run has is bad usage naming it"
 timeout 60 "$BIN" runs "$S" >out7 2>&1
 [ $? = 0 ] && [ "$(grep -c finished out7)" = 4 ]; check $? "ember runs SWEEPDIR lists the four runs"
 if command -v gnuplot >/dev/null 2>&1; then
@@ -172,7 +182,7 @@ group_stop() {   # group_stop NAME SIGNALLER: a slow 2-run sweep in its own proc
   grep -q "Continue with: ember run" "runs/$1/logs/lr=0.05.log" && grep -q "Continue with: ember run" "runs/$1/logs/lr=0.1.log"
   check $? "$1: both runs saved their state (one request, not two)"
 }
-pid_then_group() { sh -c 'kill -INT "$1"; sleep 0.2; kill -INT -- "-$1"' sh "$1"; }
+pid_then_group() { sh -c 'kill -INT "$1"; sleep 0.2; kill -INT "-$1" 2>/dev/null' sh "$1"; }
 group_stop pid-then-group pid_then_group
 timeout_int() { kill -INT "$1"; }   # timeout passes it on to the sweep and to its group, as when time is up
 group_stop timeout-int timeout_int

@@ -15,6 +15,8 @@
 --       {"--term", "T", choices = {"png", "svg"}, help = "..."},
 --       {"--metric", "M", many = true, split = ",", help = "..."},
 --       {"--grid", "K=V,...", many = true, dest = "keys", check = parse_grid},  -- o.keys, with --random
+--       {"--log-y", "[M]", optional = true, takes = is_metric},  -- o.log_y: true, or M (--log-y=M, or
+--                                                              -- --log-y M when takes(M) is true)
 --     },
 --     footer = "Exit status: ...",
 --   }
@@ -88,6 +90,35 @@ local function store(o, opt, value)
   end
 end
 
+-- One --name or --name=value word at argv[i] (and its value word): stores it in o, returns the index of
+-- the last word it used.
+local function parse_long(spec, by, o, argv, i)
+  local a = argv[i]
+  local name, value = a:match("^(%-%-[^=]+)=(.*)$")
+  name = name or a
+  local opt = by[name]
+  if not opt then usage_fail(spec, "unknown option '%s'", name) end
+  if opt.optional then
+    -- a value of its own (--opt=V), the next word when the option takes it, else none (true)
+    local nxt = argv[i + 1]
+    if value == nil and type(nxt) == "string" and nxt:sub(1, 1) ~= "-" and (not opt.takes or opt.takes(nxt)) then
+      value, i = nxt, i + 1
+    end
+    store(o, opt, value == nil and true or convert(spec, opt, value))
+  elseif opt[2] == nil then
+    if value ~= nil then usage_fail(spec, "%s takes no value (got '%s')", name, a) end
+    store(o, opt, true)
+  else
+    if value == nil then
+      i = i + 1
+      value = argv[i]
+      if value == nil then usage_fail(spec, "%s needs a value (%s)", name, opt[2]) end
+    end
+    store(o, opt, convert(spec, opt, value))
+  end
+  return i
+end
+
 --- args.parse(spec, argv) -> the options table (see the module comment); raises a usage error.
 function M.parse(spec, argv)
   local by = index_options(spec)
@@ -117,21 +148,7 @@ function M.parse(spec, argv)
       end
       break
     elseif a:sub(1, 2) == "--" and #a > 2 then
-      local name, value = a:match("^(%-%-[^=]+)=(.*)$")
-      name = name or a
-      local opt = by[name]
-      if not opt then usage_fail(spec, "unknown option '%s'", name) end
-      if opt[2] == nil then
-        if value ~= nil then usage_fail(spec, "%s takes no value (got '%s')", name, a) end
-        store(o, opt, true)
-      else
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then usage_fail(spec, "%s needs a value (%s)", name, opt[2]) end
-        end
-        store(o, opt, convert(spec, opt, value))
-      end
+      i = parse_long(spec, by, o, argv, i)
     elseif a:sub(1, 1) == "-" and #a > 1 then
       usage_fail(spec, "unknown option '%s'", a)
     else

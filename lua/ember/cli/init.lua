@@ -1,6 +1,6 @@
 -- ember.cli: the subcommands of the `ember` executable. main.c calls M.main(cmd, args) for
--- `ember run|plot|runs|sweep|help ...` (and for -h, --help and options it does not know itself) and
--- exits with the status it returns: 0 ok, 1 error, 2 bad usage, 130 interrupted.
+-- `ember run|plot|runs|sweep|eval|export|help ...` (and for -h, --help and options it does not know
+-- itself) and exits with the status it returns: 0 ok, 1 error, 2 bad usage, 130 interrupted.
 --
 -- Each command is a module with `spec` (its declaration for ember.cli.args, which parses its command
 -- line and writes its help and reference) and `main(options, env)`. Adding a command is one line in
@@ -16,6 +16,8 @@ local COMMANDS = {
   {"plot", "ember.plot", "draw the curves of runs with gnuplot"},
   {"runs", "ember.cli.runs", "list the runs below a folder"},
   {"sweep", "ember.sweep", "run a script over a grid or random draws of its config"},
+  {"eval", "ember.cli.eval", "a run's classifier on data: confusion matrix and per-class metrics"},
+  {"export", "ember.cli.export", "a run's weights as safetensors or npz"},
   {"help", false, "the usage of ember or of one command or topic"},
 }
 
@@ -26,8 +28,10 @@ for _, c in ipairs(COMMANDS) do M.commands[c[1]] = c[2] end
 local TOPICS = {
   config = [[
 ember.config{defaults} returns the resolved configuration: the defaults with `ember run --set k=v`
-overrides. A value is parsed by the type of its default: number, boolean (true/false, yes/no, on/off,
-1/0), string, or a comma-separated list. An unknown key is an error listing the known keys (exit 2).]],
+overrides. A value is parsed by the type of its default: number (finite; an integer default takes
+integers), boolean (true/false, yes/no, on/off, 1/0), string, or a comma-separated list. A default
+ember.choice{"cosine", "step"} takes one of its choices, ember.number{0.01, min = 0, max = 1} a number
+within its bounds. An unknown key or a value its default does not allow is an error (exit 2).]],
   fit = [[
 ember.fit{model, loss, optimizer, train, valid, epochs, batch, schedule, stop, run, metrics = {"accuracy"},
 clip, on_epoch} trains, logs one row per epoch (epoch, step, train_loss, valid_loss, metrics, lr, time)
@@ -116,7 +120,11 @@ function M.main(cmd, argv, env)
     if stderr.flush then stderr:flush() end
     return 2
   end
-  stderr:write((cmd and M.commands[cmd]) and ("ember " .. cmd .. ": ") or "ember: ", E.message(status), "\n")
+  -- an error of the command itself is already named by it ("ember eval: ...")
+  local prefix = (cmd and M.commands[cmd]) and ("ember " .. cmd .. ": ") or "ember: "
+  local msg = E.message(status)
+  if msg:sub(1, #prefix) == prefix then prefix = "" end
+  stderr:write(prefix, msg, "\n")
   if E.is(status) and status.traceback then stderr:write(status.traceback, "\n") end
   if stderr.flush then stderr:flush() end
   return E.status(status)

@@ -17,17 +17,19 @@ M.spec = {
   options = {
     {"--set", "KEY=VALUE", many = true, check = args.key_value, help =
       "override a default of ember.config (repeatable); the value is parsed by the type of the default: "
-      .. "numbers stay numbers, booleans stay booleans (true/false)"},
+      .. "numbers stay numbers (finite; integers for an integer default), booleans stay booleans "
+      .. "(true/false); an ember.choice or ember.number default takes only the values it declares"},
     {"--name", "NAME", help = "the experiment name (runs/NAME/...); default the name given to ember.run"},
     {"--runs", "DIR", help = "the root folder of run directories (default runs)"},
     {"--seed", "S", type = "integer", min = 0, help = "seed of ember's RNG (default the config's seed key, else 0)"},
     {"--threads", "T", type = "integer", min = 1, max = 1024, help = "threads of the compute pool (recorded in meta.tsv)"},
     {"--resume", "RUNDIR", help = "continue an interrupted or failed run in its own directory, with its own "
-      .. "params; the script defaults to the one the run recorded"},
+      .. "params; the script defaults to the one the run recorded, and is never one inside RUNDIR; refused "
+      .. "while another process has the run open"},
     {"--quiet", help = "no progress output (stdout.log still gets the epoch lines)"},
     {"--live", help = "redraw the loss curves in the terminal after every epoch (needs gnuplot)"},
   },
-  footer = "Exit status: 0 ok, 1 script error, 2 bad usage, 130 interrupted (Ctrl-C / SIGTERM).",
+  footer = "Exit status: 0 ok, 1 script error, 2 bad usage, 130 interrupted (Ctrl-C / SIGTERM / SIGHUP).",
 }
 
 local function say(fmt, ...)
@@ -35,7 +37,7 @@ local function say(fmt, ...)
   io.stderr:flush()
 end
 
-local function usage_fail(fmt, ...) error(E.new("usage", "ember run", string.format(fmt, ...)), 0) end
+local usage_fail = E.raiser("ember run", "usage")
 
 local function is_file(p)
   if lfs.attributes(p, "mode") ~= "file" then return false end
@@ -55,6 +57,9 @@ local function set_map(list)
   return map, order
 end
 
+-- a path as the terminal may show it: meta.tsv is anyone's text, escape sequences included
+local function printable(path) return (path:gsub("%c", "?")) end
+
 -- what --resume adds to the options: the run's seed and script; raises usage errors
 local function resolve_resume(o)
   local runmod = require "ember.run"
@@ -67,10 +72,18 @@ local function resolve_resume(o)
     usage_fail("--seed %d differs from the resumed run's seed %d", o.seed, seed)
   end
   o.seed = o.seed or seed
-  if not o.script then
+  local recorded = not o.script
+  if recorded then
     o.script = meta.script
     if not o.script then usage_fail("the run in '%s' does not record its script; give it", o.resume) end
   end
+  local shown = printable(o.script)
+  -- a run directory holds data, never code: whoever could write it must not choose what runs
+  if require("ember.run.dir").contains(o.resume, o.script) then
+    usage_fail("will not run '%s': it is inside the run directory '%s', and nothing in a run directory is "
+      .. "executed; give a script outside it: ember run SCRIPT --resume %s", shown, o.resume, o.resume)
+  end
+  say("ember run: resuming %s with %s%s", o.resume, shown, recorded and " (the script its meta.tsv records)" or "")
 end
 
 -- the message handler of the script: a traceback down to the script's main chunk, except for errors
@@ -88,6 +101,15 @@ local function handler(m)
   return msg .. "\n" .. (cut and tb:sub(1, cut - 1) or tb)
 end
 
+-- os.exit in the script: its runs are closed first, as when the script returns (finished after a
+-- success code, failed otherwise), since exit skips everything that would close them
+local function exit_closing(s, code)
+  if code == nil or code == true or code == 0 then s:close_runs()
+  else s:close_runs(E.new("value", "os.exit", ("the script exited with status %s"):format(tostring(code)))) end
+  require("ember.run")._capture(false)
+  io.stdout:flush()
+end
+
 -- runs the loaded script in a session; returns the exit status
 local function run_script(o, chunk)
   local set, order = set_map(o.set)
@@ -99,7 +121,13 @@ local function run_script(o, chunk)
   local old_arg = rawget(_G, "arg")
   rawset(_G, "arg", argt)
   runmod._capture(true)
+  local real_exit = os.exit
+  os.exit = function(code, close)
+    exit_closing(s, code)
+    return real_exit(code, close)
+  end
   local ok, e = xpcall(chunk, handler, table.unpack(o.script_args))
+  os.exit = real_exit
   local status = 0
   if ok then
     s:close_runs()
@@ -132,7 +160,7 @@ function M.main(o)
     if not ok then usage_fail("--threads %d: %s", o.threads, E.message(e)) end
   end
   if not is_file(o.script) then
-    say("ember run: cannot open script '%s'", o.script)
+    say("ember run: cannot open script '%s'", printable(o.script))
     return 1
   end
   local chunk, lerr = loadfile(o.script)

@@ -166,7 +166,12 @@ local GROUPS = {
   ["Checkpoints"] = {
     ["ember.save"] = "ember.save(path, value): writes a tensor, number, string, boolean or a table nesting them\n" ..
       "(string or integer keys) to a checkpoint file, atomically (the old file survives any failure).",
-    ["ember.load"] = "ember.load(path): reads a checkpoint written by ember.save and returns the value.",
+    ["ember.load"] = "ember.load(path): reads a checkpoint written by ember.save and returns the value; a safetensors\n" ..
+      "or npz file (by its first bytes) gives its table name -> tensor, for model:load_state_dict.",
+    ["ember.save_safetensors"] = "ember.save_safetensors(path, tensors [, metadata = {format = \"pt\"}]): writes a flat\n" ..
+      "table name -> tensor (model:state_dict()) as safetensors, which PyTorch's safetensors.torch reads.",
+    ["ember.save_npz"] = "ember.save_npz(path, tensors): writes a flat table name -> tensor (model:state_dict()) as an\n" ..
+      "npz file, which numpy.load reads.",
   },
 }
 

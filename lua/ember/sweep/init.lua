@@ -21,6 +21,7 @@ local util = require "ember.util"
 local plan = require "ember.sweep.plan"
 local state = require "ember.sweep.state"
 local report = require "ember.sweep.report"
+local filter = require "ember.runs.filter"
 
 local M = {}
 
@@ -38,7 +39,7 @@ M.spec = {
   positional = {name = "script", metavar = "SCRIPT", max = 1, extra = "script arguments go after '--'",
                 min = 1, missing = "give the experiment script"},
   rest = "script_args",
-  options = {
+  options = filter.with_options{
     {"--grid", "K=V1,V2,...", many = true, dest = "keys", check = plan.parse_grid, help = "values of config key "
       .. "K (repeatable: the cartesian product); values holding a comma (lists) are separated by ';' instead: "
       .. "--grid 'betas=0.9,0.99;0.5,0.9'"},
@@ -60,7 +61,8 @@ M.spec = {
     {"--name", "N", help = "sweep name (default the script's file name without .lua)"},
     {"--dry-run", help = "print what would run and the commands (the first " .. report.SHOWN .. " runs), start "
       .. "nothing, write nothing"},
-    {"--status", help = "refresh sweep.tsv from the run directories and print it; start nothing"},
+    {"--status", help = "refresh sweep.tsv from the run directories and print it, or with --where, --last "
+      .. "and --match only the runs they keep; start nothing"},
     {"--rerun-running", help = "also rerun runs whose meta.tsv still says running (their process is gone)"},
     {"--wait", help = "slurm: follow the array until it ends (the other engines always wait)"},
     {"--partition", "P", help = "passed to sbatch"},
@@ -123,6 +125,9 @@ end
 local function validate(o)
   local why = check_keys(o) or check_engine(o) or plan.check_count(o)
   if why then return nil, why end
+  if not o.status and (#o.where > 0 or o.last or #o.match > 0) then
+    return nil, "--where, --last and --match pick the runs --status shows: give --status"
+  end
   if o.name then
     if o.name:find("/", 1, true) or o.name == "." or o.name == ".." or o.name:find("%c") then
       return nil, ("--name must be a folder name without '/' or control characters (got '%s')"):format(o.name)
@@ -213,7 +218,7 @@ local function run_sweep(o, env)
   end
   if o.status then
     if mode(ctx.sweepdir) == "directory" then state.write_tsv(entries, ctx) end
-    out:write(report.status_table(entries, ctx))
+    out:write(report.status_table(state.select(entries, o), ctx))
     return 0
   end
   if o.dry_run then

@@ -7,6 +7,8 @@
 -- sweep.tsv and logs/<run>.exit.
 local lfs = require "lfs"
 local ember = require "ember"
+local runs = require "ember.runs"
+local values = require "ember.runs.values"
 local E = require "ember.error"
 local util = require "ember.util"
 
@@ -173,40 +175,34 @@ function M.started(e, ctx, pid)
   return p
 end
 
--- the run's main metric (the monitored one, else valid_loss, train_loss, loss, else the first column that
--- is not a counter), its best value and the last epoch, as `ember runs` shows them
-local function main_metric(meta, columns)
-  local has = {}
-  for _, c in ipairs(columns) do has[c] = true end
-  local m = meta.monitor
-  if m and has[m] then return m end
-  for _, c in ipairs{"valid_loss", "train_loss", "loss"} do
-    if has[c] then return c end
-  end
-  for _, c in ipairs(columns) do
-    if c ~= "epoch" and c ~= "step" and c ~= "time" and c ~= "lr" then return c end
-  end
+-- the run's main metric, its best value and the last epoch, as `ember runs` shows them
+local function summary(dir)
+  local ok, run = pcall(runs.read, dir)
+  if not ok then return nil end
+  local m = values.main_metric(run)
+  local epochs = values.last_epoch(run)
+  if not m then return nil, nil, epochs end
+  return m, (values.summary(run, m)), epochs
 end
 
-local function summary(dir, meta)
-  local ok, run = pcall(require("ember.runs").read, dir)
-  if not ok then return nil end
-  local epochs
-  for _, row in ipairs(run.rows) do
-    if type(row.epoch) == "number" then epochs = row.epoch end
-  end
-  local m = main_metric(meta, run.columns)
-  if not m then return nil, nil, epochs end
-  local md = meta.mode
-  if md ~= "min" and md ~= "max" then md = m:find("acc") and "max" or "min" end
-  local best
-  for _, row in ipairs(run.rows) do
-    local v = row[m]
-    if type(v) == "number" and v == v and (best == nil or (md == "min" and v < best) or (md == "max" and v > best)) then
-      best = v
+--- state.select(entries, o) -> the entries whose runs the filter options of o (--where, --last,
+-- --match: ember.runs.filter) keep, in order; without them every entry. A run that never started has no
+-- directory to judge, so a filter leaves it out.
+function M.select(entries, o)
+  if #(o.where or {}) == 0 and o.last == nil and #(o.match or {}) == 0 then return entries end
+  local list, entry_of = {}, {}
+  for _, e in ipairs(entries) do
+    local ok, run = pcall(runs.read, e.dir or "")
+    if e.dir and ok then
+      list[#list + 1] = run
+      entry_of[run] = e
     end
   end
-  return m, best, epochs
+  local out = {}
+  for _, run in ipairs(require("ember.runs.filter").select(list, o, "ember sweep")) do
+    out[#out + 1] = entry_of[run]
+  end
+  return out
 end
 
 --- state.refresh(e, ctx) -- reread entry e from disk: e.dir (newest run directory), e.meta_status,
@@ -221,7 +217,7 @@ function M.refresh(e, ctx)
   e.meta_status = meta.status
   local text = read_file(exitf)
   e.exit = text and math.tointeger(tonumber(text:match("%-?%d+") or "")) or nil
-  if e.dir then e.metric, e.best, e.epochs = summary(e.dir, meta) end
+  if e.dir then e.metric, e.best, e.epochs = summary(e.dir) end
   local st = meta.status
   if e.exit ~= nil and e.exit ~= 0 and (st == nil or st == "running" or st == "finished") then
     st = e.exit == 130 and "interrupted" or "failed"

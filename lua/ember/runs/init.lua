@@ -1,6 +1,8 @@
 -- ember.runs: finds and reads run directories (format: docs/formats.md) for `ember plot` and `ember runs`.
 -- Reading only: nothing in a run directory is executed or loaded as code, every file is parsed as text.
+-- The folder holds the table of `ember runs` (ember.runs.table) and the run filter (ember.runs.filter).
 local lfs = require "lfs"
+local util = require "ember.util"
 
 local fail = require("ember.error").module_fail("runs")
 
@@ -89,10 +91,8 @@ function M.find(paths)
 end
 
 local function lines(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+  local text = util.read_file(path)
+  if not text then return nil end
   local out = {}
   for line in text:gmatch("([^\n]*)\n?") do
     out[#out + 1] = (line:gsub("\r$", ""))
@@ -111,7 +111,7 @@ end
 
 -- key<TAB>value lines -> map and the keys in file order (empty when the file is missing)
 local function read_kv(path)
-  local map, keys = require("ember.util").read_kv(path)
+  local map, keys = util.read_kv(path)
   return map or {}, keys or {}
 end
 
@@ -137,12 +137,58 @@ local function is_header(fields, known)
   return named
 end
 
+-- The header and rows of a TSV table of numbers (metrics.tsv, steps.tsv): columns in order of first
+-- appearance; a header line that appears again later (the logger rewrote it to add a column) replaces
+-- the column list from there on.
+local function read_table(text_lines)
+  local columns, rows = {}, {}
+  local header, known = nil, {}
+  local function set_header(fields)
+    header = fields
+    for _, c in ipairs(fields) do
+      if c ~= "" and not known[c] then known[c] = true; columns[#columns + 1] = c end
+    end
+  end
+  for _, line in ipairs(text_lines) do
+    if line ~= "" then
+      local fields = split_tabs(line)
+      if header == nil or is_header(fields, known) then
+        set_header(fields)
+      else
+        local row = {}
+        for i, f in ipairs(fields) do
+          local col = header[i]
+          if col and col ~= "" and f ~= "" then row[col] = M.number(f) or f end
+        end
+        rows[#rows + 1] = row
+      end
+    end
+  end
+  return columns, rows
+end
+
+--- runs.read_info(dir): a run directory's params and meta without its metrics (cheap for a folder of
+-- long runs): {dir, name, id, params, param_keys, meta, meta_keys} as runs.read gives them. Does not
+-- check that dir is a run directory.
+function M.read_info(dir)
+  if type(dir) ~= "string" then
+    fail("runs.read_info", "dir must be a string (got %s)", type(dir))
+  end
+  dir = strip_slash(dir)
+  local params, param_keys = read_kv(join(dir, "params.tsv"))
+  local meta, meta_keys = read_kv(join(dir, "meta.tsv"))
+  return {dir = dir, id = basename(dir), name = basename(dirname(dir)), params = params,
+          param_keys = param_keys, meta = meta, meta_keys = meta_keys}
+end
+
 --- runs.read(dir): one run directory as a table
--- {dir, name, id, params = {k = "v"}, param_keys = {k...}, meta = {k = "v"}, columns = {...},
---  rows = {{col = value}...}}. Params and meta values stay strings exactly as written; metric values
--- are numbers (missing fields are absent from their row, text that is not a number is kept as a
--- string). name is the folder above the run directory (runs/<name>/<id>). A header line that appears
--- again later (the logger rewrote it to add a column) replaces the column list from there on.
+-- {dir, name, id, params = {k = "v"}, param_keys = {k...}, meta = {k = "v"}, meta_keys = {k...},
+--  columns = {...}, rows = {{col = value}...}}, and when the run logged per-batch rows (steps.tsv)
+-- steps = {{col = value}...} and step_columns = {...}. Params and meta values stay strings exactly as
+-- written; metric values are numbers (missing fields are absent from their row, text that is not a
+-- number is kept as a string). name is the folder above the run directory (runs/<name>/<id>). A
+-- header line that appears again later (the logger rewrote it to add a column) replaces the column
+-- list from there on.
 function M.read(dir)
   if type(dir) ~= "string" then
     fail("runs.read", "dir must be a string (got %s)", type(dir))
@@ -152,34 +198,10 @@ function M.read(dir)
   if not metrics then
     fail("runs.read", "'%s' is not a run directory (no readable metrics.tsv)", dir)
   end
-  local params, param_keys = read_kv(join(dir, "params.tsv"))
-  local meta = read_kv(join(dir, "meta.tsv"))
-  local run = {dir = dir, id = basename(dir), name = basename(dirname(dir)), params = params,
-               param_keys = param_keys, meta = meta, columns = {}, rows = {}}
-  local header, known = nil, {}
-  local function set_header(fields)
-    header = fields
-    for _, c in ipairs(fields) do
-      if c ~= "" and not known[c] then known[c] = true; run.columns[#run.columns + 1] = c end
-    end
-  end
-  for _, line in ipairs(metrics) do
-    if line ~= "" then
-      local fields = split_tabs(line)
-      if header == nil then
-        set_header(fields)
-      elseif is_header(fields, known) then
-        set_header(fields)
-      else
-        local row = {}
-        for i, f in ipairs(fields) do
-          local col = header[i]
-          if col and col ~= "" and f ~= "" then row[col] = M.number(f) or f end
-        end
-        run.rows[#run.rows + 1] = row
-      end
-    end
-  end
+  local run = M.read_info(dir)
+  run.columns, run.rows = read_table(metrics)
+  local steps = lines(join(dir, "steps.tsv"))
+  if steps then run.step_columns, run.steps = read_table(steps) end
   return run
 end
 
