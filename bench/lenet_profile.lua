@@ -7,20 +7,20 @@
 -- Inputs are random images in [0, 1] with random labels: the cost of these ops does not depend on
 -- the values. Figures are medians over the timed steps, in milliseconds.
 --
--- Run: build/ember --threads 2 bench/lenet_profile.lua [--steps N]
+-- Run: build/ember --threads 2 bench/lenet_profile.lua [--steps N] [--batch B (default 64)]
 --      build/ember --threads 2 bench/lenet_profile.lua --plain N    (N plain steps and nothing else:
 --      what bench/run.lua hands to `perf record`)
 local ember = require "ember"
 local C = dofile((arg[0]:match("^(.*)/") or ".") .. "/common.lua")
 local nn, optim, loss = ember.nn, ember.optim, ember.loss
 
-local steps, plain = C.quick and 20 or 100, nil
+local steps, plain, B = C.quick and 20 or 100, nil, 64
 for i = 1, #arg - 1 do
   if arg[i] == "--steps" then steps = math.tointeger(tonumber(arg[i + 1])) end
   if arg[i] == "--plain" then plain = math.tointeger(tonumber(arg[i + 1])) end
+  if arg[i] == "--batch" then B = math.tointeger(tonumber(arg[i + 1])) end
 end
 
-local B = 64
 ember.manual_seed(1)
 -- FLOP per image of each layer's forward and backward (a multiply-add counts 2): conv1 has no input
 -- gradient to compute, conv2 and linear compute both weight and input gradients

@@ -5,8 +5,9 @@
 --
 -- Usage: build/ember bench/run.lua [BUILD_DIR]     (BUILD_DIR holds the ember executable; default build)
 -- Environment: BENCH_QUICK=1 (smoke run: one repetition, data subsets), BENCH_REPS=N, BENCH_ONLY=a,b
--- (benchmark ids), BENCH_EPOCHS=N (MLP and LeNet train N epochs: the accuracy check after 3; the time
--- figure stays the first epoch's), BENCH_PYTHON (default /usr/bin/python3), BENCH_PERF=0 (skip perf),
+-- (benchmark ids: overhead, sgemm, linear, mlp, lenet, scaling, determinism, profile), BENCH_THREADS=1,2,4
+-- (the thread counts of the scaling table; default 1, 2 and the cores), BENCH_EPOCHS=N (MLP and LeNet
+-- train N epochs: the accuracy check after 3; the time figure stays the first epoch's), BENCH_PYTHON (default /usr/bin/python3), BENCH_PERF=0 (skip perf),
 -- BENCH_TORCH_ENV="VAR=value ..." (more environment for the PyTorch runs, e.g. OMP_WAIT_POLICY=ACTIVE).
 
 local BUILD = arg[1] or "build"
@@ -355,6 +356,135 @@ if noisy_rows > 0 then
 end
 for _, f in ipairs(failures) do io.write("failed: ", f, "\n") end
 io.write(string.format("load average at end: %s; benchmarks took %.0f s\n", loadavg(), clock() - t_start))
+
+------------------------------------------------------------------------------------------------------
+-- scaling: milliseconds per training step of the workloads of issue 14 at each thread count, ember and
+-- PyTorch side by side (bench/scaling.lua and its twin), alternating as above
+
+local SCALING = {
+  {id = "lenet64", title = "LeNet, batch 64"}, {id = "lenet512", title = "LeNet, batch 512"},
+  {id = "mlp1024", title = "MLP 784-256-10 Adam, batch 1024"}, {id = "mlp128", title = "MLP, batch 128"},
+}
+
+-- BENCH_THREADS=1,2,4,8,16, or by default 1, 2 and the machine's core count
+local function scaling_threads()
+  local list, seen = {}, {}
+  local function add(t) if t and t >= 1 and not seen[t] then seen[t], list[#list + 1] = true, t end end
+  local env = os.getenv("BENCH_THREADS")
+  if env and env ~= "" then
+    for x in env:gmatch("[^,%s]+") do add(math.tointeger(tonumber(x))) end
+  else
+    add(1); add(2)
+    local p = io.popen("nproc 2>/dev/null")
+    add(p and math.tointeger(tonumber(p:read("l") or "")))
+    if p then p:close() end
+  end
+  table.sort(list)
+  return list
+end
+
+local scale = {}   -- scale[workload][threads] = {ember = {ms...}, torch = {ms...}}: the scaling table's runs
+if selected("scaling") then
+  local threads = scaling_threads()
+  local t0 = clock()
+  for rep = 1, REPS do
+    for _, w in ipairs(SCALING) do
+      scale[w.id] = scale[w.id] or {}
+      for _, th in ipairs(threads) do
+        local slot = scale[w.id][th] or {ember = {}, torch = {}}
+        scale[w.id][th] = slot
+        local order = rep % 2 == 1 and {"ember", "torch"} or {"torch", "ember"}
+        for _, side in ipairs(order) do
+          if side == "ember" or have_torch then
+            local cmd = side == "ember" and ember_cmd("scaling", th, w.id) or torch_cmd("scaling", th, w.id)
+            io.write(string.format("  [%d/%d] scaling %-8s %-6s %2d thread%s ... ", rep, REPS, w.id, side, th,
+                                   th == 1 and " " or "s"))
+            io.flush()
+            local res, ok, msg = run(cmd)
+            local ms = tonumber(res.step_ms)
+            if ok and ms then
+              slot[side][#slot[side] + 1] = ms
+              io.write(string.format("%.3f ms/step\n", ms))
+            else
+              local why = ok and "no step_ms in its output" or msg
+              failures[#failures + 1] = string.format("scaling %s (%s, %d threads): %s", w.id, side, th, why)
+              io.write("FAILED: ", why, "\n")
+            end
+          end
+        end
+      end
+    end
+  end
+  local sline = string.rep("-", 92)
+  io.write(string.format("\nScaling: ms per training step (median of the steps after a warm-up; median of %d run%s)\n",
+                         REPS, REPS == 1 and "" or "s"))
+  io.write(sline, "\n", string.format("%-34s %3s %9s %9s %8s %10s %10s\n", "workload", "thr", "ember", "PyTorch",
+                                      "ratio", "ember x", "PyTorch x"), sline, "\n")
+  for _, w in ipairs(SCALING) do
+    local e1, t1 = median(scale[w.id][threads[1]].ember), median(scale[w.id][threads[1]].torch)
+    for k, th in ipairs(threads) do
+      local e, t = median(scale[w.id][th].ember), median(scale[w.id][th].torch)
+      local ratio = e and t and t / e
+      io.write(string.format("%-34s %3d %9s %9s %8s %10s %10s\n", k == 1 and w.title or "", th,
+                             e and string.format("%.3f", e) or "-", t and string.format("%.3f", t) or "-",
+                             ratio and string.format("%.2fx", ratio) or "-",
+                             e and e1 and string.format("%.2f", e1 / e) or "-", t and t1 and string.format("%.2f", t1 / t) or "-"))
+      add_row("scaling", w.id, th, "ms/step", e, t, ratio, "", "", values_str(scale[w.id][th].ember),
+              values_str(scale[w.id][th].torch))
+    end
+  end
+  io.write(sline, "\n")
+  io.write("ratio: PyTorch / ember (above 1: ember is faster); x: speed-up over the first thread count\n")
+  local s512 = scale.lenet512
+  local e1, e2 = s512 and s512[1] and median(s512[1].ember), s512 and s512[2] and median(s512[2].ember)
+  if e1 and e2 then
+    io.write(string.format("LeNet batch 512, ember's 1-to-2-thread speed-up: %.2fx (target >= 1.8x: %s)\n", e1 / e2,
+                           e1 / e2 >= 1.8 and "met" or "MISSED"))
+  end
+  io.write(string.format("scaling took %.0f s; load average now %s\n", clock() - t0, loadavg()))
+end
+
+------------------------------------------------------------------------------------------------------
+-- determinism: what the same bits at every thread count cost (bench/determinism.c): the products of one
+-- step through em_sgemm's shape-fixed blocks against one call on OpenBLAS's own threads, and the ordered
+-- sums of the convolutions' per-group partials; read against the step times of the scaling table
+
+if selected("determinism") then
+  local exe = os.tmpname()
+  local ok = os.execute(string.format("${CC:-cc} -O2 -std=gnu99 -Icore %s %s -ldl -lm -lpthread -lz -o %s >/dev/null 2>&1",
+                                      sh_quote(DIR .. "/determinism.c"), sh_quote(BUILD .. "/libembercore.a"),
+                                      sh_quote(exe)))
+  local res = ok and run(EMBER_ENV .. " " .. sh_quote(exe)) or {}
+  os.remove(exe)
+  if not ok or res.error then
+    failures[#failures + 1] = "determinism: " .. (res.error or "bench/determinism.c did not build")
+  else
+    io.write("\nThe cost of thread-count-invariant results (bench/determinism.c; us per step, medians of 31 runs):\n")
+    io.write(string.format("%-10s %3s %12s %12s %10s %12s\n", "workload", "thr", "invariant", "OpenBLAS-thr",
+                           "cost", "of a step"))
+    for _, w in ipairs(SCALING) do
+      for th = 1, 2 do
+        local e, o, any = 0, 0, false
+        for key, v in pairs(res) do
+          local wid, t = key:match("^([^/]+)/[^/]+/(%d+)$")
+          if wid == w.id and tonumber(t) == th then
+            local ev, ov = v:match("^([^,]+),(.+)$")
+            e, o, any = e + tonumber(ev), o + tonumber(ov), true
+          end
+        end
+        if any then
+          local step = scale and scale[w.id] and scale[w.id][th] and median(scale[w.id][th].ember)
+          local share = step and string.format("%+.1f%%", 100 * (e - o) / (step * 1e3)) or "-"
+          io.write(string.format("%-10s %3d %12.1f %12.1f %+10.1f %12s\n", w.id, th, e, o, e - o, share))
+          add_row("determinism", w.id, th, "us/step", e, o, nil, "", share, "", "")
+        end
+      end
+    end
+    io.write("invariant: em_sgemm's shape-fixed blocks on ember's pool, plus the ordered sums of conv partials;\n",
+             "OpenBLAS-thr: each product as one OpenBLAS call on its own threads (bits change with the thread count);\n",
+             "of a step: the difference against ember's step time in the scaling table (target: at most 5%)\n")
+  end
+end
 
 ------------------------------------------------------------------------------------------------------
 -- profile of one LeNet step (ember only)

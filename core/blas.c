@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include "blas.h"
+#include "parallel.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #endif
@@ -23,16 +24,17 @@ static char *(*config_p)(void);
 static void (*set_threads_p)(int);
 static int loaded = 0;   /* 0 not tried, 1 OpenBLAS, -1 fallback */
 static int nthreads = 0;
-static int blas_threads = 0;   /* OpenBLAS's own: nthreads, or fewer under an address-space limit */
 static char info[256], kernel[64];
 
 /* ---- a limited address space (ulimit -v, prlimit --as) ----
-   OpenBLAS takes a 128 MiB buffer for each thread that runs its kernels, and when that mmap fails it
-   retries forever (blas_memory_alloc in its memory.c): `ember --threads 32` under `ulimit -v` spun
-   there, deaf to SIGTERM, whose hook waits for the next Lua instruction. So under a finite RLIMIT_AS,
-   OpenBLAS gets only the threads whose buffers fit in half the address space left (none: ember uses
-   its built-in GEMM), and a thread's first OpenBLAS call, which allocates that thread's buffer, is made
-   only while the buffer fits; a thread refused uses the built-in GEMM from then on. */
+   OpenBLAS takes a 128 MiB buffer for each thread that runs its kernels (here: each of ember's workers
+   that runs a block of a product), and when that mmap fails it retries forever (blas_memory_alloc in
+   its memory.c): `ember --threads 32` under `ulimit -v` spun there, deaf to SIGTERM, whose hook waits
+   for the next Lua instruction. So under a finite RLIMIT_AS a thread's first OpenBLAS call, which
+   allocates that thread's buffer, is made only while the buffer fits in half the address space left; a
+   thread refused uses the built-in GEMM from then on, and ember uses the built-in GEMM alone when not
+   even one buffer fits. (Products on a refused thread then round differently: under such a limit the
+   results can differ between thread counts.) */
 #define BLAS_THREAD_BYTES ((int64_t)200 << 20)   /* the 128 MiB buffer, a 64 MiB malloc arena, a stack */
 static int64_t as_limit = -1;                     /* bytes; -1 unlimited */
 static pthread_mutex_t first_call = PTHREAD_MUTEX_INITIALIZER;
@@ -48,20 +50,6 @@ static int64_t as_left(void) {
     fclose(f);
   }
   return as_limit - (int64_t)pages * sysconf(_SC_PAGESIZE);
-}
-
-/* how many of want threads OpenBLAS may run: those started before have their buffers already */
-static int blas_started;
-static int blas_threads_fitting(int want) {
-  if (as_limit < 0 || want <= blas_started) return want;
-  int64_t fit = as_left() / 2 / BLAS_THREAD_BYTES;
-  return want - blas_started < fit ? want : blas_started + (int)(fit > 0 ? fit : 0);
-}
-
-static void set_blas_threads(int n) {
-  blas_threads = n;
-  if (n > blas_started) blas_started = n;
-  set_threads_p(n);
 }
 
 /* the OpenBLAS kernel name for this CPU's vector extensions, or NULL to let OpenBLAS decide */
@@ -90,11 +78,9 @@ int em_blas_init(void) {
   /* flush denormals to zero: they slowed later training epochs by ~15% here */
   _mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
-  if (!nthreads) nthreads = default_threads();
   struct rlimit rl;
   if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) as_limit = (int64_t)rl.rlim_cur;
-  blas_threads = blas_threads_fitting(nthreads);
-  if (blas_threads < 1) {
+  if (as_left() / 2 < BLAS_THREAD_BYTES) {
     loaded = -1;
     snprintf(kernel, sizeof kernel, "built-in");
     snprintf(info, sizeof info, "built-in gemm (the address-space limit of %lld MiB leaves no room for OpenBLAS's "
@@ -106,14 +92,17 @@ int em_blas_init(void) {
     pick = pick_coretype();
     if (pick) setenv("OPENBLAS_CORETYPE", pick, 1);
   }
-  /* OpenBLAS sizes its pool from this at load; ember's setting governs it from the start */
-  char nt[16];
-  snprintf(nt, sizeof nt, "%d", blas_threads);
-  const char *user_nt = getenv("OPENBLAS_NUM_THREADS");
-  if (!user_nt || (as_limit >= 0 && atoi(user_nt) > blas_threads)) setenv("OPENBLAS_NUM_THREADS", nt, 1);
+  /* OpenBLAS sizes its pool from this at load: one thread, so it starts none (blas.h says why); the
+     user's value is put back for child processes */
+  const char *nt = getenv("OPENBLAS_NUM_THREADS");
+  char *user_nt = nt ? strdup(nt) : NULL;
+  setenv("OPENBLAS_NUM_THREADS", "1", 1);
   void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
   if (!h) h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
   if (pick) unsetenv("OPENBLAS_CORETYPE");   /* children (sweeps) decide for themselves */
+  if (user_nt) setenv("OPENBLAS_NUM_THREADS", user_nt, 1);
+  else unsetenv("OPENBLAS_NUM_THREADS");
+  free(user_nt);
   if (h) {
     cblas_sgemm_p = (sgemm_fn)(uintptr_t)dlsym(h, "cblas_sgemm");
     corename_p = (char *(*)(void))(uintptr_t)dlsym(h, "openblas_get_corename");
@@ -127,12 +116,15 @@ int em_blas_init(void) {
     return -1;
   }
   loaded = 1;
-  if (set_threads_p) set_blas_threads(blas_threads);
+  if (set_threads_p) set_threads_p(1);
   snprintf(kernel, sizeof kernel, "%s", corename_p ? corename_p() : "unknown");
   const char *cfg = config_p ? config_p() : "OpenBLAS";
+  /* under an address-space limit that holds fewer buffers than threads, some threads will run the
+     built-in GEMM instead (see as_left) */
+  const int capped = as_limit >= 0 && as_left() / 2 / BLAS_THREAD_BYTES < em_get_num_threads();
   snprintf(info, sizeof info, "%s, kernel %s (%s)%s", cfg, kernel,
            user && *user ? "OPENBLAS_CORETYPE from the environment" : pick ? "chosen by ember" : "chosen by OpenBLAS",
-           blas_threads < nthreads ? ", its threads capped by the address-space limit" : "");
+           capped ? ", its threads capped by the address-space limit" : "");
   return 0;
 }
 
@@ -140,20 +132,7 @@ const char *em_blas_info(void) { em_blas_init(); return info; }
 const char *em_blas_kernel(void) { em_blas_init(); return kernel; }
 
 void em_set_num_threads(int n) {
-  if (n < 1) n = 1;
-  nthreads = n;
-  if (loaded > 0 && set_threads_p) {
-    int fit = blas_threads_fitting(n);
-    set_blas_threads(fit > 0 ? fit : 1);
-  }
-}
-
-void em_blas_enter_region(void) {
-  if (loaded > 0 && set_threads_p && blas_threads > 1) set_threads_p(1);
-}
-
-void em_blas_leave_region(void) {
-  if (loaded > 0 && set_threads_p && blas_threads > 1) set_threads_p(blas_threads);
+  nthreads = n < 1 ? 1 : n;
 }
 
 int em_get_num_threads(void) {
@@ -206,17 +185,11 @@ static void gemm_small(int ta, int tb, int m, int n, int k, float alpha, const f
   gemm_fallback(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {   /* BLAS leaves C untouched for k = 0 only when beta = 1 */
-    for (int i = 0; i < m; i++)
-      for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : c[(size_t)i * ldc + j] * beta;
-    return;
-  }
-  if (!loaded) em_blas_init();
-  /* OpenBLAS packs its operands and dispatches threads first: ~1 us that dominates a product of a
-     few thousand multiply-adds (a Linear(10, 1) step on 442 rows spent a third of its time there) */
+/* one product on the calling thread */
+static void sgemm_serial(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c, int ldc) {
+  /* OpenBLAS packs its operands and dispatches first: ~1 us that dominates a product of a few thousand
+     multiply-adds (a Linear(10, 1) step on 442 rows spent a third of its time there) */
   if (loaded > 0 && (double)m * n * k > 16384.0 && thread_gemm == 0 && as_limit >= 0) {
     /* this thread's first OpenBLAS call allocates its buffer: only while it fits (see as_left) */
     pthread_mutex_lock(&first_call);
@@ -233,4 +206,61 @@ void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
     gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
     gemm_fallback(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* A product is cut into blocks of whole rows (or columns) of C, fixed by its shape: every element of C
+   is computed inside one block, by one serial OpenBLAS call whose shape depends only on the product's,
+   so the bits do not depend on the thread count. (The blocks must not follow the thread count: with
+   0.3.21's Haswell and SkylakeX kernels a row's result changes with the rows called beside it, even
+   at boundaries aligned to 64.) Each block re-packs the operand it shares with the others (B for rows,
+   A for columns), so the longer side of C is cut, into blocks of at least MIN_SIDE rows: 64-row blocks
+   cost a 1024 x 256 x 784 product 25-40% at 1 thread, 256-row blocks 4-7%. Blocks are at least
+   BLOCK_MACS multiply-adds (about 25 us) and at most MAX_BLOCKS. */
+#define BLOCK_MACS (1 << 22)
+#define BLOCK_ALIGN 16
+#define MIN_SIDE 256
+#define MAX_BLOCKS 16
+
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc, rows, step;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+} gemm_job;
+
+static void gemm_block(void *p, int64_t blk, int worker) {
+  const gemm_job *j = p;
+  (void)worker;
+  const int side = j->rows ? j->m : j->n, lo = (int)blk * j->step;
+  const int len = side - lo < j->step ? side - lo : j->step;
+  if (j->rows)   /* rows lo.. of C: rows of A (columns when A is transposed) */
+    sgemm_serial(j->ta, j->tb, len, j->n, j->k, j->alpha, j->ta ? j->a + lo : j->a + (size_t)lo * j->lda, j->lda,
+                 j->b, j->ldb, j->beta, j->c + (size_t)lo * j->ldc, j->ldc);
+  else           /* columns lo.. of C: columns of B (rows when B is transposed) */
+    sgemm_serial(j->ta, j->tb, j->m, len, j->k, j->alpha, j->a, j->lda,
+                 j->tb ? j->b + (size_t)lo * j->ldb : j->b + lo, j->ldb, j->beta, j->c + lo, j->ldc);
+}
+
+void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {   /* BLAS leaves C untouched for k = 0 only when beta = 1 */
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : c[(size_t)i * ldc + j] * beta;
+    return;
+  }
+  if (!loaded) em_blas_init();
+  const double macs = (double)m * n * k;
+  const int rows = m >= n, side = rows ? m : n;
+  int64_t blocks = (int64_t)(macs / BLOCK_MACS);
+  if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
+  if (blocks > side / MIN_SIDE) blocks = side / MIN_SIDE;
+  if (blocks <= 1) {
+    sgemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const int per = (int)((side + blocks - 1) / blocks);
+  gemm_job j = {trans_a, trans_b, m, n, k, lda, ldb, ldc, rows, (per + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN,
+                alpha, beta, a, b, c};
+  em_parallel_chunks((side + j.step - 1) / j.step, gemm_block, &j);
 }

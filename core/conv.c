@@ -2,6 +2,7 @@
    image at a time so the column matrix and the GEMM operands stay in cache, and its backward pass.
    Reference: Chellapilla, Puri & Simard 2006, "High Performance Convolutional Neural Networks for
    Document Processing" (unrolling convolutions into matrix products); output size as PyTorch's Conv2d doc. */
+#include <stdio.h>
 #include <stdlib.h>
 /* keep the short-row copy loops below as loops: GCC otherwise turns them into memmove calls */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -12,6 +13,7 @@
 #include "ops.h"
 #include "autograd.h"
 #include "blas.h"
+#include "conv_direct.h"
 #include "parallel.h"
 
 int64_t em_window_out(int64_t in, int k, int stride, int pad, int dil, int ceil_mode) {
@@ -139,7 +141,7 @@ static float sum_row(const float *x, int n) {
 
 /* a 1x1 kernel with stride 1 and no padding reads the image as it is: no im2col needed */
 static int is_pointwise(const em_conv2d_geom *g) {
-  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->eh == 0 && g->ew == 0;
 }
 
 /* The "wide" layout, for stride 1, no padding, no dilation: compute output rows as wide as the input
@@ -148,8 +150,8 @@ static int is_pointwise(const em_conv2d_geom *g) {
    Cin kh kw long copies instead of Cin kh kw OH short ones (the short rows were a third of a LeNet step)
    and col2im is as many long adds. The GEMMs grow by W / OW, so it is used where OW >= 3/4 W. */
 static int use_wide(const em_conv2d_geom *g) {
-  return g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->dh == 1 && g->dw == 1 && !is_pointwise(g) &&
-         3 * g->ow >= 2 * g->w;
+  return g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->eh == 0 && g->ew == 0 && g->dh == 1 &&
+         g->dw == 1 && !is_pointwise(g) && 3 * g->ow >= 2 * g->w;
 }
 
 static int64_t wide_len(const em_conv2d_geom *g) { return (int64_t)(g->oh - 1) * g->w + g->ow; }
@@ -226,60 +228,75 @@ static void backward_wide(float *dx, float *dw, const float *go, const float *x,
   }
 }
 
-/* per image: out_n (Cout, P) = W (Cout, K) col_n (K, P) + b, with K = Cin kh kw and P = oh ow */
+/* the geometry of one channel group as a convolution of its own (groups 1) */
+static em_conv2d_geom group_geom(const em_conv2d_geom *g) {
+  em_conv2d_geom gg = *g;
+  gg.cin = g->cin / em_conv2d_groups(g);
+  gg.cout = g->cout / em_conv2d_groups(g);
+  gg.groups = 1;
+  return gg;
+}
+
+/* per image and channel group (gg: one group's geometry):
+   out_n (Cout, P) = W (Cout, K) col_n (K, P) + b, with K = Cin kh kw and P = oh ow */
 void em_conv2d_forward(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g,
                        float *col) {
-  const int K = g->cin * g->kh * g->kw, P = g->oh * g->ow;
-  const int64_t in_sz = (int64_t)g->cin * g->h * g->w, out_sz = (int64_t)g->cout * P;
-  const int pointwise = is_pointwise(g);
-  if (use_wide(g)) {
-    for (int n = 0; n < g->n; n++) forward_wide(out + n * out_sz, inp + n * in_sz, w, b, g, col);
-    return;
-  }
-  tap_range *taps = pointwise ? NULL : taps_new(g);
-  for (int n = 0; n < g->n; n++) {
-    const float *x = inp + n * in_sz;
-    float *y = out + n * out_sz;
-    const float *c = x;
-    if (!pointwise) { im2col_taps(col, x, g, taps); c = col; }
-    if (b)
-      for (int co = 0; co < g->cout; co++) {
-        float v = b[co], *yr = y + (int64_t)co * P;
-        for (int p = 0; p < P; p++) yr[p] = v;
-      }
-    em_sgemm(0, 0, g->cout, P, K, 1.0f, w, K, c, P, b ? 1.0f : 0.0f, y, P);
-  }
+  const em_conv2d_geom gg = group_geom(g);
+  const int G = em_conv2d_groups(g), K = gg.cin * g->kh * g->kw, P = g->oh * g->ow;
+  const int64_t plane = (int64_t)g->h * g->w, in_sz = g->cin * plane, out_sz = (int64_t)g->cout * P;
+  const int pointwise = is_pointwise(g), wide = use_wide(g);
+  tap_range *taps = pointwise || wide ? NULL : taps_new(&gg);
+  for (int n = 0; n < g->n; n++)
+    for (int gi = 0; gi < G; gi++) {
+      const float *x = inp + n * in_sz + gi * gg.cin * plane, *wg = w + (int64_t)gi * gg.cout * K;
+      const float *bg = b ? b + gi * gg.cout : NULL;
+      float *y = out + n * out_sz + (int64_t)gi * gg.cout * P;
+      if (wide) { forward_wide(y, x, wg, bg, &gg, col); continue; }
+      const float *c = x;
+      if (!pointwise) { im2col_taps(col, x, &gg, taps); c = col; }
+      if (bg)
+        for (int co = 0; co < gg.cout; co++) {
+          float v = bg[co], *yr = y + (int64_t)co * P;
+          for (int p = 0; p < P; p++) yr[p] = v;
+        }
+      em_sgemm(0, 0, gg.cout, P, K, 1.0f, wg, K, c, P, bg ? 1.0f : 0.0f, y, P);
+    }
   free(taps);
 }
 
-/* per image (g_n = dout_n, (Cout, P)):
+/* per image and channel group (g_n = dout_n, (Cout, P)):
      db += row sums of g_n;  dW (Cout, K) += g_n col_n^T;  dcol (K, P) = W^T g_n, dinp_n += col2im(dcol) */
 void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                         const em_conv2d_geom *g, float *col) {
-  const int K = g->cin * g->kh * g->kw, P = g->oh * g->ow;
-  const int64_t in_sz = (int64_t)g->cin * g->h * g->w, out_sz = (int64_t)g->cout * P;
+  const em_conv2d_geom gg = group_geom(g);
+  const int G = em_conv2d_groups(g), K = gg.cin * g->kh * g->kw, P = g->oh * g->ow;
+  const int64_t plane = (int64_t)g->h * g->w, in_sz = g->cin * plane, out_sz = (int64_t)g->cout * P;
   const int pointwise = is_pointwise(g), wide = use_wide(g);
   float *dcol = dw ? col + (int64_t)K * P : col;
-  tap_range *taps = pointwise || wide ? NULL : taps_new(g);
+  tap_range *taps = pointwise || wide ? NULL : taps_new(&gg);
   for (int n = 0; n < g->n; n++) {
-    const float *go = dout + n * out_sz;
     if (db)
-      for (int co = 0; co < g->cout; co++) db[co] += sum_row(go + (int64_t)co * P, P);
-    if (wide) {
-      if (dw || dinp) backward_wide(dinp ? dinp + n * in_sz : NULL, dw, go, inp + n * in_sz, w, g, col);
-      continue;
-    }
-    if (dw) {
-      const float *c = inp + n * in_sz;
-      if (!pointwise) { im2col_taps(col, c, g, taps); c = col; }
-      em_sgemm(0, 1, g->cout, K, P, 1.0f, go, P, c, P, 1.0f, dw, K);
-    }
-    if (dinp) {
-      float *dx = dinp + n * in_sz;
-      if (pointwise) em_sgemm(1, 0, K, P, g->cout, 1.0f, w, K, go, P, 1.0f, dx, P);
-      else {
-        em_sgemm(1, 0, K, P, g->cout, 1.0f, w, K, go, P, 0.0f, dcol, P);
-        col2im_taps(dx, dcol, g, taps);
+      for (int co = 0; co < g->cout; co++) db[co] += sum_row(dout + n * out_sz + (int64_t)co * P, P);
+    for (int gi = 0; gi < G; gi++) {
+      const float *go = dout + n * out_sz + (int64_t)gi * gg.cout * P, *wg = w + (int64_t)gi * gg.cout * K;
+      const float *x = inp + n * in_sz + gi * gg.cin * plane;
+      float *dwg = dw ? dw + (int64_t)gi * gg.cout * K : NULL;
+      float *dx = dinp ? dinp + n * in_sz + gi * gg.cin * plane : NULL;
+      if (wide) {
+        if (dwg || dx) backward_wide(dx, dwg, go, x, wg, &gg, col);
+        continue;
+      }
+      if (dwg) {
+        const float *c = x;
+        if (!pointwise) { im2col_taps(col, c, &gg, taps); c = col; }
+        em_sgemm(0, 1, gg.cout, K, P, 1.0f, go, P, c, P, 1.0f, dwg, K);
+      }
+      if (dx) {
+        if (pointwise) em_sgemm(1, 0, K, P, gg.cout, 1.0f, wg, K, go, P, 1.0f, dx, P);
+        else {
+          em_sgemm(1, 0, K, P, gg.cout, 1.0f, wg, K, go, P, 0.0f, dcol, P);
+          col2im_taps(dx, dcol, &gg, taps);
+        }
       }
     }
   }
@@ -292,8 +309,8 @@ typedef struct {
   em_conv2d_geom g;
   const float *inp, *w, *b, *dout;
   float *out, *dinp, *dw, *db;
-  float *scratch, *dw_part, *db_part;   /* per worker: col scratch; partial dw, db for workers >= 1 */
-  int64_t scratch_per, dw_n, db_n;
+  float *scratch, *part;   /* per worker: col scratch; per chunk: its partial dw, db */
+  int64_t scratch_per, dw_n, db_n, per_chunk;
 } conv_job;
 
 static void forward_range(void *p, int64_t b, int64_t e, int worker) {
@@ -304,15 +321,18 @@ static void forward_range(void *p, int64_t b, int64_t e, int worker) {
   em_conv2d_forward(j->out + b * out_sz, j->inp + b * in_sz, j->w, j->b, &g, j->scratch + worker * j->scratch_per);
 }
 
-static void backward_range(void *p, int64_t b, int64_t e, int worker) {
+/* one chunk of images: its input gradients in place, its share of dw and db into its own partial */
+static void backward_chunk(void *p, int64_t chunk, int worker) {
   conv_job *j = p;
   em_conv2d_geom g = j->g;
   const int64_t in_sz = (int64_t)g.cin * g.h * g.w, out_sz = (int64_t)g.cout * g.oh * g.ow;
+  const int64_t b = chunk * j->per_chunk, e = b + j->per_chunk < g.n ? b + j->per_chunk : g.n;
+  float *part = j->part + chunk * (j->dw_n + j->db_n);
+  memset(part, 0, (size_t)(j->dw_n + j->db_n) * sizeof(float));
+  if (j->dinp) memset(j->dinp + b * in_sz, 0, (size_t)((e - b) * in_sz) * sizeof(float));   /* the kernels add */
   g.n = (int)(e - b);
-  float *dw = !j->dw ? NULL : worker == 0 ? j->dw : j->dw_part + (worker - 1) * j->dw_n;
-  float *db = !j->db ? NULL : worker == 0 ? j->db : j->db_part + (worker - 1) * j->db_n;
-  em_conv2d_backward(j->dinp ? j->dinp + b * in_sz : NULL, dw, db, j->dout + b * out_sz, j->inp + b * in_sz, j->w,
-                     &g, j->scratch + worker * j->scratch_per);
+  em_conv2d_backward(j->dinp ? j->dinp + b * in_sz : NULL, j->dw ? part : NULL, j->db ? part + j->dw_n : NULL,
+                     j->dout + b * out_sz, j->inp + b * in_sz, j->w, &g, j->scratch + worker * j->scratch_per);
 }
 
 /* Scratch for the drivers, kept between calls: a training step asks for the same sizes every time,
@@ -336,7 +356,36 @@ static int64_t image_grain(const em_conv2d_geom *g) {
   return work >= (1 << 18) ? 1 : work >= (1 << 14) ? 2 : 8;
 }
 
+/* ---- the choice of kernels ---- */
+
+static enum { KERNEL_AUTO, KERNEL_IM2COL } kernel_choice;
+
+int em_conv2d_set_kernel(const char *name) {
+  if (!strcmp(name, "auto") || !strcmp(name, "direct")) { kernel_choice = KERNEL_AUTO; return em_conv_direct_use(NULL); }
+  if (!strcmp(name, "im2col")) { kernel_choice = KERNEL_IM2COL; return 0; }
+  if (!strcmp(name, "direct-avx2")) {
+    kernel_choice = KERNEL_AUTO;
+    if (!em_conv_direct_use("avx2")) return 0;
+    return em_fail("set_conv_kernel: \"direct-avx2\" needs a CPU with AVX2 and FMA");
+  }
+  return em_fail("set_conv_kernel: expected \"auto\", \"im2col\" or \"direct-avx2\" (got \"%s\")", name);
+}
+
+const char *em_conv2d_kernel(void) {
+  static char desc[160];
+  const char *isa = em_conv_direct_isa();
+  if (kernel_choice == KERNEL_IM2COL || !isa)
+    snprintf(desc, sizeof desc, "im2col + sgemm%s", kernel_choice == KERNEL_IM2COL ? " (forced)" : " (no AVX2/AVX-512)");
+  else
+    snprintf(desc, sizeof desc, "direct %s (%d images per vector) for stride 1, else im2col + sgemm", isa,
+             em_conv_direct_lanes());
+  return desc;
+}
+
+static int use_direct(const em_conv2d_geom *g) { return kernel_choice == KERNEL_AUTO && em_conv_direct_fits(g); }
+
 static int conv_forward_parallel(float *out, const float *inp, const float *w, const float *b, const em_conv2d_geom *g) {
+  if (use_direct(g)) return em_conv_direct_forward(out, inp, w, b, g);
   conv_job j = {.g = *g, .inp = inp, .w = w, .b = b, .out = out};
   int workers = em_parallel_workers();
   j.scratch_per = em_conv2d_scratch(g, 0) + 16;
@@ -346,28 +395,29 @@ static int conv_forward_parallel(float *out, const float *inp, const float *w, c
   return 0;
 }
 
-/* dw and db sum over images: worker 0 adds into them, the others into zeroed partials added at the end,
-   always in worker order, so a given thread count gives the same bits every run */
+/* dinp is written whole (its chunk's images zeroed, then accumulated); dw and db are added to.
+   The images are cut into at most 32 chunks of at least image_grain images, fixed by the shape; dw and
+   db are summed per chunk and the chunks added in order, so every thread count gives the same bits. */
+#define MAX_IMAGE_CHUNKS 32
 static int conv_backward_parallel(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                   const float *w, const em_conv2d_geom *g) {
+  if (use_direct(g)) return em_conv_direct_backward(dinp, dw, db, dout, inp, w, g);
   conv_job j = {.g = *g, .inp = inp, .w = w, .dout = dout, .dinp = dinp, .dw = dw, .db = db};
   int workers = em_parallel_workers();
+  int64_t per = (g->n + MAX_IMAGE_CHUNKS - 1) / MAX_IMAGE_CHUNKS, grain = image_grain(g);
+  j.per_chunk = per > grain ? per : grain;
+  const int64_t chunks = (g->n + j.per_chunk - 1) / j.per_chunk;
   j.scratch_per = em_conv2d_scratch(g, 1) + 16;
-  j.dw_n = dw ? (int64_t)g->cout * g->cin * g->kh * g->kw : 0;
+  j.dw_n = dw ? (int64_t)g->cout * (g->cin / em_conv2d_groups(g)) * g->kh * g->kw : 0;   /* the weight's size */
   j.db_n = db ? g->cout : 0;
-  /* one buffer: the workers' column scratch, then zeroed partials of dw and db for workers 1.. */
-  const int64_t parts = (int64_t)(workers - 1) * (j.dw_n + j.db_n);
-  float *buf = scratch_get(workers * j.scratch_per + parts);
+  /* one buffer: the workers' column scratch, then the chunks' partials of dw and db */
+  float *buf = scratch_get(workers * j.scratch_per + chunks * (j.dw_n + j.db_n));
   if (!buf) return em_fail("conv2d backward: out of memory");
   j.scratch = buf;
-  j.dw_part = buf + workers * j.scratch_per;
-  j.db_part = j.dw_part + (int64_t)(workers - 1) * j.dw_n;
-  if (parts > 0) memset(j.dw_part, 0, (size_t)parts * sizeof(float));
-  em_parallel_for(g->n, image_grain(g), backward_range, &j);
-  for (int k = 0; k + 1 < workers; k++) {
-    if (dw) for (int64_t i = 0; i < j.dw_n; i++) dw[i] += j.dw_part[k * j.dw_n + i];
-    if (db) for (int64_t i = 0; i < j.db_n; i++) db[i] += j.db_part[k * j.db_n + i];
-  }
+  j.part = buf + workers * j.scratch_per;
+  em_parallel_chunks(chunks, backward_chunk, &j);
+  if (dw) em_sum_chunks(dw, j.part, chunks, j.dw_n + j.db_n, j.dw_n);
+  if (db) em_sum_chunks(db, j.part + j.dw_n, chunks, j.dw_n + j.db_n, j.db_n);
   return 0;
 }
 
@@ -381,7 +431,7 @@ static int conv2d_backward(em_node *nd, em_tensor *gout) {
   em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
   int rc = -1;
   if (!gc) return -1;
-  if ((want_x && !(dx = em_tensor_zeros(x->ndim, x->shape))) ||
+  if ((want_x && !(dx = em_tensor_new(x->ndim, x->shape))) ||   /* written whole by the drivers */
       (want_w && !(dw = em_tensor_zeros(w->ndim, w->shape))) ||
       (want_b && !(db = em_tensor_zeros(b->ndim, b->shape))))
     goto out;
@@ -411,11 +461,14 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
     return NULL;
   }
   for (int k = 0; k < 2; k++)
-    if (o->stride[k] < 1 || o->dilation[k] < 1 || o->padding[k] < 0) {
+    if (o->stride[k] < 1 || o->dilation[k] < 1 || o->padding[k] < 0 || o->pad_extra[k] < 0 ||
+        o->padding[k] > INT32_MAX / 4 || o->pad_extra[k] > INT32_MAX / 4) {
       em_fail("conv2d: stride and dilation must be >= 1 and padding >= 0 (got stride %d, padding %d, dilation %d)",
-              o->stride[k], o->padding[k], o->dilation[k]);
+              o->stride[k], o->padding[k] + (o->pad_extra[k] > 0 ? o->pad_extra[k] : 0), o->dilation[k]);
       return NULL;
     }
+  const int groups = o->groups > 1 ? o->groups : 1;
+  if (o->groups < 0) { em_fail("conv2d: groups must be >= 1 (got %d)", o->groups); return NULL; }
   for (int d = 0; d < x->ndim; d++)
     if (x->shape[d] > INT32_MAX / 2) { em_fail("conv2d: input %s is too large", sx); return NULL; }
   for (int d = 0; d < 4; d++)
@@ -425,9 +478,18 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
     .n = batched ? (int)x->shape[0] : 1, .cin = (int)x->shape[d0], .h = (int)x->shape[d0 + 1],
     .w = (int)x->shape[d0 + 2], .cout = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
     .sh = o->stride[0], .sw = o->stride[1], .ph = o->padding[0], .pw = o->padding[1], .dh = o->dilation[0],
-    .dw = o->dilation[1]};
-  if (w->shape[1] != g.cin) {
-    em_fail("conv2d: input %s has %d channels but weight %s expects %lld", sx, g.cin, sw, (long long)w->shape[1]);
+    .dw = o->dilation[1], .eh = o->pad_extra[0], .ew = o->pad_extra[1], .groups = groups};
+  if (g.cin % groups || g.cout % groups) {
+    em_fail("conv2d: groups %d must divide the input channels (%d) and the output channels (%d)", groups, g.cin,
+            g.cout);
+    return NULL;
+  }
+  if (w->shape[1] * groups != g.cin) {
+    if (groups == 1)
+      em_fail("conv2d: input %s has %d channels but weight %s expects %lld", sx, g.cin, sw, (long long)w->shape[1]);
+    else
+      em_fail("conv2d: input %s has %d channels, so with groups %d weight %s needs %d input channels per group", sx,
+              g.cin, groups, sw, g.cin / groups);
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != g.cout)) {
@@ -435,7 +497,9 @@ em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_o
     em_fail("conv2d: bias must be [%d] (got %s)", g.cout, em_tensor_shape_str(sb, sizeof sb, b));
     return NULL;
   }
-  int64_t oh = em_window_out(g.h, g.kh, g.sh, g.ph, g.dh, 0), ow = em_window_out(g.w, g.kw, g.sw, g.pw, g.dw, 0);
+  /* em_window_out with the padding of both sides: the extra padding of the bottom and right included */
+  int64_t oh = em_window_out((int64_t)g.h + g.eh, g.kh, g.sh, g.ph, g.dh, 0);
+  int64_t ow = em_window_out((int64_t)g.w + g.ew, g.kw, g.sw, g.pw, g.dw, 0);
   if (oh <= 0 || ow <= 0) {
     em_fail("conv2d: input %s is smaller than the kernel (%d x %d, padding %d x %d, dilation %d x %d)", sx, g.kh,
             g.kw, g.ph, g.pw, g.dh, g.dw);

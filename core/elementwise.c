@@ -272,14 +272,17 @@ static void unary_kernel(em_unop op, float *y, const float *x, int64_t n) {
 }
 
 /* dx = g * f'(x), from x and y = f(x) (both contiguous, same numel as g) */
-static void unary_grad_kernel(em_unop op, float *dx, const float *g, const float *x, const float *y, int64_t n) {
+static void unary_grad_kernel(em_unop op, float *restrict dx, const float *restrict g, const float *restrict x,
+                              const float *restrict y, int64_t n) {
   switch (op) {
   case EM_UN_NEG: for (int64_t i = 0; i < n; i++) dx[i] = -g[i]; break;
   case EM_UN_EXP: for (int64_t i = 0; i < n; i++) dx[i] = g[i] * y[i]; break;
   case EM_UN_LOG: for (int64_t i = 0; i < n; i++) dx[i] = g[i] / x[i]; break;
   case EM_UN_SQRT: for (int64_t i = 0; i < n; i++) dx[i] = g[i] / (2.0f * y[i]); break;
   case EM_UN_ABS: for (int64_t i = 0; i < n; i++) dx[i] = g[i] * (float)((x[i] > 0) - (x[i] < 0)); break;
-  case EM_UN_RELU: for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? g[i] : 0.0f; break;
+  case EM_UN_RELU:   /* g read unconditionally: a conditional load kept this a mispredicted branch */
+    for (int64_t i = 0; i < n; i++) { const float gi = g[i]; dx[i] = x[i] > 0.0f ? gi : 0.0f; }
+    break;
   case EM_UN_SIGMOID: for (int64_t i = 0; i < n; i++) dx[i] = g[i] * y[i] * (1.0f - y[i]); break;
   case EM_UN_TANH: for (int64_t i = 0; i < n; i++) dx[i] = g[i] * (1.0f - y[i] * y[i]); break;
   case EM_UN_SIN: for (int64_t i = 0; i < n; i++) dx[i] = g[i] * cosf(x[i]); break;

@@ -5,6 +5,20 @@
 #include "nn.h"
 #include "autograd.h"
 #include "blas.h"
+#include "parallel.h"
+
+/* column sums d[o] += sum over r of g[r][o] for o in [o0, o1): each column adds its rows in order,
+   however the columns are split */
+typedef struct { const float *g; float *d; int64_t R, OUT; } bias_job;
+
+static void bias_columns(void *p, int64_t o0, int64_t o1, int worker) {
+  const bias_job *j = p;
+  (void)worker;
+  for (int64_t r = 0; r < j->R; r++) {
+    const float *gr = j->g + r * j->OUT;
+    for (int64_t o = o0; o < o1; o++) j->d[o] += gr[o];
+  }
+}
 
 /* y (R, out) = x (R, in) w^T + b; backward (torch.nn.functional.linear's gradients):
      dx = g w  (R, in),  dw = g^T x  (out, in),  db = column sums of g */
@@ -35,11 +49,10 @@ static int linear_backward(em_node *nd, em_tensor *gout) {
   if (b && b->requires_grad) {
     if (!(db = em_tensor_zeros(b->ndim, b->shape))) goto out;
     float *d = em_data(db);
-    if (OUT >= 8) {   /* wide rows: the inner loop vectorises over outputs */
-      for (int64_t r = 0; r < R; r++) {
-        const float *gr = g + r * OUT;
-        for (int64_t o = 0; o < OUT; o++) d[o] += gr[o];
-      }
+    if (OUT >= 8) {   /* wide rows: the inner loop vectorises over outputs, blocks of them on the pool */
+      bias_job j = {g, d, R, OUT};
+      int64_t grain = ((32768 / (R > 0 ? R : 1)) + 15) / 16 * 16;
+      em_parallel_for(OUT, grain > 16 ? grain : 16, bias_columns, &j);
     } else {          /* few outputs: four partial sums per output break the chain of dependent adds */
       for (int64_t o = 0; o < OUT; o++) {
         float acc[4] = {0, 0, 0, 0};

@@ -17,10 +17,16 @@ int64_t em_window_out(int64_t in, int k, int stride, int pad, int dil, int ceil_
 
 typedef struct em_conv2d_geom {
   int n, cin, h, w;          /* input (N, Cin, H, W) */
-  int cout, kh, kw;          /* weight (Cout, Cin, kh, kw) */
-  int sh, sw, ph, pw, dh, dw;/* stride, zero padding, dilation */
+  int cout, kh, kw;          /* weight (Cout, Cin / groups, kh, kw) */
+  int sh, sw, ph, pw, dh, dw;/* stride, zero padding (top and bottom, left and right), dilation */
   int oh, ow;                /* output (N, Cout, oh, ow) */
+  int eh, ew;                /* extra zero padding at the bottom and the right (PyTorch's padding "same"
+                                with an even dilated kernel pads one more there than at the top and left) */
+  int groups;                /* output channel block c sees input channel block c only (0 means 1) */
 } em_conv2d_geom;
+
+/* g->groups, at least 1 */
+static inline int em_conv2d_groups(const em_conv2d_geom *g) { return g->groups > 1 ? g->groups : 1; }
 
 /* ---- raw kernels (contiguous float arrays) ---- */
 
@@ -41,6 +47,14 @@ void em_conv2d_forward(float *out, const float *inp, const float *w, const float
    col is scratch of em_conv2d_scratch(g, 1) floats. */
 void em_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                         const em_conv2d_geom *g, float *col);
+
+/* which kernels convolutions use: "auto" (the direct kernels of conv_direct.h where they fit, else
+   im2col + GEMM), "im2col" (always), "direct-avx2" (auto, with the AVX2 kernels even where the CPU
+   has AVX-512: for tests). -1 + em_error for an unknown name or kernels this CPU lacks. */
+int em_conv2d_set_kernel(const char *name);
+/* the choice in words, for ember.blas() and meta.tsv: "direct avx512 (16 images per vector) for
+   stride 1, else im2col + sgemm" */
+const char *em_conv2d_kernel(void);
 
 typedef struct em_pool2d_geom {
   int planes, h, w;          /* input (planes = N * C, H, W) */
@@ -63,8 +77,11 @@ void em_avgpool2d_backward(float *dinp, const float *dout, const em_pool2d_geom 
 /* y = x w^T + b: x (*, in), w (out, in), b (out) or NULL; y (*, out). As torch.nn.functional.linear. */
 em_tensor *em_linear(em_tensor *x, em_tensor *w, em_tensor *b);
 
-typedef struct em_conv2d_opts { int stride[2], padding[2], dilation[2]; } em_conv2d_opts;
-/* x (N, Cin, H, W), w (Cout, Cin, kh, kw), b (Cout) or NULL -> (N, Cout, oh, ow) */
+/* padding is on both sides; pad_extra adds to the bottom and right only; groups 0 means 1 */
+typedef struct em_conv2d_opts { int stride[2], padding[2], dilation[2], pad_extra[2], groups; } em_conv2d_opts;
+/* x (N, Cin, H, W), w (Cout, Cin / groups, kh, kw), b (Cout) or NULL -> (N, Cout, oh, ow). With groups G,
+   Cin and Cout split into G blocks, and output block c is the convolution of input block c with its
+   weights (G = Cin = Cout: depthwise), as torch.nn.functional.conv2d. */
 em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_opts *o);
 
 typedef struct em_pool2d_opts {

@@ -1,11 +1,18 @@
 /* norm.c - batch normalisation over (N, C, *) as one fused kernel per direction: statistics, running
    averages, normalisation and affine in the forward; the three gradients in one backward pass.
    Reference: Ioffe & Szegedy 2015 (arXiv:1502.03167), section 3; running statistics and the unbiased
-   running variance as torch.nn.BatchNorm1d/2d document them. */
+   running variance as torch.nn.BatchNorm1d/2d document them.
+   Channels are independent, so they are split over ember's workers; each channel's sums run in a fixed
+   order on one worker, the same at every thread count.
+   The batch mean is kept as two floats, hi + lo (hi the mean rounded to float, lo the rest): x - hi is
+   exact for x near the mean (Sterbenz), so x - mean loses nothing to the mean's rounding. With one
+   float the rounding of a mean of 1000 (3e-5) was 1.5e-5 of a spread of 2 in every deviation, and
+   y = x scale + shift cancelled 500 against -500: 3e-5 relative error against 1e-5 for PyTorch. */
 #include <math.h>
 #include <stdlib.h>
 #include "nn.h"
 #include "autograd.h"
+#include "parallel.h"
 
 /* layout: x is (N, C, S) with S the product of the trailing dims; channel c of sample n is the
    contiguous block x + (n C + c) S. */
@@ -32,17 +39,97 @@ static double block_sqdev(const float *x, int64_t n, double m) {
   return (a0 + a1) + (a2 + a3);
 }
 
-/* sum g and sum g (x - m), added to *sg and *sgx */
-static void block_gsums(const float *g, const float *x, int64_t n, float m, double *sg, double *sgx) {
+/* sum g and sum g (x - mean), added to *sg and *sgx; the mean is hi + lo */
+static void block_gsums(const float *g, const float *x, int64_t n, float hi, float lo, double *sg, double *sgx) {
   double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
   int64_t k = 0;
   for (; k + 2 <= n; k += 2) {
     a0 += g[k]; a1 += g[k + 1];
-    b0 += (double)g[k] * (x[k] - m); b1 += (double)g[k + 1] * (x[k + 1] - m);
+    b0 += (double)g[k] * ((x[k] - hi) - lo); b1 += (double)g[k + 1] * ((x[k + 1] - hi) - lo);
   }
-  for (; k < n; k++) { a0 += g[k]; b0 += (double)g[k] * (x[k] - m); }
+  for (; k < n; k++) { a0 += g[k]; b0 += (double)g[k] * ((x[k] - hi) - lo); }
   *sg += a0 + a1;
   *sgx += b0 + b1;
+}
+
+/* what one direction needs, shared by the workers; stats is (3, C): the mean's hi and lo, then invstd */
+typedef struct {
+  int64_t N, C, S;
+  int training;
+  const float *x, *g, *gamma, *beta;
+  float *y, *dx, *dgamma, *dbeta, *stats, *rm, *rv;
+  float momentum, eps;
+} bn_job;
+
+/* channels per chunk: enough values (N S each) to be worth a worker */
+static int64_t channel_grain(int64_t M) { return M >= 16384 ? 1 : (16384 + M - 1) / M; }
+
+static void backward_channels(void *p, int64_t c0, int64_t c1, int worker) {
+  const bn_job *j = p;
+  const int64_t N = j->N, C = j->C, S = j->S, M = N * S;
+  (void)worker;
+  for (int64_t c = c0; c < c1; c++) {
+    const float hi = j->stats[c], lo = j->stats[C + c], invstd = j->stats[2 * C + c];
+    double sg = 0.0, sgx = 0.0;   /* sum g, sum g (x - mean) */
+    for (int64_t n = 0; n < N; n++) block_gsums(j->g + (n * C + c) * S, j->x + (n * C + c) * S, S, hi, lo, &sg, &sgx);
+    const float dgamma = (float)(sgx * invstd);
+    if (j->dgamma) j->dgamma[c] = dgamma;
+    if (j->dbeta) j->dbeta[c] = (float)sg;
+    if (!j->dx) continue;
+    const float k = (j->gamma ? j->gamma[c] : 1.0f) * invstd;
+    if (j->training) {
+      /* dx = k (g - sg / M - (x - mean) invstd dgamma / M) */
+      const float mg = (float)(sg / (double)M), cx = invstd * dgamma / (float)M;
+      for (int64_t n = 0; n < N; n++) {
+        const float *xp = j->x + (n * C + c) * S, *gp = j->g + (n * C + c) * S;
+        float *dp = j->dx + (n * C + c) * S;
+        for (int64_t i = 0; i < S; i++) dp[i] = k * (gp[i] - mg - ((xp[i] - hi) - lo) * cx);
+      }
+    } else {
+      for (int64_t n = 0; n < N; n++) {
+        const float *gp = j->g + (n * C + c) * S;
+        float *dp = j->dx + (n * C + c) * S;
+        for (int64_t i = 0; i < S; i++) dp[i] = k * gp[i];
+      }
+    }
+  }
+}
+
+static void forward_channels(void *p, int64_t c0, int64_t c1, int worker) {
+  const bn_job *j = p;
+  const int64_t N = j->N, C = j->C, S = j->S, M = N * S;
+  (void)worker;
+  for (int64_t c = c0; c < c1; c++) {
+    float hi, lo = 0.0f, invstd;
+    if (j->training) {
+      /* two passes (mean, then squared deviations): no cancellation as in E[x^2] - E[x]^2 */
+      double s = 0.0;
+      for (int64_t n = 0; n < N; n++) s += block_sum(j->x + (n * C + c) * S, S);
+      const double mu = s / (double)M;
+      double v = 0.0;
+      for (int64_t n = 0; n < N; n++) v += block_sqdev(j->x + (n * C + c) * S, S, mu);
+      hi = (float)mu;
+      lo = (float)(mu - hi);
+      invstd = (float)(1.0 / sqrt(v / (double)M + j->eps));
+      if (j->rm) {
+        j->rm[c] = (1.0f - j->momentum) * j->rm[c] + j->momentum * (float)mu;
+        j->rv[c] = (1.0f - j->momentum) * j->rv[c] + j->momentum * (float)(v / (double)(M - 1));
+      }
+    } else {
+      hi = j->rm[c];
+      invstd = (float)(1.0 / sqrt((double)j->rv[c] + j->eps));
+    }
+    j->stats[c] = hi;
+    j->stats[C + c] = lo;
+    j->stats[2 * C + c] = invstd;
+    /* y = gamma (x - mean) invstd + beta */
+    const float scale = (j->gamma ? j->gamma[c] : 1.0f) * invstd, beta = j->beta ? j->beta[c] : 0.0f;
+    for (int64_t n = 0; n < N; n++) {
+      const float *xp = j->x + (n * C + c) * S;
+      float *yp = j->y + (n * C + c) * S;
+      for (int64_t k = 0; k < S; k++) yp[k] = ((xp[k] - hi) - lo) * scale + beta;
+    }
+  }
 }
 
 /* Backward, with xhat = (x - mean) invstd, y = gamma xhat + beta and M = N S values per channel:
@@ -56,7 +143,6 @@ static int batch_norm_backward(em_node *nd, em_tensor *gout) {
   const batch_norm_state *st = em_node_state(nd);
   const int training = st->training;
   const int64_t N = st->n, C = st->c, S = st->s, M = N * S;
-  const float *stats = nd->extra;   /* mean[C], invstd[C] */
   em_tensor *gc = em_tensor_contiguous(gout), *dx = NULL, *dw = NULL, *db = NULL;
   int rc = -1;
   if (!gc) return -1;
@@ -64,34 +150,10 @@ static int batch_norm_backward(em_node *nd, em_tensor *gout) {
       (w && w->requires_grad && !(dw = em_tensor_new(1, &C))) ||
       (b && b->requires_grad && !(db = em_tensor_new(1, &C))))
     goto out;
-  const float *xs = em_data(nd->saved[0]), *g = em_data(gc);
-  const float *gamma = nd->saved[1] ? em_data(nd->saved[1]) : NULL;
-  for (int64_t c = 0; c < C; c++) {
-    const float mean = stats[c], invstd = stats[C + c];
-    double sg = 0.0, sgx = 0.0;   /* sum g, sum g (x - mean) */
-    for (int64_t n = 0; n < N; n++) block_gsums(g + (n * C + c) * S, xs + (n * C + c) * S, S, mean, &sg, &sgx);
-    const float dgamma = (float)(sgx * invstd);
-    if (dw) em_data(dw)[c] = dgamma;
-    if (db) em_data(db)[c] = (float)sg;
-    if (!dx) continue;
-    const float k = (gamma ? gamma[c] : 1.0f) * invstd;
-    float *d = em_data(dx);
-    if (training) {
-      /* dx = k (g - sg / M - (x - mean) invstd dgamma / M) */
-      const float mg = (float)(sg / (double)M), cx = invstd * dgamma / (float)M;
-      for (int64_t n = 0; n < N; n++) {
-        const float *xp = xs + (n * C + c) * S, *gp = g + (n * C + c) * S;
-        float *dp = d + (n * C + c) * S;
-        for (int64_t j = 0; j < S; j++) dp[j] = k * (gp[j] - mg - (xp[j] - mean) * cx);
-      }
-    } else {
-      for (int64_t n = 0; n < N; n++) {
-        const float *gp = g + (n * C + c) * S;
-        float *dp = d + (n * C + c) * S;
-        for (int64_t j = 0; j < S; j++) dp[j] = k * gp[j];
-      }
-    }
-  }
+  bn_job j = {.N = N, .C = C, .S = S, .training = training, .x = em_data(nd->saved[0]), .g = em_data(gc),
+              .gamma = nd->saved[1] ? em_data(nd->saved[1]) : NULL, .dx = dx ? em_data(dx) : NULL,
+              .dgamma = dw ? em_data(dw) : NULL, .dbeta = db ? em_data(db) : NULL, .stats = nd->extra};
+  em_parallel_for(C, channel_grain(M), backward_channels, &j);
   em_tensor_release(gc);
   rc = em_node_accum_owned(nd, 0, dx);
   rc |= em_node_accum_owned(nd, 1, dw);
@@ -148,47 +210,18 @@ em_tensor *em_batch_norm(em_tensor *x, em_tensor *weight, em_tensor *bias, em_te
   em_tensor *xc = em_tensor_contiguous(x), *wc = weight ? em_tensor_contiguous(weight) : NULL;
   em_tensor *bc = bias ? em_tensor_contiguous(bias) : NULL;
   em_tensor *out = em_tensor_new(x->ndim, x->shape);
-  float *stats = malloc((size_t)(2 * C + 1) * sizeof(float));   /* mean[C], invstd[C] */
+  float *stats = malloc((size_t)(3 * C + 1) * sizeof(float));   /* the mean's hi[C] and lo[C], invstd[C] */
   if (!xc || (weight && !wc) || (bias && !bc) || !out || !stats) {
     if (!stats) em_fail("batch_norm: out of memory");
     em_tensor_release(out);
     out = NULL;
     goto done;
   }
-  const float *xs = em_data(xc), *gamma = wc ? em_data(wc) : NULL, *beta = bc ? em_data(bc) : NULL;
-  float *y = em_data(out);
-  for (int64_t c = 0; c < C; c++) {
-    float mean, invstd;
-    if (training) {
-      /* two passes (mean, then squared deviations): no cancellation as in E[x^2] - E[x]^2 */
-      double s = 0.0;
-      for (int64_t n = 0; n < N; n++) s += block_sum(xs + (n * C + c) * S, S);
-      const double mu = s / (double)M;
-      double v = 0.0;
-      for (int64_t n = 0; n < N; n++) v += block_sqdev(xs + (n * C + c) * S, S, mu);
-      const double var = v / (double)M;
-      mean = (float)mu;
-      invstd = (float)(1.0 / sqrt(var + eps));
-      if (running_mean) {
-        float *rm = em_data(running_mean), *rv = em_data(running_var);
-        rm[c] = (1.0f - momentum) * rm[c] + momentum * (float)mu;
-        rv[c] = (1.0f - momentum) * rv[c] + momentum * (float)(v / (double)(M - 1));
-      }
-    } else {
-      mean = em_data(running_mean)[c];
-      invstd = (float)(1.0 / sqrt((double)em_data(running_var)[c] + eps));
-    }
-    stats[c] = mean;
-    stats[C + c] = invstd;
-    /* y = gamma (x - mean) invstd + beta = x scale + shift */
-    const float scale = (gamma ? gamma[c] : 1.0f) * invstd;
-    const float shift = (beta ? beta[c] : 0.0f) - mean * scale;
-    for (int64_t n = 0; n < N; n++) {
-      const float *xp = xs + (n * C + c) * S;
-      float *yp = y + (n * C + c) * S;
-      for (int64_t k = 0; k < S; k++) yp[k] = xp[k] * scale + shift;
-    }
-  }
+  bn_job j = {.N = N, .C = C, .S = S, .training = training, .x = em_data(xc), .gamma = wc ? em_data(wc) : NULL,
+              .beta = bc ? em_data(bc) : NULL, .y = em_data(out), .stats = stats,
+              .rm = running_mean ? em_data(running_mean) : NULL, .rv = running_var ? em_data(running_var) : NULL,
+              .momentum = momentum, .eps = eps};
+  em_parallel_for(C, channel_grain(M), forward_channels, &j);
   em_tensor *in[3] = {x, weight, bias};
   batch_norm_state st = {training, N, C, S};
   em_node *n;

@@ -1,12 +1,16 @@
-/* parallel.c - a small fork-join pool on pthreads. The caller runs chunk 0 itself; helpers spin briefly
-   for the next job (LeNet-sized layers come back-to-back within microseconds) and then sleep on a
-   condition variable, so an idle pool costs no CPU (two spinning pools on 2 cores slowed training
-   3-6x, docs/performance.md). */
+/* parallel.c - a small fork-join pool on pthreads. A job is a number of chunks that the caller and the
+   helpers claim one at a time from a shared counter, so nobody waits for a helper that has not started:
+   on a machine shared with other processes a helper can be off its core for milliseconds, and with a
+   fixed share per thread the caller waited that long for it (an elementwise op on 2 threads took 10x
+   its 1-thread time whenever another process held the second core). The caller waits only for helpers
+   that joined the job and are inside a chunk. Helpers spin briefly for the next job (LeNet-sized layers
+   come back-to-back within microseconds) and then sleep on a condition variable, so an idle pool costs
+   no CPU (two spinning pools on 2 cores slowed training 3-6x, docs/performance.md). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include "parallel.h"
-#include "blas.h"
+#include "blas.h"   /* em_get_num_threads */
 
 #define SPINS 4000     /* pause-spins before yielding, then as many yields before sleeping */
 
@@ -15,13 +19,14 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER, done_cv = PTHREAD_COND_IN
 static pthread_t *threads;
 static int nthreads;          /* helper threads (the caller is the extra one) */
 static unsigned job_gen;      /* bumped for each job; helpers watch it */
-static int pending;           /* helpers still working on the current job */
+static int job_open;          /* helpers may still join the current job */
+static int active;            /* helpers inside a job */
 static int sleepers;          /* helpers asleep on `wake` */
 static int caller_waiting;    /* the caller asleep on `done_cv` */
 static int quitting;
-static em_range_fn job_fn;
+static em_chunk_fn job_fn;
 static void *job_ctx;
-static int64_t job_n, job_chunk;
+static int64_t job_n, job_next;
 static __thread int in_region;
 static unsigned start_gen;    /* job_gen when the pool was (re)built: new helpers wait for the next job */
 
@@ -37,15 +42,15 @@ static inline void cpu_relax(int spins) {
 #endif
 }
 
-static void run_chunk(int k) {
-  int64_t b = (int64_t)k * job_chunk, e = b + job_chunk;
-  if (e > job_n) e = job_n;
-  if (b < e) job_fn(job_ctx, b, e, k);
+static void claim_chunks(int worker) {
+  for (int64_t c; (c = __atomic_fetch_add(&job_next, 1, __ATOMIC_SEQ_CST)) < job_n;) job_fn(job_ctx, c, worker);
 }
 
-/* The fast path takes no lock: jobs are announced by bumping job_gen and finished by counting pending
-   down. A side that gives up spinning announces it (sleepers, caller_waiting) before re-checking under
-   the mutex; the other side checks the announcement after its own store, so no wake-up is lost. */
+/* The fast path takes no lock. A helper joins a job by counting itself in `active` and only then
+   checking that the job is still open; the caller closes the job before waiting for `active` to reach
+   0. A helper that arrives after the close backs out without touching the job. A side that gives up
+   spinning announces it (sleepers, caller_waiting) before re-checking under the mutex; the other side
+   checks the announcement after its own store, so no wake-up is lost. */
 static void *helper(void *arg) {
   int k = (int)(intptr_t)arg;
   unsigned seen = start_gen;
@@ -61,8 +66,9 @@ static void *helper(void *arg) {
     }
     if (LOAD(quitting)) return NULL;
     seen = LOAD(job_gen);
-    run_chunk(k);
-    if (__atomic_sub_fetch(&pending, 1, __ATOMIC_SEQ_CST) == 0 && LOAD(caller_waiting)) {
+    __atomic_add_fetch(&active, 1, __ATOMIC_SEQ_CST);
+    if (LOAD(job_open)) claim_chunks(k);
+    if (__atomic_sub_fetch(&active, 1, __ATOMIC_SEQ_CST) == 0 && LOAD(caller_waiting)) {
       pthread_mutex_lock(&mu);
       pthread_cond_signal(&done_cv);
       pthread_mutex_unlock(&mu);
@@ -106,19 +112,17 @@ static int ensure_pool(void) {
 
 int em_parallel_workers(void) { int n = em_get_num_threads(); return n > 0 ? n : 1; }
 
-void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
-  if (n <= 0) return;
-  if (grain < 1) grain = 1;
-  int helpers = in_region ? 0 : ensure_pool();
-  int parts = helpers + 1;
-  if (n < 2 * grain || parts == 1) { fn(ctx, 0, n, 0); return; }
-  if ((int64_t)parts > n / grain) parts = (int)(n / grain);
-  em_blas_enter_region();
+void em_parallel_chunks(int64_t nchunks, em_chunk_fn fn, void *ctx) {
+  if (nchunks <= 0) return;
+  if (nchunks == 1 || in_region || ensure_pool() == 0) {
+    for (int64_t c = 0; c < nchunks; c++) fn(ctx, c, 0);
+    return;
+  }
   job_fn = fn;
   job_ctx = ctx;
-  job_n = n;
-  job_chunk = (n + parts - 1) / parts;
-  STORE(pending, helpers);
+  job_n = nchunks;
+  STORE(job_next, 0);
+  STORE(job_open, 1);
   __atomic_add_fetch(&job_gen, 1, __ATOMIC_SEQ_CST);
   if (LOAD(sleepers) > 0) {
     pthread_mutex_lock(&mu);
@@ -126,16 +130,61 @@ void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
     pthread_mutex_unlock(&mu);
   }
   in_region = 1;
-  run_chunk(0);
+  claim_chunks(0);
   in_region = 0;
-  /* helpers past `parts` find an empty chunk and only check in */
-  for (int spins = 0; LOAD(pending) > 0 && spins < SPINS; spins++) cpu_relax(spins);
-  if (LOAD(pending) > 0) {
+  STORE(job_open, 0);
+  for (int spins = 0; LOAD(active) > 0 && spins < SPINS; spins++) cpu_relax(spins);
+  if (LOAD(active) > 0) {
     pthread_mutex_lock(&mu);
     STORE(caller_waiting, 1);
-    while (LOAD(pending) > 0) pthread_cond_wait(&done_cv, &mu);
+    while (LOAD(active) > 0) pthread_cond_wait(&done_cv, &mu);
     STORE(caller_waiting, 0);
     pthread_mutex_unlock(&mu);
   }
-  em_blas_leave_region();
+}
+
+/* em_parallel_for as chunks: four ranges per worker (at least grain each), so a worker that joins late
+   or is held up by another process leaves most of its share to the others (with one range per worker,
+   max pooling at batch 512 ran 3:1 between the two threads of a 2-core machine) */
+typedef struct { em_range_fn fn; void *ctx; int64_t n, per; } range_job;
+
+static void range_chunk(void *p, int64_t c, int worker) {
+  const range_job *r = p;
+  int64_t b = c * r->per, e = b + r->per < r->n ? b + r->per : r->n;
+  r->fn(r->ctx, b, e, worker);
+}
+
+void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void *ctx) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  int64_t parts = in_region ? 1 : 4 * (int64_t)em_parallel_workers();
+  if (parts > n / grain) parts = n / grain;
+  if (parts <= 1) { fn(ctx, 0, n, 0); return; }
+  range_job r = {fn, ctx, n, (n + parts - 1) / parts};
+  em_parallel_chunks((n + r.per - 1) / r.per, range_chunk, &r);
+}
+
+typedef struct { float *dst; const float *part; int64_t chunks, stride; } chunk_sum;
+
+/* a block of elements at a time, chunk after chunk: every element still adds its chunks in order, and
+   the inner loop runs along memory and vectorises */
+static void sum_range(void *p, int64_t b, int64_t e, int worker) {
+  const chunk_sum *s = p;
+  enum { BLOCK = 512 };
+  float acc[BLOCK];
+  (void)worker;
+  for (int64_t i0 = b; i0 < e; i0 += BLOCK) {
+    const int64_t n = e - i0 < BLOCK ? e - i0 : BLOCK;
+    for (int64_t i = 0; i < n; i++) acc[i] = s->part[i0 + i];
+    for (int64_t c = 1; c < s->chunks; c++) {
+      const float *q = s->part + c * s->stride + i0;
+      for (int64_t i = 0; i < n; i++) acc[i] += q[i];
+    }
+    for (int64_t i = 0; i < n; i++) s->dst[i0 + i] += acc[i];
+  }
+}
+
+void em_sum_chunks(float *dst, const float *part, int64_t chunks, int64_t stride, int64_t n) {
+  chunk_sum s = {dst, part, chunks, stride};
+  em_parallel_for(n, 4096, sum_range, &s);
 }

@@ -9,30 +9,73 @@
 #include "autograd.h"
 #include "parallel.h"
 
-/* the common LeNet case (2x2 window, stride 2, no padding): four loads and three compares per output */
-static void maxpool_2x2(float *out, int32_t *idx, const float *x, int W, int OH, int OW) {
+/* The comparisons below select with `?:` rather than branch (a branch on random data mispredicts half
+   the time), so these loops become branch-free vector code; under the default -ftrapping-math GCC keeps
+   a select on a comparison that could see a NaN as a branch. ember never reads the FP exception flags;
+   the results are the same IEEE values. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+/* the common LeNet case (2x2 window, stride 2, no padding): four loads and three compares per output,
+   in the same order and with the same NaN rule as the general loop (a later value wins if larger or
+   NaN) */
+static void maxpool_2x2(float *restrict out, int32_t *restrict idx, const float *restrict x, int W, int OH,
+                        int OW) {
   for (int oh = 0; oh < OH; oh++) {
     const float *r0 = x + (int64_t)(2 * oh) * W, *r1 = r0 + W;
     float *y = out + (int64_t)oh * OW;
     int32_t *ix = idx + (int64_t)oh * OW, base = 2 * oh * W;
     for (int ow = 0; ow < OW; ow++) {
-      float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+      const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
       float m = a;
       int32_t k = base + 2 * ow;
-      /* the same order and NaN rule as the general loop: a later value wins if larger or NaN */
-      if (b > m || b != b) { m = b; k = base + 2 * ow + 1; }
-      if (c > m || c != c) { m = c; k = base + W + 2 * ow; }
-      if (d > m || d != d) { m = d; k = base + W + 2 * ow + 1; }
+      int t = b > m || b != b;
+      m = t ? b : m;
+      k = t ? base + 2 * ow + 1 : k;
+      t = c > m || c != c;
+      m = t ? c : m;
+      k = t ? base + W + 2 * ow : k;
+      t = d > m || d != d;
+      m = t ? d : m;
+      k = t ? base + W + 2 * ow + 1 : k;
       y[ow] = m;
       ix[ow] = k;
     }
   }
 }
 
+/* the backward of maxpool_2x2 into a plane it writes whole (no zeroing first): each input of a window
+   gets the window's gradient if it was the winner, else 0; rows and columns no window covers get 0 */
+static void maxpool_2x2_backward(float *restrict dx, const float *restrict go,
+                                 const int32_t *restrict ix, int H, int W, int OH, int OW) {
+  for (int oh = 0; oh < OH; oh++) {
+    float *d0 = dx + (int64_t)(2 * oh) * W, *d1 = d0 + W;
+    const float *g = go + (int64_t)oh * OW;
+    const int32_t *k = ix + (int64_t)oh * OW;
+    const int32_t base = 2 * oh * W;
+    for (int ow = 0; ow < OW; ow++) {
+      const int32_t at = k[ow] - base - 2 * ow;   /* 0, 1 (top row), W, W + 1 (bottom row) */
+      const float v = g[ow];
+      d0[2 * ow] = at == 0 ? v : 0.0f;
+      d0[2 * ow + 1] = at == 1 ? v : 0.0f;
+      d1[2 * ow] = at == W ? v : 0.0f;
+      d1[2 * ow + 1] = at == W + 1 ? v : 0.0f;
+    }
+    for (int w = 2 * OW; w < W; w++) d0[w] = d1[w] = 0.0f;
+  }
+  for (int h = 2 * OH; h < H; h++)
+    for (int w = 0; w < W; w++) dx[(int64_t)h * W + w] = 0.0f;
+}
+
+static int is_2x2(const em_pool2d_geom *g) {
+  return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && g->dh == 1 &&
+         g->dw == 1 && 2 * g->oh <= g->h && 2 * g->ow <= g->w;   /* no partial (ceil_mode) window */
+}
+
 void em_maxpool2d_forward(float *out, int32_t *idx, const float *inp, const em_pool2d_geom *g) {
   const int H = g->h, W = g->w, OH = g->oh, OW = g->ow;
-  const int fast = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
-                   g->dh == 1 && g->dw == 1 && 2 * OH <= H && 2 * OW <= W;   /* no partial (ceil_mode) window */
+  const int fast = is_2x2(g);
   for (int p = 0; p < g->planes; p++) {
     const float *x = inp + (int64_t)p * H * W;
     float *y = out + (int64_t)p * OH * OW;
@@ -144,9 +187,16 @@ static void pool_range(void *p, int64_t b, int64_t e, int worker) {
   if (!j->backward) {
     if (j->is_max) em_maxpool2d_forward(j->out + b * out_sz, j->idx + b * out_sz, j->in + b * in_sz, &g);
     else em_avgpool2d_forward(j->out + b * out_sz, j->in + b * in_sz, &g);
-  } else {   /* out is dinp, in is dout */
-    if (j->is_max) em_maxpool2d_backward(j->out + b * in_sz, j->in + b * out_sz, j->idx + b * out_sz, &g);
-    else em_avgpool2d_backward(j->out + b * in_sz, j->in + b * out_sz, &g);
+  } else {   /* out is dinp, uninitialised: each range writes its planes whole; in is dout */
+    float *dx = j->out + b * in_sz;
+    if (j->is_max && is_2x2(&g)) {
+      for (int p = 0; p < g.planes; p++)
+        maxpool_2x2_backward(dx + p * in_sz, j->in + (b + p) * out_sz, j->idx + (b + p) * out_sz, g.h, g.w, g.oh, g.ow);
+      return;
+    }
+    memset(dx, 0, (size_t)(g.planes * in_sz) * sizeof(float));
+    if (j->is_max) em_maxpool2d_backward(dx, j->in + b * out_sz, j->idx + b * out_sz, &g);
+    else em_avgpool2d_backward(dx, j->in + b * out_sz, &g);
   }
 }
 
@@ -161,7 +211,7 @@ static int pool_backward(em_node *n, em_tensor *gout) {
   const em_pool2d_geom g = *(const em_pool2d_geom *)em_node_state(n);
   em_tensor *x = n->inputs[0];
   em_tensor *gc = em_tensor_contiguous(gout);
-  em_tensor *dx = gc ? em_tensor_zeros(x->ndim, x->shape) : NULL;
+  em_tensor *dx = gc ? em_tensor_new(x->ndim, x->shape) : NULL;   /* pool_range writes it whole */
   int rc = -1;
   if (dx) {
     pool_job j = {.g = g, .out = em_data(dx), .idx = n->extra, .in = em_data(gc), .is_max = n->extra != NULL,

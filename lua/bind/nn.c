@@ -56,15 +56,46 @@ static int l_linear(lua_State *L) {
   return 1;
 }
 
-/* ember.conv2d(x, w [, b] [, {stride = 1, padding = 0, dilation = 1}]) */
+/* ember.conv2d(x, w [, b] [, {stride = 1, padding = 0, dilation = 1, groups = 1}]); padding may be
+   "valid" (0) or "same" (stride 1, the output as large as the input: PyTorch pads the dilated kernel's
+   span d (k - 1) with the odd one at the bottom and right) */
 static int l_conv2d(lua_State *L) {
   em_tensor *x = lt_check(L, 1), *w = lt_check(L, 2), *b = opt_tensor(L, 3);
   int opts = opts_index(L, 4, "conv2d");
   static const int one[2] = {1, 1}, zero[2] = {0, 0};
-  em_conv2d_opts o;
+  em_conv2d_opts o = {{1, 1}, {0, 0}, {1, 1}, {0, 0}, 1};
   get_pair(L, opts, "stride", "conv2d", one, o.stride);
-  get_pair(L, opts, "padding", "conv2d", zero, o.padding);
   get_pair(L, opts, "dilation", "conv2d", one, o.dilation);
+  const char *mode = NULL;
+  if (opts) {
+    lua_getfield(L, opts, "padding");
+    if (lua_type(L, -1) == LUA_TSTRING) mode = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  if (mode && !strcmp(mode, "same")) {
+    if (o.stride[0] != 1 || o.stride[1] != 1)
+      return lt_error(L, "value", "conv2d: padding \"same\" needs stride 1 (got stride %d x %d)", o.stride[0], o.stride[1]);
+    for (int k = 0; k < 2; k++) {
+      lua_Integer span = (lua_Integer)o.dilation[k] * (w->ndim == 4 ? w->shape[2 + k] - 1 : 0);
+      if (span > 2000000) return lt_error(L, "value", "conv2d: the dilated kernel is too large for padding \"same\"");
+      o.padding[k] = (int)(span / 2);
+      o.pad_extra[k] = (int)(span % 2);
+    }
+  } else if (mode && strcmp(mode, "valid")) {
+    return lt_error(L, "value", "conv2d: padding must be an integer, a table of 2 integers, \"valid\" or \"same\" (got \"%s\")",
+                      mode);
+  } else if (!mode) {
+    get_pair(L, opts, "padding", "conv2d", zero, o.padding);
+  }
+  if (opts) {
+    lua_getfield(L, opts, "groups");
+    if (!lua_isnil(L, -1)) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 1000000)
+        return lt_error(L, "value", "conv2d: groups must be an integer >= 1 (got %s)", luaL_tolstring(L, -1, NULL));
+      o.groups = (int)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+  }
   lt_push(L, em_conv2d(x, w, b, &o));
   return 1;
 }
@@ -114,8 +145,15 @@ static int l_dropout(lua_State *L) {
   return 1;
 }
 
+/* ember.set_conv_kernel(name): "auto" (default), "im2col", or "direct-avx2" (tests); the choice in
+   words is ember.blas().conv */
+static int l_set_conv_kernel(lua_State *L) {
+  if (em_conv2d_set_kernel(luaL_checkstring(L, 1))) return lt_raise(L);
+  return 0;
+}
+
 static const luaL_Reg fns[] = {
-  {"linear", l_linear}, {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
+  {"set_conv_kernel", l_set_conv_kernel}, {"linear", l_linear}, {"conv2d", l_conv2d}, {"max_pool2d", l_max_pool2d}, {"avg_pool2d", l_avg_pool2d},
   {"batch_norm", l_batch_norm}, {"dropout", l_dropout}, {NULL, NULL}};
 
 void ember_open_nn(lua_State *L) { ember_register(L, fns); }

@@ -10,6 +10,7 @@
 #include "rng.h"
 #include "ops.h"
 #include "blas.h"
+#include "nn.h"   /* em_conv2d_kernel */
 
 static char mt_key;        /* registry slot of the tensor metatable (faster than a string lookup) */
 static char methods_key;   /* registry slot of the method table */
@@ -283,8 +284,9 @@ static int l_set_num_threads(lua_State *L) {
 
 static int l_get_num_threads(lua_State *L) { lua_pushinteger(L, em_get_num_threads()); return 1; }
 static int l_blas(lua_State *L) {
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushstring(L, em_blas_kernel()); lua_setfield(L, -2, "kernel");
+  lua_pushstring(L, em_conv2d_kernel()); lua_setfield(L, -2, "conv");
   lua_pushstring(L, em_blas_info()); lua_setfield(L, -2, "info");
   lua_pushinteger(L, em_get_num_threads()); lua_setfield(L, -2, "threads");
   return 1;

@@ -1,6 +1,9 @@
-/* test_parallel.c - the fork-join pool covers every index exactly once, for any thread count, and a
-   nested region runs serially instead of deadlocking. */
+/* test_parallel.c - the fork-join pool covers every index and every chunk exactly once, for any thread
+   count, with worker ids in range; a nested region runs serially instead of deadlocking; em_sum_chunks
+   adds chunks in order; em_sgemm gives the same bits at every thread count, including products cut
+   into blocks. */
 #include <stdlib.h>
+#include <string.h>
 #include "check.h"
 #include "parallel.h"
 #include "blas.h"
@@ -19,7 +22,60 @@ static void nested(void *p, int64_t b, int64_t e, int w) {
   __atomic_add_fetch(&c->nested, (int)(e - b), __ATOMIC_RELAXED);
 }
 
+typedef struct { int *hits; int bad_worker; } chunk_ctx;
+
+static void mark_chunk(void *p, int64_t chunk, int worker) {
+  chunk_ctx *c = p;
+  __atomic_add_fetch(&c->hits[chunk], 1, __ATOMIC_RELAXED);
+  if (worker < 0 || worker >= em_parallel_workers()) c->bad_worker = 1;
+}
+
+/* a product at threads 2..8 against 1 thread, bit for bit */
+static int gemm_same_at_every_thread_count(int ta, int tb, int m, int n, int k) {
+  float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+  float *c1 = malloc(sizeof(float) * (size_t)m * n), *c = malloc(sizeof(float) * (size_t)m * n);
+  for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)((i * 2654435761u) % 1000) / 997.0f - 0.5f;
+  for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)((i * 40503u) % 1000) / 991.0f - 0.5f;
+  int lda = ta ? m : k, ldb = tb ? k : n, same = 1;
+  for (int t = 1; t <= 8; t++) {
+    em_set_num_threads(t);
+    em_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, t == 1 ? c1 : c, n);
+    if (t > 1 && memcmp(c1, c, sizeof(float) * (size_t)m * n)) same = 0;
+  }
+  free(a); free(b); free(c1); free(c);
+  return same;
+}
+
 int main(void) {
+  /* chunks: each exactly once, from a worker that exists */
+  for (int threads = 1; threads <= 4; threads++) {
+    em_set_num_threads(threads);
+    for (int64_t n = 1; n < 200; n += 23) {
+      chunk_ctx c = {calloc((size_t)n, sizeof(int)), 0};
+      em_parallel_chunks(n, mark_chunk, &c);
+      int ok = 1;
+      for (int64_t i = 0; i < n; i++) ok &= c.hits[i] == 1;
+      CHECK(ok);
+      CHECK(!c.bad_worker);
+      free(c.hits);
+    }
+  }
+  /* em_sum_chunks: dst += part[0] + part[1] + ... in that order (1e8 + 1 - 1e8 is 0 in float, not 1) */
+  {
+    float part[3 * 600], dst[600];
+    for (int i = 0; i < 600; i++) { part[i] = 1e8f; part[600 + i] = 1.0f; part[1200 + i] = -1e8f; dst[i] = 2.0f; }
+    em_set_num_threads(2);
+    em_sum_chunks(dst, part, 3, 600, 600);
+    int ok = 1;
+    for (int i = 0; i < 600; i++) ok &= dst[i] == 2.0f;
+    CHECK(ok);
+  }
+  /* products small (one serial call), medium and large enough to be cut into blocks of rows or columns */
+  static const int shapes[][5] = {{0, 0, 10, 10, 10}, {0, 1, 300, 256, 784}, {0, 1, 1024, 256, 784},
+                                  {1, 0, 256, 784, 1024}, {0, 0, 700, 1300, 129}, {1, 1, 1500, 300, 100}};
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    CHECK(gemm_same_at_every_thread_count(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4]));
+
   for (int threads = 1; threads <= 3; threads++) {   /* 3 oversubscribes a 2-core machine on purpose */
     em_set_num_threads(threads);
     for (int64_t n = 0; n < 300; n += 37) {

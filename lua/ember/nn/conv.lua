@@ -13,28 +13,25 @@ local fail = check.fail
 local Conv2d = Module:extend("Conv2d")
 M.Conv2d = Conv2d
 
--- padding as given ("valid", "same", an integer or {h, w}) -> {h, w}; "same" keeps the size at stride 1
+-- padding as given ("valid", "same", an integer or {h, w}) -> {h, w}, same; "same" keeps the size at
+-- stride 1, and an odd span (an even dilated kernel) gets its extra row and column at the bottom and
+-- right from ember.conv2d, as PyTorch pads it
 local function padding_of(name, pad, kernel, stride, dilation)
   if pad == "valid" then return {0, 0} end
   if pad ~= "same" then return {check.pair(name, "padding", pad, 0)} end
   if stride[1] ~= 1 or stride[2] ~= 1 then fail(name, "padding = \"same\" needs stride 1") end
   local p = {}
-  for i = 1, 2 do
-    local span = dilation[i] * (kernel[i] - 1)
-    if span % 2 ~= 0 then
-      fail(name, "padding = \"same\" needs an odd dilated kernel size (kernel %d, dilation %d)", kernel[i],
-           dilation[i])
-    end
-    p[i] = span // 2
-  end
-  return p
+  for i = 1, 2 do p[i] = dilation[i] * (kernel[i] - 1) // 2 end
+  return p, true
 end
 
 --- nn.Conv2d(in_channels, out_channels, kernel_size [, {stride = 1, padding = 0, dilation = 1,
 --- groups = 1, bias = true}]): 2-d cross-correlation over [N x Cin x H x W] (or [Cin x H x W]).
 --- Sizes are an integer or {h, w}; padding may also be "valid" (0) or "same" (stride 1, output size =
---- input size). Weight [Cout x Cin x kh x kw] and bias start as U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
---- fan_in = Cin kh kw (PyTorch's default). groups > 1 is not supported yet.
+--- input size; an even dilated kernel gets the odd row and column of padding at the bottom and right, as
+--- PyTorch). groups splits the channels into that many blocks convolved separately (groups = Cin = Cout:
+--- depthwise). Weight [Cout x Cin/groups x kh x kw] and bias start as U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+--- fan_in = Cin/groups kh kw (PyTorch's default).
 function Conv2d:init(cin, cout, kernel, opts)
   local name = "nn.Conv2d"
   self.in_channels = check.count(name, "in_channels", cin)
@@ -48,14 +45,18 @@ function Conv2d:init(cin, cout, kernel, opts)
   self.stride = {check.pair(name, "stride", opts.stride or 1, 1)}
   self.dilation = {check.pair(name, "dilation", opts.dilation or 1, 1)}
   local groups = opts.groups or 1
-  if groups ~= 1 then fail(name, "groups = %s is not supported (only 1)", util.show(groups)) end
-  self.padding = padding_of(name, opts.padding or 0, self.kernel_size, self.stride, self.dilation)
+  if math.type(groups) ~= "integer" or groups < 1 or cin % groups ~= 0 or cout % groups ~= 0 then
+    fail(name, "groups must be an integer >= 1 dividing in_channels (%d) and out_channels (%d) (got %s)", cin, cout,
+         util.show(groups))
+  end
+  self.groups = groups
+  self.padding, self.same = padding_of(name, opts.padding or 0, self.kernel_size, self.stride, self.dilation)
   local kh, kw = self.kernel_size[1], self.kernel_size[2]
-  local w = check.new_tensor(name, ember.empty, cout, cin, kh, kw)
+  local w = check.new_tensor(name, ember.empty, cout, cin // groups, kh, kw)
   init.kaiming_uniform_(w, {a = math.sqrt(5)})
   self:param("weight", w)
   if opts.bias ~= false then
-    local bound = 1 / math.sqrt(cin * kh * kw)
+    local bound = 1 / math.sqrt(cin // groups * kh * kw)
     self:param("bias", init.uniform_(check.new_tensor(name, ember.empty, cout), -bound, bound))
   end
 end
@@ -64,14 +65,14 @@ end
 function Conv2d:spec_args()
   local function pair(p) return {p[1], p[2]} end
   return {self.in_channels, self.out_channels, pair(self.kernel_size),
-          {stride = pair(self.stride), padding = pair(self.padding), dilation = pair(self.dilation),
-           bias = rawget(self, "bias") ~= nil}}
+          {stride = pair(self.stride), padding = self.same and "same" or pair(self.padding),
+           dilation = pair(self.dilation), groups = self.groups, bias = rawget(self, "bias") ~= nil}}
 end
 
 function Conv2d:extra_repr()
   return self.in_channels .. " -> " .. self.out_channels .. ", kernel " ..
     check.pair_text(self.kernel_size[1], self.kernel_size[2]) .. window.sizes_text(self) ..
-    (rawget(self, "bias") and "" or ", bias = false")
+    ((self.groups or 1) > 1 and ", groups " .. self.groups or "") .. (rawget(self, "bias") and "" or ", bias = false")
 end
 
 function Conv2d:forward(x)
@@ -81,8 +82,8 @@ function Conv2d:forward(x)
     check.shape_error(self, "expected input [N x %d x H x W], got %s", self.in_channels, util.shape_str(x))
   end
   window.check_fits(self, x, self.kernel_size, self.padding, self.dilation)
-  return ember.conv2d(x, self.weight, self.bias,
-                      {stride = self.stride, padding = self.padding, dilation = self.dilation})
+  return ember.conv2d(x, self.weight, self.bias, {stride = self.stride, padding = self.same and "same" or self.padding,
+                                                  dilation = self.dilation, groups = self.groups})
 end
 
 return M

@@ -1,7 +1,7 @@
 -- ember.nn.functional: the layers as plain functions (the kernels the layers use).
 local ember = require "ember"
 
---- nn.functional: linear(x, w [, b]), conv2d(x, w [, b] [, {stride, padding, dilation}]),
+--- nn.functional: linear(x, w [, b]), conv2d(x, w [, b] [, {stride, padding, dilation, groups}]),
 --- max_pool2d / avg_pool2d(x, kernel [, opts]), batch_norm(x, w, b, rm, rv, training [, momentum, eps]),
 --- dropout(x, p [, training = true]), relu, sigmoid, tanh, gelu, softmax(x, dim), log_softmax(x, dim)
 return {

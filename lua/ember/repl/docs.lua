@@ -54,10 +54,13 @@ local GROUPS = {
     ["ember.manual_seed"] = "ember.manual_seed(seed): seeds the global RNG (randn, rand, uniform, normal, shuffles).",
     ["ember.get_rng_state"] = "ember.get_rng_state(): the global RNG state as a string (for set_rng_state and checkpoints).",
     ["ember.set_rng_state"] = "ember.set_rng_state(state): restores a state from ember.get_rng_state().",
-    ["ember.set_num_threads"] = "ember.set_num_threads(n): threads of every pool, OpenBLAS's included (1..1024);\n" ..
-      "also EMBER_NUM_THREADS and --threads.",
+    ["ember.set_num_threads"] = "ember.set_num_threads(n): threads of ember's pool (1..1024; OpenBLAS runs on it);\n" ..
+      "also EMBER_NUM_THREADS and --threads. Results are the same at every thread count.",
     ["ember.get_num_threads"] = "ember.get_num_threads(): the number of threads in use.",
-    ["ember.blas"] = "ember.blas(): {kernel = ..., threads = ..., info = ...}: the OpenBLAS kernel ember chose.",
+    ["ember.blas"] = "ember.blas(): {kernel = ..., conv = ..., threads = ..., info = ...}: the OpenBLAS kernel\n" ..
+      "ember chose and the convolution kernels it uses.",
+    ["ember.set_conv_kernel"] = "ember.set_conv_kernel(name): \"auto\" (direct kernels where they fit, else\n" ..
+      "im2col + sgemm), \"im2col\", or \"direct-avx2\"; ember.blas().conv says which.",
     ["ember.clock"] = "ember.clock(): seconds of a monotonic clock (differences are elapsed wall time).",
     ["ember.isatty"] = "ember.isatty([fd = 1]): true when file descriptor fd is a terminal.",
     ["ember.terminal_size"] = "ember.terminal_size([fd = 1]): columns, rows of the terminal (80, 24 when not one).",
