@@ -32,6 +32,19 @@ function M.median(list)
   return (s[n // 2] + s[n // 2 + 1]) / 2
 end
 
+-- M.arg_int(name, default) -> the integer after --name on the command line, or default (the twin of
+-- common_torch.arg_int); a flag without a whole number after it is an error, not a silent default
+function M.arg_int(name, default)
+  for i = 1, #arg do
+    if arg[i] == "--" .. name then
+      local v = math.tointeger(tonumber(arg[i + 1] or ""))
+      if not v then error(("%s: --%s needs a whole number (got %s)"):format(arg[0], name, tostring(arg[i + 1])), 0) end
+      return v
+    end
+  end
+  return default
+end
+
 -- M.threads() -> the thread count ember runs with (set by `ember --threads T`)
 function M.threads()
   return ember.get_num_threads()

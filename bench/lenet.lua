@@ -7,8 +7,7 @@ local ember = require "ember"
 local C = dofile((arg[0]:match("^(.*)/") or ".") .. "/common.lua")
 local nn, optim, loss = ember.nn, ember.optim, ember.loss
 
-local epochs = 1
-for i = 1, #arg - 1 do if arg[i] == "--epochs" then epochs = math.tointeger(tonumber(arg[i + 1])) end end
+local epochs = C.arg_int("epochs", 1)
 
 local train = C.fashion_mnist("train", C.train_size())
 local test = C.fashion_mnist("test", C.quick and 2000 or nil)

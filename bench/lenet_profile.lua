@@ -14,12 +14,8 @@ local ember = require "ember"
 local C = dofile((arg[0]:match("^(.*)/") or ".") .. "/common.lua")
 local nn, optim, loss = ember.nn, ember.optim, ember.loss
 
-local steps, plain, B = C.quick and 20 or 100, nil, 64
-for i = 1, #arg - 1 do
-  if arg[i] == "--steps" then steps = math.tointeger(tonumber(arg[i + 1])) end
-  if arg[i] == "--plain" then plain = math.tointeger(tonumber(arg[i + 1])) end
-  if arg[i] == "--batch" then B = math.tointeger(tonumber(arg[i + 1])) end
-end
+local steps = C.arg_int("steps", C.quick and 20 or 100)
+local plain, B = C.arg_int("plain", nil), C.arg_int("batch", 64)
 
 ember.manual_seed(1)
 -- FLOP per image of each layer's forward and backward (a multiply-add counts 2): conv1 has no input

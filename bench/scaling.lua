@@ -19,8 +19,7 @@ local WORKLOADS = {
 local name = arg[1]
 local w = WORKLOADS[name or ""]
 if not w then error("scaling.lua: workload must be lenet64, lenet512, mlp1024 or mlp128 (got " .. tostring(name) .. ")", 0) end
-local steps
-for i = 2, #arg - 1 do if arg[i] == "--steps" then steps = math.tointeger(tonumber(arg[i + 1])) end end
+local steps = C.arg_int("steps", nil)
 -- about 1.5 s of timed steps at 1 thread (0.3 s in quick mode)
 local per = {lenet64 = 4e-3, lenet512 = 30e-3, mlp1024 = 6e-3, mlp128 = 1e-3}
 steps = steps or math.max(10, math.floor((C.quick and 0.3 or 1.5) / per[name]))
