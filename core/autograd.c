@@ -148,6 +148,16 @@ int em_node_accum_owned(em_node *n, int k, em_tensor *g) {
   return rc;
 }
 
+int em_node_accum3_owned(em_node *n, int ok, em_tensor *g0, em_tensor *g1, em_tensor *g2) {
+  em_tensor *g[3] = {g0, g1, g2};
+  int rc = ok ? 0 : -1;
+  for (int k = 0; k < 3; k++) {
+    if (ok) rc |= em_node_accum_owned(n, k, g[k]);
+    else em_tensor_release(g[k]);
+  }
+  return rc ? -1 : 0;
+}
+
 typedef struct { em_node **v; int n, cap; } node_vec;
 static int vec_push(node_vec *s, em_node *x) {
   if (s->n == s->cap) {

@@ -65,6 +65,10 @@ int em_node_accum(em_node *n, int k, em_tensor *g);
    contiguous g shaped like the input and held by no one else is installed as the gradient without a
    copy when the slot is empty, which saves a large allocation and a pass over memory per gradient. */
 int em_node_accum_owned(em_node *n, int k, em_tensor *g);
+/* em_node_accum_owned for inputs 0, 1 and 2 at once (each gradient NULL where that input wants none),
+   the end of a backward that computes three; when ok is 0 (it failed part way) the gradients are only
+   released and it returns -1 */
+int em_node_accum3_owned(em_node *n, int ok, em_tensor *g0, em_tensor *g1, em_tensor *g2);
 
 /* runs the backward pass from root. grad may be NULL only for a tensor of one element.
    keep_graph != 0 keeps saved tensors so backward can run again through the same graph. */

@@ -438,17 +438,10 @@ static int conv2d_backward(em_node *nd, em_tensor *gout) {
   if (conv_backward_parallel(dx ? em_data(dx) : NULL, dw ? em_data(dw) : NULL, db ? em_data(db) : NULL,
                              em_data(gc), em_data(nd->saved[0]), em_data(nd->saved[1]), &g))
     goto out;
-  em_tensor_release(gc);
-  rc = em_node_accum_owned(nd, 0, dx);
-  rc |= em_node_accum_owned(nd, 1, dw);
-  rc |= em_node_accum_owned(nd, 2, db);
-  return rc ? -1 : 0;
+  rc = 0;
 out:
-  em_tensor_release(dx);
-  em_tensor_release(dw);
-  em_tensor_release(db);
   em_tensor_release(gc);
-  return rc;
+  return em_node_accum3_owned(nd, rc == 0, dx, dw, db);
 }
 
 em_tensor *em_conv2d(em_tensor *x, em_tensor *w, em_tensor *b, const em_conv2d_opts *o) {

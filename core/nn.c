@@ -64,17 +64,10 @@ static int linear_backward(em_node *nd, em_tensor *gout) {
       }
     }
   }
-  em_tensor_release(gc);
-  rc = em_node_accum_owned(nd, 0, dx);
-  rc |= em_node_accum_owned(nd, 1, dw);
-  rc |= em_node_accum_owned(nd, 2, db);
-  return rc ? -1 : 0;
+  rc = 0;
 out:
-  em_tensor_release(dx);
-  em_tensor_release(dw);
-  em_tensor_release(db);
   em_tensor_release(gc);
-  return rc;
+  return em_node_accum3_owned(nd, rc == 0, dx, dw, db);
 }
 
 em_tensor *em_linear(em_tensor *x, em_tensor *w, em_tensor *b) {

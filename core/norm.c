@@ -154,17 +154,10 @@ static int batch_norm_backward(em_node *nd, em_tensor *gout) {
               .gamma = nd->saved[1] ? em_data(nd->saved[1]) : NULL, .dx = dx ? em_data(dx) : NULL,
               .dgamma = dw ? em_data(dw) : NULL, .dbeta = db ? em_data(db) : NULL, .stats = nd->extra};
   em_parallel_for(C, channel_grain(M), backward_channels, &j);
-  em_tensor_release(gc);
-  rc = em_node_accum_owned(nd, 0, dx);
-  rc |= em_node_accum_owned(nd, 1, dw);
-  rc |= em_node_accum_owned(nd, 2, db);
-  return rc ? -1 : 0;
+  rc = 0;
 out:
-  em_tensor_release(dx);
-  em_tensor_release(dw);
-  em_tensor_release(db);
   em_tensor_release(gc);
-  return rc;
+  return em_node_accum3_owned(nd, rc == 0, dx, dw, db);
 }
 
 /* a per-channel vector argument: NULL, or C contiguous values */
