@@ -63,22 +63,7 @@ typedef int cd_imask16 __attribute__((vector_size(64)));
 #define CD_FB 5
 #define CD_WB 4
 #define CD_FN(name) name##_avx512
-#include "conv_direct_kernels.h"
-#undef cd_imask
-#undef CD_V
-#undef CD_VEC
-#undef CD_LOAD
-#undef CD_STORE
-#undef CD_FMA
-#undef CD_SET1
-#undef CD_ZERO
-#undef CD_ADD
-#undef CD_HSUM
-#undef CD_ILO
-#undef CD_IHI
-#undef CD_FB
-#undef CD_WB
-#undef CD_FN
+#include "conv_direct_kernels.h"   /* undefines its parameters and cd_imask at its end */
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -114,22 +99,7 @@ static inline float hsum_avx2(__m256 v) {
 #define CD_FB 2
 #define CD_WB 2
 #define CD_FN(name) name##_avx2
-#include "conv_direct_kernels.h"
-#undef cd_imask
-#undef CD_V
-#undef CD_VEC
-#undef CD_LOAD
-#undef CD_STORE
-#undef CD_FMA
-#undef CD_SET1
-#undef CD_ZERO
-#undef CD_ADD
-#undef CD_HSUM
-#undef CD_ILO
-#undef CD_IHI
-#undef CD_FB
-#undef CD_WB
-#undef CD_FN
+#include "conv_direct_kernels.h"   /* undefines its parameters and cd_imask at its end */
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

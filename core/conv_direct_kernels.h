@@ -1,5 +1,6 @@
 /* conv_direct_kernels.h - the kernels of conv_direct.c for one instruction set, included once per set
-   with these defined: CD_V (lanes: images per vector), CD_VEC (the vector type), CD_LOAD(p),
+   with these defined (it undefines them, and cd_imask, at its end, so the next set starts clean):
+   CD_V (lanes: images per vector), CD_VEC (the vector type), CD_LOAD(p),
    CD_STORE(p, v), CD_FMA(a, b, c) (a * b + c, fused), CD_SET1(x), CD_ZERO(), CD_ADD(a, b), CD_HSUM(v)
    (the sum of the lanes, in a fixed order), CD_ILO(a, b) / CD_IHI(a, b) (the low / high halves of a
    and b interleaved: a0 b0 a1 b1 ...), CD_FB (output channels per block of the forward kernel) and
@@ -219,3 +220,19 @@ static void CD_FN(wgrad)(float *part, float *bpart, const float *g, int64_t gpla
       bpart[co] = CD_HSUM(acc);
     }
 }
+
+#undef cd_imask
+#undef CD_V
+#undef CD_VEC
+#undef CD_LOAD
+#undef CD_STORE
+#undef CD_FMA
+#undef CD_SET1
+#undef CD_ZERO
+#undef CD_ADD
+#undef CD_HSUM
+#undef CD_ILO
+#undef CD_IHI
+#undef CD_FB
+#undef CD_WB
+#undef CD_FN
