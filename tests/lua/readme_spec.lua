@@ -141,6 +141,20 @@ describe("the manual", function()
     end
   end)
 
+  it("shows the version ember prints wherever it quotes ember's banner or --version", function()
+    local ember = require "ember"
+    local stale = {}
+    for _, file in ipairs(manual_files()) do
+      local n = 0
+      for line in assert(util.read_file(file)):gmatch("[^\n]*") do
+        n = n + 1
+        local v = line:match("^ember (%d+%.%d+%.%d+) %(Lua")
+        if v and v ~= ember.version then stale[#stale + 1] = ("%s:%d: %s"):format(file, n, v) end
+      end
+    end
+    assert(#stale == 0, "ember is " .. ember.version .. "; the manual shows:\n" .. table.concat(stale, "\n"))
+  end)
+
   it("links only to files and headings that exist (every Markdown file of the repository)", function()
     local bad = {}
     local md = {}
