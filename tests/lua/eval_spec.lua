@@ -66,6 +66,17 @@ describe("ember eval", function()
     assert.are.equal("1", info.accuracy)
   end)
 
+  it("names its files the same when the run directory is given with a trailing slash", function()
+    local dir = make_run(argmax_model(), {data = DATA})
+    local status, out = ember_cli("eval", {dir .. "//", "--data", csv_file(), "--term", "dumb"})
+    assert.are.equal(0, status)
+    assert.truthy(out:find("wrote " .. dir .. "/eval/confusion.tsv,", 1, true), out)
+    assert.falsy(out:find("//", 1, true), out)
+    status, out = ember_cli("export", {dir .. "/", "--format", "npz"})
+    assert.are.equal(0, status)
+    assert.truthy(out:find(dir .. "/best.npz: ", 1, true), out)
+  end)
+
   it("prepares the data as the run did: its input statistics, its feature columns by name", function()
     local input = {standardize = {mean = ember.tensor{0, 0, 0}, std = ember.tensor{1, 1, 0.1}}}
     local dir = make_run(argmax_model(), {data = {classes = DATA.classes, features = DATA.features,

@@ -126,7 +126,7 @@ function M.path(run, which, fn)
       or (util.is_file(join(run, "metrics.tsv")) and " (its script trained without ember.fit, or stopped before the first checkpoint)"
           or ": it is not a run directory"))
   end
-  return path, run
+  return path, (run:gsub("(.)/+$", "%1"))   -- "runs/x/" names the same folder as "runs/x"
 end
 
 --- checkpoint.load(path, fn) -> the checkpoint table written by ember.fit at path (format errors of fn
