@@ -69,16 +69,17 @@ int em_wt_by_name(const void *pa, const void *pb) {
 }
 
 int64_t em_wt_numel(int ndim, const int64_t *shape, int64_t elem) {
-  int64_t numel = 1;
-  for (int d = 0; d < ndim; d++)
-    if (shape[d] < 0) return -1;
-  for (int d = 0; d < ndim; d++)
-    if (shape[d] == 0) return 0;
+  /* the sizes other than 0 are bounded too: an empty tensor's strides are their product, so a header
+     saying [0, 2^62, 2^62] is as corrupt as one saying [2^62, 2^62] (em_check_shape's rule) */
+  int64_t numel = 1, span = 1;
   for (int d = 0; d < ndim; d++) {
-    if (numel > INT64_MAX / elem / shape[d]) return -1;
-    numel *= shape[d];
+    if (shape[d] < 0) return -1;
+    int64_t s = shape[d] ? shape[d] : 1;
+    if (span > EM_MAX_NUMEL / s) return -1;
+    span *= s;
+    numel *= shape[d];                      /* at most span */
   }
-  return numel;
+  return numel > INT64_MAX / elem ? -1 : numel;
 }
 
 /* IEEE 754 binary16 -> float: normals, subnormals, zeros, infinities and NaNs */

@@ -154,7 +154,13 @@ static void test_safetensors_corrupt(void) {
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", d, 4),
                      "more than 8 dimensions");
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,4]}}", d, 4),
-                     "overflows");
+                     "is too large: its sizes other than 0 multiply to more than 2^40");
+  /* an empty tensor's other sizes are bounded too: its strides are their product */
+  CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,4611686018427387904,4611686018427387904],"
+                            "\"data_offsets\":[0,0]}}", d, 0), "x' is corrupt (tensor 'a': shape [0 x 4611686018427387904 x");
+  CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2097152,2097152,0],\"data_offsets\":[0,0]}}", d, 0),
+                     "more than 2^40");
+  CHECK(strcmp(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576,0],\"data_offsets\":[0,0]}}", d, 0), "ok") == 0);
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", d, 4), "non-negative integer");
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", d, 4), "non-negative integer");
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,99999999999999999999]}}", d, 4), "too large");
@@ -380,7 +386,10 @@ static void test_npy_headers(void) {
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1)}", 4), "limit of 8");
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", 4), "non-negative");
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296)}", 4),
-                     "overflows");
+                     "is too large: its sizes other than 0 multiply to more than 2^40");
+  CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4611686018427387904, 4611686018427387904)}", 0),
+                     "is corrupt (member a.npy: shape [0 x 4611686018427387904 x 4611686018427387904] is too large");
+  CHECK(strcmp(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 0, 1048576)}", 0), "ok") == 0);
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x", 8), "text after");
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '|b1', 'fortran_order': False, 'shape': (1,)}", 0), "needs 1 bytes");
 }
