@@ -154,15 +154,9 @@ int em_wt_out_close(em_wt_out *o) {
 int em_wt_read_file(const char *path, em_wt_buf *b) {
   b->p = NULL;
   b->size = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return em_fail_kind(EM_EIO, "load: cannot open '%s': %s", path, strerror(errno));
+  FILE *f;
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    int err = errno, dir = S_ISDIR(st.st_mode);
-    fclose(f);
-    return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", path,
-                        dir ? strerror(EISDIR) : err ? strerror(err) : "not a regular file");
-  }
+  if (em_open_regular(path, &f, &st, "load")) return -1;
   if ((uint64_t)st.st_size >= SIZE_MAX) {
     fclose(f);
     return em_fail_kind(EM_EIO, "load: cannot read '%s': too large for this machine", path);

@@ -46,7 +46,7 @@ typedef struct em_wt_buf {
   const unsigned char *p;
   size_t size;
 } em_wt_buf;
-int em_wt_read_file(const char *path, em_wt_buf *b);   /* -1 with "load: cannot open 'PATH': why" */
+int em_wt_read_file(const char *path, em_wt_buf *b);   /* -1 with "load: cannot open 'PATH': why" (em_open_regular) */
 void em_wt_buf_free(em_wt_buf *b);
 
 /* a new em_wt array of n zeroed entries (calloc; NULL with a message naming label when out of memory) */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "atomic.h"
 #include "bind.h"
 #include "weights.h"
 
@@ -137,8 +138,9 @@ static int load_box_gc(lua_State *L) {
 
 int lt_load_weights(lua_State *L, const char *path) {
   unsigned char head[12];
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;                                         /* the checkpoint reader says why */
+  FILE *f;
+  struct stat st;
+  if (em_open_regular(path, &f, &st, "load")) return -1;    /* the checkpoint reader says why */
   size_t got = fread(head, 1, sizeof head, f);
   fclose(f);
   int format = em_weights_sniff(head, got);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "check.h"
@@ -416,6 +417,21 @@ static void test_write_keeps_old_file(void) {
   free(big);
 }
 
+/* a FIFO without a writer, a device or a folder is refused at once (fopen blocked on the FIFO forever) */
+static void test_read_not_regular(void) {
+  const char *fifo = tpath("pipe.safetensors");
+  CHECK(mkfifo(fifo, 0600) == 0);
+  em_wt *r;
+  size_t n;
+  const char *paths[3] = {fifo, "/dev/zero", scratch};
+  for (int i = 0; i < 3; i++) {
+    CHECK(em_safetensors_read(paths[i], &r, &n, NULL, NULL) == -1);
+    CHECK_STR_CONTAINS(em_error(), i == 2 ? "Is a directory" : "': not a regular file");
+    CHECK(em_npz_read(paths[i], &r, &n) == -1);
+    CHECK_STR_CONTAINS(em_error(), "load: cannot read '");
+  }
+}
+
 int main(void) {
   if (scratch_open("weights") != 0) return 1;
   test_safetensors_round_trip();
@@ -427,6 +443,7 @@ int main(void) {
   test_npz_corrupt();
   test_npy_headers();
   test_write_keeps_old_file();
+  test_read_not_regular();
   scratch_close();
   return CHECK_DONE();
 }
