@@ -64,8 +64,9 @@ static void install_preload(lua_State *L) {
 
 /* ember.nn, ember.optim, ...: required on first access, then cached in the ember table */
 static int ember_index(lua_State *L) {
-  const char *k = lua_tostring(L, 2);
-  if (!k) return 0;
+  size_t len;
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
+  if (!k || strlen(k) != len) return 0;                   /* ember["nn\0x"] is not ember.nn */
   char name[128];
   snprintf(name, sizeof name, "ember.%s", k);
   if (!ember_embedded_find(name)) return 0;

@@ -69,7 +69,7 @@ static int l_conv2d(lua_State *L) {
   const char *mode = NULL;
   if (opts) {
     lua_getfield(L, opts, "padding");
-    if (lua_type(L, -1) == LUA_TSTRING) mode = lua_tostring(L, -1);
+    if (lua_type(L, -1) == LUA_TSTRING) mode = lt_check_string(L, -1, "conv2d", "padding");
     lua_pop(L, 1);
   }
   if (mode && !strcmp(mode, "same")) {
@@ -148,7 +148,7 @@ static int l_dropout(lua_State *L) {
 /* ember.set_conv_kernel(name): "auto" (default), "im2col", or "direct-avx2" (tests); the choice in
    words is ember.blas().conv */
 static int l_set_conv_kernel(lua_State *L) {
-  if (em_conv2d_set_kernel(luaL_checkstring(L, 1))) return lt_raise(L);
+  if (em_conv2d_set_kernel(lt_check_string(L, 1, "set_conv_kernel", "the kernel name"))) return lt_raise(L);
   return 0;
 }
 

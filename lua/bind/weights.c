@@ -78,7 +78,7 @@ static wt_box *new_box(lua_State *L) {
    strings (safetensors' "__metadata__"; default {format = "pt"}, what PyTorch tools expect) */
 static int wt_save_safetensors(lua_State *L) {
   const char *fn = "ember.save_safetensors";
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1, "save_safetensors");
   lua_settop(L, 3);
   wt_box *b = new_box(L);                                   /* 4 */
   collect(L, b, 2, fn);
@@ -115,7 +115,7 @@ static int wt_save_safetensors(lua_State *L) {
 
 /* ember.save_npz(path, tensors): tensors a table name -> tensor; numpy.load(path)[name] reads each */
 static int wt_save_npz(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1, "save_npz");
   lua_settop(L, 2);
   wt_box *b = new_box(L);
   collect(L, b, 2, "ember.save_npz");
