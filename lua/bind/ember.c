@@ -82,6 +82,10 @@ static int ember_index(lua_State *L) {
 static int l_version(lua_State *L) { lua_pushstring(L, EMBER_VERSION); return 1; }
 
 int luaopen_ember(lua_State *L) {
+  /* a thread count the user got wrong is said, not silently replaced by the cores (main.c exits 2) */
+  if (em_threads_env() < 0)
+    return luaL_error(L, "ember: EMBER_NUM_THREADS must be an integer from 1 to %d (got '%s'); fix or unset it",
+                      EM_MAX_THREADS, getenv("EMBER_NUM_THREADS"));
   em_blas_init();
   install_preload(L);
   /* the error type first: every error raised from here on is one (lua/bind/error.c) */

@@ -277,7 +277,7 @@ static int l_set_rng_state(lua_State *L) {
 
 static int l_set_num_threads(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n >= 1 && n <= 1024, 1, "thread count must be 1..1024");
+  luaL_argcheck(L, n >= 1 && n <= EM_MAX_THREADS, 1, "thread count must be 1..1024");
   em_set_num_threads((int)n);
   return 0;
 }
