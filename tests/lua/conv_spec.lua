@@ -183,6 +183,31 @@ describe("padding \"same\"", function()
     assert.is_false(ok)
     assert.truthy(tostring(err):find('padding "same" needs stride 1', 1, true))
   end)
+  for _, kernel in ipairs{"im2col", table.unpack(kernels)} do
+    it(kernel .. ": nn.Conv2d with an even kernel on a 1x1 or 1xN input pads as PyTorch, and prints 'padding same'",
+       function()
+      ember.set_conv_kernel(kernel)
+      ember.manual_seed(9)
+      -- PyTorch's "same": (k - 1) // 2 before, the rest after; a 1x1 image is smaller than the kernel and
+      -- was refused by the size check, which counted the top and left padding twice and no extra
+      for _, c in ipairs{{2, {1, 1}}, {4, {1, 1}}, {4, {1, 5}}, {6, {2, 1}}, {{4, 2}, {1, 1}}} do
+        local k, hw = c[1], c[2]
+        local m = ember.nn.Conv2d(2, 3, k, {padding = "same"})
+        local kh, kw = m.kernel_size[1], m.kernel_size[2]
+        local x = ember.randn(2, 2, hw[1], hw[2])
+        local y = m(x)
+        assert.are.same({2, 3, hw[1], hw[2]}, y:shape())
+        local top, left = (kh - 1) // 2, (kw - 1) // 2
+        local ref = ember.conv2d(zero_pad(x, top, kh - 1 - top, left, kw - 1 - left), m.weight, m.bias)
+        assert(maxrel(ref, y) < 2e-6)
+      end
+      ember.set_conv_kernel("auto")
+      local function first_line(m) return tostring(m):match("^[^\n]*%)") end
+      assert.are.equal("Conv2d(1 -> 1, kernel 4, padding same)", first_line(ember.nn.Conv2d(1, 1, 4, {padding = "same"})))
+      assert.are.equal("Conv2d(1 -> 2, kernel 3x2, padding same, dilation 2)",
+                       first_line(ember.nn.Conv2d(1, 2, {3, 2}, {padding = "same", dilation = 2})))
+    end)
+  end
 end)
 
 describe("channel groups", function()
