@@ -787,6 +787,14 @@ describe("models that describe themselves", function()
     assert.are.equal("ember.nn.from_spec: the model: args must be a list (got the key \"n\")",
                      errmsg(nn.from_spec, {kind = "Linear", args = {n = 2}}))
     assert.are.equal("value", h.errkind(nn.from_spec, {kind = "Dropout", args = {2}}))
+    -- a hole: Linear(1, nil, 3) is not the call the spec describes
+    assert.are.equal("ember.nn.from_spec: the model: args must be a list without holes (args[2] is nil, args[3] is not)",
+                     errmsg(nn.from_spec, {kind = "Linear", args = {1, nil, 3}}))
+    assert.are.equal("ember.nn.from_spec: module 1: args must be a list without holes (args[1] is nil, args[2] is not)",
+                     errmsg(nn.from_spec, {kind = "Sequential", args = {{kind = "Linear", args = {[2] = 3}}}}))
+    assert.are.equal("ember.nn.from_spec: the model: args must be a list without holes (args[2] is nil, args[3] is not)",
+                     errmsg(nn.from_spec, {kind = "Sequential", args = {{kind = "ReLU"}, nil, {kind = "ReLU"}}}))
+    assert.are.equal("value", h.errkind(nn.from_spec, {kind = "LeakyReLU", args = {[3] = 0.1}}))
   end)
 end)
 

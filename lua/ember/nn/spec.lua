@@ -93,10 +93,16 @@ local function build(s, path, classes)
   end
   local args = s.args or {}
   if type(args) ~= "table" then fail("args must be a list (got %s)", util.show(args)) end
-  local n, values = 0, {}
+  local n, count, values = 0, 0, {}
   for k in pairs(args) do
     if math.type(k) ~= "integer" or k < 1 then fail("args must be a list (got the key %s)", util.show(k)) end
-    n = math.max(n, k)
+    n, count = math.max(n, k), count + 1
+  end
+  -- a hole would hand the constructor nil in its place, a different call than the one described
+  if count ~= n then
+    local hole = 1
+    while args[hole] ~= nil do hole = hole + 1 end
+    fail("args must be a list without holes (args[%d] is nil, args[%d] is not)", hole, n)
   end
   for i = 1, n do
     local a = args[i]
