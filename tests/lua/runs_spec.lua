@@ -215,6 +215,30 @@ describe("runs.filter", function()
     assert.is_true(filter.glob("a?c%")("abc%"))
   end)
 
+  it("takes a '[' that no ']' closes as itself, and classes as the shell does", function()
+    -- [!] and [!]] were Lua patterns [^] and [^]], which raised "malformed pattern" on every name
+    for _, c in ipairs{{"[!]", "[!]", true}, {"[!]", "x", false}, {"[", "[", true}, {"[]", "[]", true},
+                       {"a[b", "a[b", true}, {"[abc", "[abc", true}, {"[]]", "]", true}, {"[!]]", "]", false},
+                       {"[!]]", "a", true}, {"[]a]", "a", true}, {"[^a]", "b", true}, {"[a-c]x", "bx", true},
+                       {"[a-c]x", "dx", false}, {"[-a]", "-", true}, {"[a-]", "-", true}, {"[z-a]", "m", false},
+                       {"[*]", "*", true}, {"[*]", "a", false}, {"%d", "%d", true}, {".*", "ab", false},
+                       {"?", "é", true}, {"??", "é", false}, {"[à-ê]", "é", true}, {"?", "\255", true},
+                       {"*", "", true}, {"", "", true}, {"", "a", false}, {"**a", "ba", true}} do
+      assert.are.equal(c[3], filter.glob(c[1])(c[2]), c[1] .. " on " .. c[2])
+    end
+    assert.is_false(filter.glob("*")(nil))
+    assert.are.equal("type", h.errkind(filter.glob, nil))
+  end)
+
+  it("matches in time bounded by the pattern's and the name's lengths (no exponential backtracking)", function()
+    -- as a Lua pattern, .*a.*a.*a.*a.*a.*a.*b took minutes on 120 characters; no timing is asserted:
+    -- a regression makes this spec hang instead of passing
+    local name = ("a"):rep(20000)
+    assert.is_false(filter.glob("*a*a*a*a*a*a*b")(name))
+    assert.is_true(filter.glob("*a*a*a*a*a*a*a")(name))
+    assert.is_true(filter.glob("*a?a*[a]*a*")(name))
+  end)
+
   it("keeps the runs of a mixed folder that every condition holds for", function()
     local list = mixed()
     local function sel(o) return ids(filter.select(list, o)) end
