@@ -179,6 +179,8 @@ function M.key_value(text)
   if not k:match("^[%a_][%w_.-]*$") then
     return nil, ("%s: the key must be a config name (letters, digits, _ . -; got '%s')"):format(text, k)
   end
+  local control = require("ember.config.parse").control_problem(k, v)
+  if control then return nil, ("%s: %s"):format(require("ember.util").tsv_field(text), control) end
   return {key = k, value = v}
 end
 
