@@ -33,8 +33,10 @@ local M = {}
 
 local function key_of(name) return (name:gsub("^%-%-", ""):gsub("%-", "_")) end
 
+-- the message is one line: an argument's newline or escape sequence is shown as a space, never sent to
+-- the terminal
 local function usage_fail(spec, fmt, ...)
-  error(E.new("usage", spec.command, string.format(fmt, ...)), 0)
+  error(E.new("usage", spec.command, (string.format(fmt, ...):gsub("%c", " "))), 0)
 end
 
 local INT_WORDS = {[0] = "a non-negative integer", [1] = "a positive integer"}
