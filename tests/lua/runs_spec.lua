@@ -381,17 +381,17 @@ describe("ember runs", function()
     -- params.tsv may hold any bytes: \255 and a cut UTF-8 sequence were written raw (invalid JSON), an
     -- empty value and the texts nan, inf, -inf as null, like a missing value or a NaN metric
     make_run(root .. "/runs/x/20240101-000001-aaaa",
-      "note\tok \255 \xc3\nempty\t\nword\tnan\nbig\tinf\nneg\t-inf\nname2\tcaf\xc3\xa9\n",
+      "note\tok \255 \xc3\nempty\t\nword\tnan\nbig\tinf\nneg\t-inf\nname2\tcaf\xc3\xa9\nhuge\t1e400\n",
       "status\tfinished\nweird\t\xed\xa0\x80\xf4\x90\x80\x80\xc0\xaf\n",
       "epoch\tloss\n1\tnan\n")
     local code, out = ember_runs{root .. "/runs", "--columns", "note,empty,word,big,neg,name2,weird,last,missing_key",
                                  "--json"}
     assert.equal(2, code)   -- no run has missing_key: a usage error
-    code, out = ember_runs{root .. "/runs", "--columns", "note,empty,word,big,neg,name2,weird,last", "--json"}
+    code, out = ember_runs{root .. "/runs", "--columns", "note,empty,word,big,neg,name2,weird,last,huge", "--json"}
     assert.equal(0, code)
     local R = "\u{FFFD}"
     assert.equal('[\n  {"note": "ok ' .. R .. ' ' .. R .. '", "empty": "", "word": "nan", "big": "inf", "neg": "-inf", '
-      .. '"name2": "café", "weird": "' .. R:rep(9) .. '", "last": null}\n]\n', out)
+      .. '"name2": "café", "weird": "' .. R:rep(9) .. '", "last": null, "huge": "1e400"}\n]\n', out)
     assert.is_truthy(utf8.len(out))
   end)
 end)

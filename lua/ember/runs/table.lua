@@ -230,8 +230,8 @@ local function is_json_number(s)
 end
 
 -- a typed cell as JSON: missing is null; a number is a number, NaN and infinities null (JSON has none);
--- text that is a JSON number stays a number as written (a param "0.001"), any other text, "" and
--- "nan" included, is a string; names are always text
+-- text that is a finite JSON number stays a number as written (a param "0.001"), any other text, "",
+-- "nan" and "1e400" (infinite as a double) included, is a string; names are always text
 local function json_value(key, v)
   if v == MISSING then return "null" end
   if type(v) == "number" then
@@ -240,7 +240,7 @@ local function json_value(key, v)
     return is_json_number(s) and s or json_string(s)
   end
   v = tostring(v)
-  if not TEXT_KEYS[key] and is_json_number(v) then return v end
+  if not TEXT_KEYS[key] and is_json_number(v) and util.is_finite(tonumber(v)) then return v end
   return json_string(v)
 end
 
