@@ -125,7 +125,8 @@ end
 --- filter.glob(pattern) -> a function(s) -> true when s matches the shell glob pattern as a whole:
 -- * any text, ? one character, [abc] [a-z] [!abc] (or [^abc]) a class, whose first character may be "]"
 -- ([]a] takes "]" or "a"); every other character stands for itself, and so does a "[" that no "]"
--- closes ("[", "[]", "[!]" and "a[b" match themselves). There is no escape character: [*] matches "*".
+-- closes ("[", "[]", "[!]" and "a[b" match themselves). There is no escape character ([*] matches "*")
+-- and there are no named classes ([:alpha:]).
 -- Characters are UTF-8 characters. The time is bounded by #pattern x #s.
 function M.glob(pattern)
   if type(pattern) ~= "string" then
