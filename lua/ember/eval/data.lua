@@ -160,9 +160,9 @@ local function prepare(x, input, fn)
     if x:numel() ~= n * per then
       local sample = x:shape()
       table.remove(sample, 1)
-      E.raise("shape", fn, "the data's samples are [%s] (%d values; x %s), but the run's model was trained on samples "
-        .. "[%s] (%d values; its checkpoint's data.input.shape)", table.concat(sample, " x "), n > 0 and x:numel() // n or 0,
-        util.shape_str(x), table.concat(input.shape, " x "), per)
+      E.raise("shape", fn, "the data's samples are [%s] (%d values; x %s), but the run's model was trained on "
+        .. "samples [%s] (%d values; its checkpoint's data.input.shape)", table.concat(sample, " x "),
+        n > 0 and x:numel() // n or 0, util.shape_str(x), table.concat(input.shape, " x "), per)
     end
     x = x:reshape(n, table.unpack(input.shape))
   end

@@ -21,7 +21,8 @@ function M.check_fits(m, x, k, pad, dil, extra)
   local h, w = x:size(d - 1), x:size(d)
   local eh, ew = extra and extra[1] or 0, extra and extra[2] or 0
   if h + 2 * pad[1] + eh < dil[1] * (k[1] - 1) + 1 or w + 2 * pad[2] + ew < dil[2] * (k[2] - 1) + 1 then
-    local extra_text = padding_text(m, pad) .. (dil[1] * dil[2] > 1 and (", dilation " .. pair_text(dil[1], dil[2])) or "")
+    local extra_text = padding_text(m, pad) ..
+      (dil[1] * dil[2] > 1 and (", dilation " .. pair_text(dil[1], dil[2])) or "")
     check.shape_error(m, "input %s is smaller than the kernel (%d x %d%s)", shape_str(x), k[1], k[2], extra_text)
   end
 end
