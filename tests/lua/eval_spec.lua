@@ -231,7 +231,11 @@ describe("ember eval", function()
                          {{scale = "x"}, 'input.scale must be a finite non-zero number (got "x")'},
                          {{scale = 0 / 0}, "input.scale must be a finite non-zero number"},
                          {{standardize = {mean = 1}}, "input.standardize.std must be a tensor, a number or a list"},
-                         {{extra = 1}, "input: unknown option"}} do
+                         {{extra = 1}, "input: unknown option"},
+                         -- 2^80 values wrapped around to 0 in the integer product
+                         {{shape = {1 << 40, 1 << 40}},
+                          "input.shape {1099511627776, 1099511627776} is too large: one sample of it holds more than 2^40 "
+                          .. "values"}} do
         local d = {input = c[1]}
         for k, v in pairs(DATA) do d[k] = v end
         local dir = make_run(argmax_model(), {data = d})
@@ -240,6 +244,18 @@ describe("ember eval", function()
                       msg)
         assert.are.equal("format", h.errkind(ember.eval.evaluate, {run = dir, data = csv_file(), plot = false}))
       end
+    end)
+
+    it("with --data naming a FIFO or a folder: not a regular file, not 'no such file'", function()
+      local dir = make_run(argmax_model(), {data = DATA})
+      local fifo = root .. "/fifo.csv"
+      assert.are.equal(0, select(2, h.sh("mkfifo " .. require("ember.util").shell_quote(fifo))))
+      for _, p in ipairs{fifo, root} do
+        assert.are.equal("ember eval: --data " .. p .. ": not a regular file",
+                         h.errmsg(ember.eval.evaluate, {run = dir, data = p, plot = false}))
+      end
+      assert.are.equal("ember eval: --data " .. root .. "/none.csv: no such file",
+                       h.errmsg(ember.eval.evaluate, {run = dir, data = root .. "/none.csv", plot = false}))
     end)
 
     it("with a CSV file and no class column", function()

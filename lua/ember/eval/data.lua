@@ -125,7 +125,10 @@ local function load_raw(spec, o, fn)
       E.raise("usage", fn, "--data %s: give the class column with --target COL (the run's checkpoint does not "
         .. "name its target column)", spec)
     end
-    if not exists(path) then E.raise("io", fn, "--data %s: no such file", spec) end
+    if not exists(path) then
+      E.raise("io", fn, "--data %s: %s", spec, require("lfs").attributes(path, "mode") and "not a regular file"
+        or "no such file")
+    end
   else
     E.raise("usage", fn, "--data %s: give fashion-mnist:test, fashion-mnist:train, digits or the path of a CSV file",
       spec)
