@@ -76,6 +76,10 @@ static int l_conv2d(lua_State *L) {
     if (o.stride[0] != 1 || o.stride[1] != 1)
       return lt_error(L, "value", "conv2d: padding \"same\" needs stride 1 (got stride %d x %d)", o.stride[0], o.stride[1]);
     for (int k = 0; k < 2; k++) {
+      /* a kernel of size 0 has span -1: its "padding" would be -1/2 and -1%2, refused below in other words */
+      if (w->ndim == 4 && w->shape[2 + k] < 1)
+        return lt_error(L, "value", "conv2d: padding \"same\" needs a kernel of at least 1 x 1 (got weight [%I x %I x %I x %I])",
+                        (lua_Integer)w->shape[0], (lua_Integer)w->shape[1], (lua_Integer)w->shape[2], (lua_Integer)w->shape[3]);
       lua_Integer span = (lua_Integer)o.dilation[k] * (w->ndim == 4 ? w->shape[2 + k] - 1 : 0);
       if (span > 2000000) return lt_error(L, "value", "conv2d: the dilated kernel is too large for padding \"same\"");
       o.padding[k] = (int)(span / 2);

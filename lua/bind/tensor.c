@@ -276,8 +276,13 @@ static int l_set_rng_state(lua_State *L) {
 }
 
 static int l_set_num_threads(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n >= 1 && n <= EM_MAX_THREADS, 1, "thread count must be 1..1024");
+  int is_int;
+  lua_Integer n = lua_tointegerx(L, 1, &is_int);
+  if (!is_int) n = 0;
+  if (n < 1 || n > EM_MAX_THREADS)
+    return lt_error(L, "value", "set_num_threads: the thread count must be an integer from 1 to %d (got %s)",
+                    EM_MAX_THREADS, lua_type(L, 1) == LUA_TNUMBER || lua_type(L, 1) == LUA_TSTRING
+                                    ? luaL_tolstring(L, 1, NULL) : luaL_typename(L, 1));
   em_set_num_threads((int)n);
   return 0;
 }

@@ -182,6 +182,11 @@ describe("padding \"same\"", function()
                           {padding = "same", stride = 2})
     assert.is_false(ok)
     assert.truthy(tostring(err):find('padding "same" needs stride 1', 1, true))
+    -- a kernel of height 0 made padding -1/2 and -1%2, refused as "padding >= 0 (got padding 0)"
+    ok, err = pcall(ember.conv2d, ember.randn(1, 1, 3, 3), ember.randn(1, 1, 0, 2), nil, {padding = "same"})
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('ember.conv2d: padding "same" needs a kernel of at least 1 x 1 (got weight '
+                                     .. '[1 x 1 x 0 x 2])', 1, true), tostring(err))
   end)
   for _, kernel in ipairs{"im2col", table.unpack(kernels)} do
     it(kernel .. ": nn.Conv2d with an even kernel on a 1x1 or 1xN input pads as PyTorch, and prints 'padding same'",

@@ -289,6 +289,22 @@ describe("EMBER_NUM_THREADS", function()
     assert.are.equal("2\n", out)   -- --threads replaces it
   end)
 
+  it("and ember.set_num_threads refuse any other count with an ember error", function()
+    local E = require "ember.error"
+    local before = ember.get_num_threads()
+    for _, c in ipairs{{0, "0"}, {1025, "1025"}, {2.5, "2.5"}, {"x", "x"}, {{}, "table"}} do
+      local ok, e = pcall(ember.set_num_threads, c[1])
+      assert.is_false(ok)
+      assert.are.equal("ember.set_num_threads: the thread count must be an integer from 1 to 1024 (got " .. c[2] .. ")",
+                       E.message(e))
+      assert.are.equal("value", E.kind(e))
+    end
+    assert.are.equal(before, ember.get_num_threads())
+    ember.set_num_threads(2.0)
+    assert.are.equal(2, ember.get_num_threads())
+    ember.set_num_threads(before)
+  end)
+
   it("ends ember with exit status 2 on any other value, and fails require in plain Lua", function()
     local cpath = (os.getenv("EMBER_BIN") or "build/ember"):gsub("ember$", "?.so")
     for _, v in ipairs{"0", "-1", "1e9", "abc", "", " 2", "2x", "1025", "99999999999999999999"} do
