@@ -1,5 +1,5 @@
 /* atomic.c - atomic replacement of a file through a temporary file opened with O_EXCL | O_NOFOLLOW,
-   fsync and rename (atomic.h). Used by checkpoints and by ember's text files (meta.tsv, metrics). */
+   fsync and rename, and the non-blocking open of a file to read (atomic.h). Used by checkpoints and by ember's text files (meta.tsv, metrics). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -97,4 +97,23 @@ void em_atomic_abort(em_atomic *a) {
   if (a->f) fclose(a->f);
   if (a->tmp) unlink(a->tmp);
   release(a);
+}
+
+int em_open_regular(const char *path, FILE **f, struct stat *st, const char *fn) {
+  *f = NULL;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return em_fail_kind(EM_EIO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
+  int err = fstat(fd, st) != 0 ? errno : S_ISDIR(st->st_mode) ? EISDIR : 0;
+  if (!err && !S_ISREG(st->st_mode)) {
+    close(fd);
+    return em_fail_kind(EM_EIO, "%s: cannot read '%s': not a regular file", fn, path);
+  }
+  if (!err) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) err = errno;
+  }
+  if (!err && !(*f = fdopen(fd, "rb"))) err = errno ? errno : ENOMEM;
+  if (!err) return 0;
+  close(fd);
+  return em_fail_kind(err == ENOMEM ? EM_ENOMEM : EM_EIO, "%s: cannot read '%s': %s", fn, path, strerror(err));
 }

@@ -3,6 +3,7 @@
    it reads OPENBLAS_CORETYPE only in its load-time constructor, so linking it normally would be too late
    to fix. A user's own OPENBLAS_CORETYPE always wins. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,11 +66,24 @@ static const char *pick_coretype(void) {
   return NULL;
 }
 
-static int default_threads(void) {
+int em_parse_threads(const char *text) {
+  if (!text || *text < '0' || *text > '9') return -1;   /* no sign, no space: strtol would take them */
+  errno = 0;
+  char *end;
+  long t = strtol(text, &end, 10);
+  return errno || *end || t < 1 || t > EM_MAX_THREADS ? -1 : (int)t;
+}
+
+int em_threads_env(void) {
   const char *e = getenv("EMBER_NUM_THREADS");
-  if (e && atoi(e) > 0) return atoi(e);
+  if (!e) return 0;
+  return em_parse_threads(e) > 0 ? 1 : -1;
+}
+
+static int default_threads(void) {
+  if (em_threads_env() > 0) return em_parse_threads(getenv("EMBER_NUM_THREADS"));
   long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int)n : 1;
+  return n < 1 ? 1 : n > EM_MAX_THREADS ? EM_MAX_THREADS : (int)n;
 }
 
 int em_blas_init(void) {
@@ -132,7 +146,7 @@ const char *em_blas_info(void) { em_blas_init(); return info; }
 const char *em_blas_kernel(void) { em_blas_init(); return kernel; }
 
 void em_set_num_threads(int n) {
-  nthreads = n < 1 ? 1 : n;
+  nthreads = n < 1 ? 1 : n > EM_MAX_THREADS ? EM_MAX_THREADS : n;
 }
 
 int em_get_num_threads(void) {

@@ -18,7 +18,14 @@ int em_blas_init(void);
 const char *em_blas_info(void);
 const char *em_blas_kernel(void);
 
-/* the thread count of ember's pool. Default: EMBER_NUM_THREADS or the cores. */
+/* the thread count of ember's pool, 1..EM_MAX_THREADS. Default: EMBER_NUM_THREADS or the cores. */
+#define EM_MAX_THREADS 1024
 void em_set_num_threads(int n);
 int em_get_num_threads(void);
+/* a thread count as text (--threads, EMBER_NUM_THREADS): an integer 1..EM_MAX_THREADS with nothing
+   around it, or -1 ("", "0", "-2", "1e9", "abc", "8x" and 100000 are all -1) */
+int em_parse_threads(const char *text);
+/* EMBER_NUM_THREADS: 0 when unset, 1 when it is a thread count, -1 when set to anything else. The
+   executable and luaopen_ember refuse the -1 case; the core alone (C tests) then uses the cores. */
+int em_threads_env(void);
 #endif

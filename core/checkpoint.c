@@ -378,18 +378,9 @@ static int read_all(ck_in *in, uint64_t size, em_ck_entry **entries, size_t *n) 
 int em_checkpoint_read(const char *path, em_ck_entry **entries, size_t *n) {
   *entries = NULL;
   *n = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return em_fail_kind(EM_EIO, "load: cannot open '%s': %s", path, strerror(errno));
+  FILE *f;
   struct stat st;
-  if (fstat(fileno(f), &st) != 0) {
-    int err = errno;
-    fclose(f);
-    return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", path, strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    fclose(f);
-    return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
-  }
+  if (em_open_regular(path, &f, &st, "load")) return -1;
   ck_in in = {f, NULL, 0, 0, crc32(0L, Z_NULL, 0), path, 0};
   int rc = read_all(&in, (uint64_t)st.st_size, entries, n);
   fclose(f);

@@ -311,7 +311,11 @@ static int npy_read(const unsigned char *p, size_t n, const char *label, const c
   }
   int64_t size = em_wt_type_size(info.type);
   int64_t numel = why ? 0 : em_wt_numel(info.ndim, info.shape, size);
-  if (!why && numel < 0) why = "has a shape whose size overflows";
+  if (!why && numel < 0) {
+    char shape[EM_SHAPE_BUF];
+    return em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (member %.200s: shape %s is too large: its sizes other than 0 "
+                        "multiply to more than 2^40)", label, member, em_shape_str(shape, sizeof shape, info.ndim, info.shape));
+  }
   if (!why && (uint64_t)numel * (uint64_t)size != n - hstart - hlen) {
     char shape[EM_SHAPE_BUF];
     return em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (member %.200s: shape %s needs %llu bytes of data, it holds %llu)",

@@ -554,8 +554,12 @@ static int check_infos(st_parse *p, uint64_t data_size) {
     st_info *t = &p->infos[i];
     int64_t size = em_wt_type_size(t->type);
     int64_t numel = em_wt_numel(t->ndim, t->shape, size);
-    if (numel < 0)
-      return em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (tensor '%.200s': its shape's size overflows)", p->label, t->name);
+    if (numel < 0) {
+      char shape[EM_SHAPE_BUF];
+      return em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (tensor '%.200s': shape %s is too large: its sizes other "
+                          "than 0 multiply to more than 2^40)", p->label, t->name,
+                          em_shape_str(shape, sizeof shape, t->ndim, t->shape));
+    }
     if (t->begin != at || t->end < t->begin)
       return em_fail_kind(EM_EFORMAT, "load: '%s' is corrupt (tensor '%.200s': data_offsets [%llu, %llu] %s)", p->label,
                           t->name, (unsigned long long)t->begin, (unsigned long long)t->end,

@@ -69,16 +69,17 @@ int em_wt_by_name(const void *pa, const void *pb) {
 }
 
 int64_t em_wt_numel(int ndim, const int64_t *shape, int64_t elem) {
-  int64_t numel = 1;
-  for (int d = 0; d < ndim; d++)
-    if (shape[d] < 0) return -1;
-  for (int d = 0; d < ndim; d++)
-    if (shape[d] == 0) return 0;
+  /* the sizes other than 0 are bounded too: an empty tensor's strides are their product, so a header
+     saying [0, 2^62, 2^62] is as corrupt as one saying [2^62, 2^62] (em_check_shape's rule) */
+  int64_t numel = 1, span = 1;
   for (int d = 0; d < ndim; d++) {
-    if (numel > INT64_MAX / elem / shape[d]) return -1;
-    numel *= shape[d];
+    if (shape[d] < 0) return -1;
+    int64_t s = shape[d] ? shape[d] : 1;
+    if (span > EM_MAX_NUMEL / s) return -1;
+    span *= s;
+    numel *= shape[d];                      /* at most span */
   }
-  return numel;
+  return numel > INT64_MAX / elem ? -1 : numel;
 }
 
 /* IEEE 754 binary16 -> float: normals, subnormals, zeros, infinities and NaNs */
@@ -153,15 +154,9 @@ int em_wt_out_close(em_wt_out *o) {
 int em_wt_read_file(const char *path, em_wt_buf *b) {
   b->p = NULL;
   b->size = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return em_fail_kind(EM_EIO, "load: cannot open '%s': %s", path, strerror(errno));
+  FILE *f;
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    int err = errno, dir = S_ISDIR(st.st_mode);
-    fclose(f);
-    return em_fail_kind(EM_EIO, "load: cannot read '%s': %s", path,
-                        dir ? strerror(EISDIR) : err ? strerror(err) : "not a regular file");
-  }
+  if (em_open_regular(path, &f, &st, "load")) return -1;
   if ((uint64_t)st.st_size >= SIZE_MAX) {
     fclose(f);
     return em_fail_kind(EM_EIO, "load: cannot read '%s': too large for this machine", path);

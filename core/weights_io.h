@@ -24,7 +24,8 @@ int em_wt_name_cmp(const void *a, size_t alen, const void *b, size_t blen);
 /* the same order for qsort of an array of const em_wt pointers */
 int em_wt_by_name(const void *pa, const void *pb);
 
-/* numel of a shape, or -1 when a size is negative or the product (times elem bytes) overflows int64 */
+/* numel of a shape, or -1 when a size is negative or the sizes other than 0 multiply to more than
+   EM_MAX_NUMEL (2^40, the most any tensor may have: em_check_shape), or numel times elem bytes overflows */
 int64_t em_wt_numel(int ndim, const int64_t *shape, int64_t elem);
 
 /* A file written atomically (core/atomic.h: PATH.tmp.<pid>, fsync, rename): put bytes, then close; any
@@ -45,7 +46,7 @@ typedef struct em_wt_buf {
   const unsigned char *p;
   size_t size;
 } em_wt_buf;
-int em_wt_read_file(const char *path, em_wt_buf *b);   /* -1 with "load: cannot open 'PATH': why" */
+int em_wt_read_file(const char *path, em_wt_buf *b);   /* -1 with "load: cannot open 'PATH': why" (em_open_regular) */
 void em_wt_buf_free(em_wt_buf *b);
 
 /* a new em_wt array of n zeroed entries (calloc; NULL with a message naming label when out of memory) */

@@ -141,14 +141,13 @@ static void find_source_tree(const char *argv0) {
 /* --threads T and --threads=T: every pool's thread count, through EMBER_NUM_THREADS (read when
    ember's library loads, before OpenBLAS starts its threads); returns 0, or -1 on a bad count */
 static int set_threads(const char *text) {
-  char *end;
-  long t = strtol(text, &end, 10);
-  if (end == text || *end || t < 1 || t > 1024) {
-    fprintf(stderr, "ember: --threads needs an integer from 1 to 1024 (got '%s')\n", text);
+  int t = em_parse_threads(text);
+  if (t < 0) {
+    fprintf(stderr, "ember: --threads needs an integer from 1 to %d (got '%s')\n", EM_MAX_THREADS, text);
     return -1;
   }
   char buf[16];
-  snprintf(buf, sizeof buf, "%ld", t);
+  snprintf(buf, sizeof buf, "%d", t);
   setenv("EMBER_NUM_THREADS", buf, 1);
   return 0;
 }
@@ -165,6 +164,12 @@ int main(int argc, char **argv) {
       if (set_threads(argv[i] + 10)) return 2;
       i++;
     } else break;
+  }
+  /* a bad EMBER_NUM_THREADS is bad usage, as a bad --threads is (luaopen_ember would raise it) */
+  if (em_threads_env() < 0) {
+    fprintf(stderr, "ember: EMBER_NUM_THREADS must be an integer from 1 to %d (got '%s'); fix it, unset it or "
+            "give --threads T\n", EM_MAX_THREADS, getenv("EMBER_NUM_THREADS"));
+    return 2;
   }
   lua_State *L = luaL_newstate();
   if (!L) { fprintf(stderr, "ember: cannot create a Lua state (out of memory)\n"); return 1; }

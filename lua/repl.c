@@ -217,7 +217,9 @@ static void call_ember(lua_State *L, const char *fn) {
 
 /* host.source(name): the embedded source text of module name ("ember.nn"), for help() */
 static int l_embedded_source(lua_State *L) {
-  const struct em_embedded *m = ember_embedded_find(luaL_checkstring(L, 1));
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  const struct em_embedded *m = strlen(name) == len ? ember_embedded_find(name) : NULL;
   if (!m) return 0;
   lua_pushlstring(L, m->src, m->len);
   return 1;

@@ -61,7 +61,8 @@ local function man_page()
   out[#out + 1] = "0 success; 1 an error (the message on stderr); 2 bad usage; 130 interrupted (Ctrl\\-C, SIGTERM)."
   out[#out + 1] = ".SH ENVIRONMENT"
   for _, kv in ipairs{
-      {"EMBER_NUM_THREADS", "threads of every pool, as --threads"},
+      {"EMBER_NUM_THREADS", "threads of every pool, as --threads: an integer from 1 to 1024; any other value "
+        .. "ends ember with exit status 2"},
       {"OPENBLAS_CORETYPE", "the OpenBLAS kernel; when unset ember picks one from the CPU"},
       {"EMBER_PATH", "a folder whose ember/*.lua files replace the embedded Lua modules"},
       {"EMBER_FASHION_MNIST", "the folder of the Fashion-MNIST IDX files"},

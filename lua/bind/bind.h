@@ -38,9 +38,12 @@ void lt_push_where(lua_State *L);
 /* is the value at idx an ember error? and the exit status `ember` ends with for it (1 for any other value) */
 int lt_is_error(lua_State *L, int idx);
 int lt_error_status(lua_State *L, int idx);
-/* a file name argument (sys.c): a string without NUL bytes, which C would cut it at, so that
-   "runs/a\0b" cannot open "runs/a" */
-const char *lt_check_path(lua_State *L, int idx);
+/* a string argument (a number is taken as its text) without NUL bytes, which C would cut it at, so that
+   "runs/a\0b" cannot open "runs/a" nor "direct\0x" pick a kernel (sys.c); what names it in the errors
+   ("FN: WHAT must be a string", "FN: WHAT cannot contain a NUL byte"), fn as lt_error's "name: " */
+const char *lt_check_string(lua_State *L, int idx, const char *fn, const char *what);
+/* lt_check_string of a file name */
+const char *lt_check_path(lua_State *L, int idx, const char *fn);
 /* a 1-based Lua dim (negative counts from the end) to the core's 0-based one; raises when out of range */
 int lt_check_dim(lua_State *L, int idx, int ndim, const char *fn);
 /* sizes given as integers from index first on, or one table of integers at first; returns ndim */

@@ -249,7 +249,7 @@ static int walk(lua_State *L, save_state *s, int idx, int visit, int depth) {
 /* ember.save(path, value): value is a tensor, number, string, boolean or a table nesting them (keys
    strings or integers). Writes atomically (the old file survives any failure). Returns nothing. */
 static int ck_save(lua_State *L) {
-  const char *path = lt_check_path(L, 1);
+  const char *path = lt_check_path(L, 1, "save");
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   save_state *s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -392,7 +392,7 @@ static void place_entry(lua_State *L, load_box *b, const char *path, em_ck_entry
    tensors (no autograd history), integers as integers. Raises on a missing, truncated or corrupt file.
    A safetensors or npz file (told apart by its first bytes) gives its table name -> tensor (weights.c). */
 static int ck_load(lua_State *L) {
-  const char *path = lt_check_path(L, 1);
+  const char *path = lt_check_path(L, 1, "load");
   lua_settop(L, 1);
   if (lt_load_weights(L, path) > 0) return 1;
   load_box *b = lua_newuserdatauv(L, sizeof *b, 0);

@@ -9,13 +9,13 @@
 
 /* ember._idx_read(path) -> tensor: (N, 1, H, W) in [0, 1] for images, (N) class indices for labels */
 static int l_idx_read(lua_State *L) {
-  lt_push(L, em_idx_read(lt_check_path(L, 1)));
+  lt_push(L, em_idx_read(lt_check_path(L, 1, "idx")));
   return 1;
 }
 
 /* ember._idx_pair(images, labels) -> x, y with equal sample counts */
 static int l_idx_pair(lua_State *L) {
-  const char *images = lt_check_path(L, 1), *labels = lt_check_path(L, 2);
+  const char *images = lt_check_path(L, 1, "idx"), *labels = lt_check_path(L, 2, "idx");
   em_tensor *x, *y;
   if (em_idx_read_pair(images, labels, &x, &y) < 0) return lt_raise(L);
   lt_push(L, x);
@@ -25,7 +25,7 @@ static int l_idx_pair(lua_State *L) {
 
 /* ember._csv_read(path [, sep = ","] [, header = true]) -> tensor (rows, cols), {names} */
 static int l_csv_read(lua_State *L) {
-  const char *path = lt_check_path(L, 1);
+  const char *path = lt_check_path(L, 1, "csv");
   size_t n = 1;
   const char *sep = luaL_optlstring(L, 2, ",", &n);
   luaL_argcheck(L, n == 1, 2, "the separator must be one character");

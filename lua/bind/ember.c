@@ -64,8 +64,9 @@ static void install_preload(lua_State *L) {
 
 /* ember.nn, ember.optim, ...: required on first access, then cached in the ember table */
 static int ember_index(lua_State *L) {
-  const char *k = lua_tostring(L, 2);
-  if (!k) return 0;
+  size_t len;
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
+  if (!k || strlen(k) != len) return 0;                   /* ember["nn\0x"] is not ember.nn */
   char name[128];
   snprintf(name, sizeof name, "ember.%s", k);
   if (!ember_embedded_find(name)) return 0;
@@ -81,6 +82,10 @@ static int ember_index(lua_State *L) {
 static int l_version(lua_State *L) { lua_pushstring(L, EMBER_VERSION); return 1; }
 
 int luaopen_ember(lua_State *L) {
+  /* a thread count the user got wrong is said, not silently replaced by the cores (main.c exits 2) */
+  if (em_threads_env() < 0)
+    return luaL_error(L, "ember: EMBER_NUM_THREADS must be an integer from 1 to %d (got '%s'); fix or unset it",
+                      EM_MAX_THREADS, getenv("EMBER_NUM_THREADS"));
   em_blas_init();
   install_preload(L);
   /* the error type first: every error raised from here on is one (lua/bind/error.c) */

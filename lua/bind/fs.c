@@ -34,7 +34,7 @@ static lua_Integer holder_pid(int fd) {
    the file and is released by lock:unlock(), by garbage collection, or when the process ends in any way
    (kill -9 included: the kernel drops it). Not inherited by programs the process starts (close-on-exec). */
 static int l_lock(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1, "_lock");
   lock_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->fd = -1;
   luaL_setmetatable(L, LOCK_MT);
@@ -86,7 +86,7 @@ static int lock_unlock(lua_State *L) {
 /* ember._realpath(path) -> the absolute path with every symlink, "." and ".." resolved, or nil and a
    message (the file does not exist, ...) */
 static int l_realpath(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1, "_realpath");
   char *r = realpath(path, NULL);
   if (!r) {
     lua_pushnil(L);

@@ -69,13 +69,17 @@ static int l_conv2d(lua_State *L) {
   const char *mode = NULL;
   if (opts) {
     lua_getfield(L, opts, "padding");
-    if (lua_type(L, -1) == LUA_TSTRING) mode = lua_tostring(L, -1);
+    if (lua_type(L, -1) == LUA_TSTRING) mode = lt_check_string(L, -1, "conv2d", "padding");
     lua_pop(L, 1);
   }
   if (mode && !strcmp(mode, "same")) {
     if (o.stride[0] != 1 || o.stride[1] != 1)
       return lt_error(L, "value", "conv2d: padding \"same\" needs stride 1 (got stride %d x %d)", o.stride[0], o.stride[1]);
     for (int k = 0; k < 2; k++) {
+      /* a kernel of size 0 has span -1: its "padding" would be -1/2 and -1%2, refused below in other words */
+      if (w->ndim == 4 && w->shape[2 + k] < 1)
+        return lt_error(L, "value", "conv2d: padding \"same\" needs a kernel of at least 1 x 1 (got weight [%I x %I x %I x %I])",
+                        (lua_Integer)w->shape[0], (lua_Integer)w->shape[1], (lua_Integer)w->shape[2], (lua_Integer)w->shape[3]);
       lua_Integer span = (lua_Integer)o.dilation[k] * (w->ndim == 4 ? w->shape[2 + k] - 1 : 0);
       if (span > 2000000) return lt_error(L, "value", "conv2d: the dilated kernel is too large for padding \"same\"");
       o.padding[k] = (int)(span / 2);
@@ -148,7 +152,7 @@ static int l_dropout(lua_State *L) {
 /* ember.set_conv_kernel(name): "auto" (default), "im2col", or "direct-avx2" (tests); the choice in
    words is ember.blas().conv */
 static int l_set_conv_kernel(lua_State *L) {
-  if (em_conv2d_set_kernel(luaL_checkstring(L, 1))) return lt_raise(L);
+  if (em_conv2d_set_kernel(lt_check_string(L, 1, "set_conv_kernel", "the kernel name"))) return lt_raise(L);
   return 0;
 }
 

@@ -35,7 +35,7 @@ static const struct { const char *name; int sig; } signal_names[] = {
   {"CHLD", SIGCHLD}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
 
 static int signal_number(lua_State *L, int idx, const char *fn) {
-  const char *name = luaL_checkstring(L, idx);
+  const char *name = lt_check_string(L, idx, fn, "the signal name");
   for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
     if (strcmp(signal_names[i].name, name) == 0) return signal_names[i].sig;
   return lt_error(L, "value", "%s: unknown signal '%s' (INT, TERM, KILL, HUP, ...)", fn, name);

@@ -96,19 +96,24 @@ static int l_hostname(lua_State *L) {
 
 static int l_getpid(lua_State *L) { lua_pushinteger(L, getpid()); return 1; }
 
-const char *lt_check_path(lua_State *L, int idx) {
+const char *lt_check_string(lua_State *L, int idx, const char *fn, const char *what) {
+  int t = lua_type(L, idx);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER) lt_error(L, "type", "%s: %s must be a string (got %s)", fn, what, luaL_typename(L, idx));
   size_t len;
-  const char *p = luaL_checklstring(L, idx, &len);
-  luaL_argcheck(L, strlen(p) == len, idx, "a file name cannot contain a NUL byte");
-  return p;
+  const char *s = lua_tolstring(L, idx, &len);
+  if (strlen(s) != len)
+    lt_error(L, "value", "%s: %s cannot contain a NUL byte (got '%s\\0...', %d bytes)", fn, what, s, (int)len);
+  return s;
 }
+
+const char *lt_check_path(lua_State *L, int idx, const char *fn) { return lt_check_string(L, idx, fn, "a file name"); }
 
 /* ember._write_atomic(path, text [, sync = false]) -> true, or nil and the reason ("Permission denied",
    as io.open's): text replaces path
    through a temporary file that is created with O_EXCL | O_NOFOLLOW (Lua's io.open cannot), fsync'ed
    when sync, and renamed over path (core/atomic.h). */
 static int l_write_atomic(lua_State *L) {
-  const char *path = lt_check_path(L, 1);
+  const char *path = lt_check_path(L, 1, "_write_atomic");
   size_t len;
   const char *text = luaL_checklstring(L, 2, &len);
   int sync = lua_toboolean(L, 3);

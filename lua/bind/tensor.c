@@ -276,8 +276,13 @@ static int l_set_rng_state(lua_State *L) {
 }
 
 static int l_set_num_threads(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n >= 1 && n <= 1024, 1, "thread count must be 1..1024");
+  int is_int;
+  lua_Integer n = lua_tointegerx(L, 1, &is_int);
+  if (!is_int) n = 0;
+  if (n < 1 || n > EM_MAX_THREADS)
+    return lt_error(L, "value", "set_num_threads: the thread count must be an integer from 1 to %d (got %s)",
+                    EM_MAX_THREADS, lua_type(L, 1) == LUA_TNUMBER || lua_type(L, 1) == LUA_TSTRING
+                                    ? luaL_tolstring(L, 1, NULL) : luaL_typename(L, 1));
   em_set_num_threads((int)n);
   return 0;
 }
@@ -494,8 +499,9 @@ static int tensor_index(lua_State *L) {
     lt_push(L, em_select(t, 0, i - 1));
     return 1;
   }
-  const char *k = lua_tostring(L, 2);
-  if (!k) return 0;
+  size_t klen;
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
+  if (!k || strlen(k) != klen) return 0;                  /* "grad\0x" is no field */
   if (!strcmp(k, "grad")) {
     if (t->grad) { em_tensor_retain(t->grad); lt_push(L, t->grad); }
     else lua_pushnil(L);
@@ -521,7 +527,9 @@ static int tensor_newindex(lua_State *L) {
     em_tensor_release(row);
     return rc ? lt_raise(L) : 0;
   }
-  const char *k = luaL_checkstring(L, 2);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+  if (!k) return lt_error(L, "value", "tensor has no settable field of type %s", luaL_typename(L, 2));
+  if (strlen(k) != lua_rawlen(L, 2)) return lt_error(L, "value", "tensor has no settable field '%s\\0...' (a NUL byte)", k);
   if (!strcmp(k, "grad")) {
     em_tensor *g = lua_isnil(L, 3) ? NULL : lt_check(L, 3);
     if (g && !em_same_shape(g, t)) return lt_error(L, "shape", "grad: shape does not match the tensor");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "atomic.h"
 #include "bind.h"
 #include "weights.h"
 
@@ -77,7 +78,7 @@ static wt_box *new_box(lua_State *L) {
    strings (safetensors' "__metadata__"; default {format = "pt"}, what PyTorch tools expect) */
 static int wt_save_safetensors(lua_State *L) {
   const char *fn = "ember.save_safetensors";
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1, "save_safetensors");
   lua_settop(L, 3);
   wt_box *b = new_box(L);                                   /* 4 */
   collect(L, b, 2, fn);
@@ -114,7 +115,7 @@ static int wt_save_safetensors(lua_State *L) {
 
 /* ember.save_npz(path, tensors): tensors a table name -> tensor; numpy.load(path)[name] reads each */
 static int wt_save_npz(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lt_check_path(L, 1, "save_npz");
   lua_settop(L, 2);
   wt_box *b = new_box(L);
   collect(L, b, 2, "ember.save_npz");
@@ -137,8 +138,9 @@ static int load_box_gc(lua_State *L) {
 
 int lt_load_weights(lua_State *L, const char *path) {
   unsigned char head[12];
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;                                         /* the checkpoint reader says why */
+  FILE *f;
+  struct stat st;
+  if (em_open_regular(path, &f, &st, "load")) return -1;    /* the checkpoint reader says why */
   size_t got = fread(head, 1, sizeof head, f);
   fclose(f);
   int format = em_weights_sniff(head, got);

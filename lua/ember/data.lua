@@ -342,6 +342,7 @@ function M.fashion_mnist(split, dir)
   if dir ~= nil and type(dir) ~= "string" then
     fail_type("fashion_mnist", "dir must be the path of a folder (got %s)", show(dir))
   end
+  if dir and dir:find("\0", 1, true) then fail("fashion_mnist", "dir cannot contain a NUL byte (got %s)", show(dir)) end
   dir = dir or os.getenv("EMBER_FASHION_MNIST") or FMNIST_DIR
   local prefix = dir .. "/" .. (split == "train" and "train" or "t10k")
   local found = {}

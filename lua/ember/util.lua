@@ -76,6 +76,18 @@ function M.trim(s)
   return (s:match("^%s*(.-)%s*$"))
 end
 
+local CONTROL_NAMES = {["\n"] = "\\n (newline)", ["\t"] = "\\t (tab)", ["\r"] = "\\r (carriage return)",
+  ["\0"] = "\\0 (NUL)", ["\27"] = "\\27 (escape)", ["\127"] = "\\127 (delete)"}
+
+--- util.control_char(s) -> the byte position and a printable name ("\\n (newline)", "\\1") of the first
+-- control character of s (a byte below 0x20, or 0x7f), or nil when it has none
+function M.control_char(s)
+  local at = s:find("[%z\1-\31\127]")
+  if not at then return nil end
+  local c = s:sub(at, at)
+  return at, CONTROL_NAMES[c] or ("\\" .. c:byte())
+end
+
 --- util.tsv_field(v) -> tostring(v) with every control character (tab, newline, ...) made a space: text
 -- that stays one field of one line of a TSV file
 function M.tsv_field(v)

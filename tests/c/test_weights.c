@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "check.h"
@@ -154,7 +155,13 @@ static void test_safetensors_corrupt(void) {
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", d, 4),
                      "more than 8 dimensions");
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,4]}}", d, 4),
-                     "overflows");
+                     "is too large: its sizes other than 0 multiply to more than 2^40");
+  /* an empty tensor's other sizes are bounded too: its strides are their product */
+  CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,4611686018427387904,4611686018427387904],"
+                            "\"data_offsets\":[0,0]}}", d, 0), "x' is corrupt (tensor 'a': shape [0 x 4611686018427387904 x");
+  CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[2097152,2097152,0],\"data_offsets\":[0,0]}}", d, 0),
+                     "more than 2^40");
+  CHECK(strcmp(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576,0],\"data_offsets\":[0,0]}}", d, 0), "ok") == 0);
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", d, 4), "non-negative integer");
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", d, 4), "non-negative integer");
   CHECK_STR_CONTAINS(st_try("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,99999999999999999999]}}", d, 4), "too large");
@@ -380,7 +387,10 @@ static void test_npy_headers(void) {
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1)}", 4), "limit of 8");
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", 4), "non-negative");
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296)}", 4),
-                     "overflows");
+                     "is too large: its sizes other than 0 multiply to more than 2^40");
+  CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4611686018427387904, 4611686018427387904)}", 0),
+                     "is corrupt (member a.npy: shape [0 x 4611686018427387904 x 4611686018427387904] is too large");
+  CHECK(strcmp(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 0, 1048576)}", 0), "ok") == 0);
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x", 8), "text after");
   CHECK_STR_CONTAINS(npy_try("a.npy", "{'descr': '|b1', 'fortran_order': False, 'shape': (1,)}", 0), "needs 1 bytes");
 }
@@ -407,6 +417,21 @@ static void test_write_keeps_old_file(void) {
   free(big);
 }
 
+/* a FIFO without a writer, a device or a folder is refused at once (fopen blocked on the FIFO forever) */
+static void test_read_not_regular(void) {
+  const char *fifo = tpath("pipe.safetensors");
+  CHECK(mkfifo(fifo, 0600) == 0);
+  em_wt *r;
+  size_t n;
+  const char *paths[3] = {fifo, "/dev/zero", scratch};
+  for (int i = 0; i < 3; i++) {
+    CHECK(em_safetensors_read(paths[i], &r, &n, NULL, NULL) == -1);
+    CHECK_STR_CONTAINS(em_error(), i == 2 ? "Is a directory" : "': not a regular file");
+    CHECK(em_npz_read(paths[i], &r, &n) == -1);
+    CHECK_STR_CONTAINS(em_error(), "load: cannot read '");
+  }
+}
+
 int main(void) {
   if (scratch_open("weights") != 0) return 1;
   test_safetensors_round_trip();
@@ -418,6 +443,7 @@ int main(void) {
   test_npz_corrupt();
   test_npy_headers();
   test_write_keeps_old_file();
+  test_read_not_regular();
   scratch_close();
   return CHECK_DONE();
 }

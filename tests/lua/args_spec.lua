@@ -92,6 +92,11 @@ describe("ember.cli.args", function()
     assert.equal("--name needs a non-empty value", usage_error{"--name="})
     assert.equal("--quiet takes no value (got '--quiet=yes')", usage_error{"--quiet=yes"})
     assert.equal("--set needs KEY=VALUE (got 'lr')", usage_error{"--set", "lr"})
+    assert.equal("--set l r=1: the key must be a config name (letters, digits, _ . -; got 'l r')",
+                 usage_error{"--set", "l\nr=1"})
+    assert.equal("unknown option '--x [31m'", usage_error{"--x\27[31m"})
+    assert.equal("--set note=a b: the value of note holds a control character (\\n (newline) at byte 2); a config value "
+      .. "is one line of printable text", usage_error{"--set", "note=a\nb"})
     assert.equal("unexpected argument 'g' (extra words go after '--')", usage_error{"f", "g"})
     assert.equal("argument 2 is not a string", usage_error{"f", 3})
   end)

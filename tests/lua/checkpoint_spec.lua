@@ -256,6 +256,20 @@ describe("ember.load refuses", function()
     errors_with("load: '" .. tmp("text.ckpt") .. "' is not an ember checkpoint (bad magic)", ember.load, tmp("text.ckpt"))
   end)
 
+  it("a FIFO, a device or a folder, at once instead of blocking in open", function()
+    local fifo = tmp("pipe.ckpt")
+    assert.are.equal(0, select(2, h.sh("mkfifo " .. require("ember.util").shell_quote(fifo))))
+    -- in a child, killed after 20 s: the old reader blocked in fopen until a writer came, through SIGTERM
+    local q = require("ember.util").shell_quote
+    for _, p in ipairs{fifo, "/dev/zero", dir} do
+      local err, code = h.sh(("timeout -s KILL 20 %s -e %s 2>&1"):format(q(h.EMBER), q(("ember.load(%q)"):format(p))))
+      assert.are.equal(1, code, err)
+      local why = p == dir and "Is a directory" or "not a regular file"
+      assert.truthy(err:find("ember.load: cannot read '" .. p .. "': " .. why, 1, true), err)
+    end
+    errors_with("load: cannot read '" .. fifo .. "': not a regular file", ember.load, fifo)
+  end)
+
   it("a truncated file, cut anywhere", function()
     for _, len in ipairs{0, 3, 4, 15, 16, #good // 2, #good - 5, #good - 1} do
       write(tmp("cut.ckpt"), good:sub(1, len))

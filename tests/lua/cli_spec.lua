@@ -322,6 +322,10 @@ ember.fit{model = model, loss = "mse", optimizer = opt, train = ember.data.tenso
     _, err, code = ember("run exp.lua --threads 0")
     assert.equal(2, code)
     assert.matches("%-%-threads needs an integer from 1 to 1024", err)
+    _, err, code = ember("run exp.lua --set \"$(printf 'epochs=2\\n3')\"")
+    assert.equal(2, code)
+    assert.truthy(err:find("--set epochs=2 3: the value of epochs holds a control character (\\n (newline) at byte 2)",
+                           1, true), err)
   end)
 
   it("--quiet prints no epoch lines but stdout.log still has them", function()

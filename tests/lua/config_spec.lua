@@ -57,6 +57,30 @@ describe("ember.config", function()
     assert.matches("b must be a comma%-separated list of numbers", errmsg(ember.config, {b = {0.9, 0.99}}))
   end)
 
+  it("refuses a control character in a --set value or a string default, naming the key", function()
+    -- params.tsv holds a value on one line after a tab: a newline or tab was written as a space, so the
+    -- run recorded another value than the one it ran with
+    for _, c in ipairs{{"a\nb", "\\n (newline) at byte 2"}, {"a\tb", "\\t (tab) at byte 2"},
+                       {"\27[31m", "\\27 (escape) at byte 1"}, {"x\127", "\\127 (delete) at byte 2"},
+                       {"ok\1", "\\1 at byte 3"}, {"\0", "\\0 (NUL) at byte 1"}, {"\r", "\\r (carriage return) at byte 1"}} do
+      session.begin({set = {note = c[1]}, set_order = {"note"}})
+      local ok, e = pcall(ember.config, {note = "", lr = 0.1})
+      assert.is_false(ok)
+      assert.equal("usage", E.kind(e))
+      assert.equal(("ember.config: --set note=%s: the value of note holds a control character (%s); a config value "
+        .. "is one line of printable text"):format(require("ember.util").tsv_field(c[1]), c[2]), E.message(e))
+    end
+    session.begin({set = {tags = "a,b\tc"}, set_order = {"tags"}})
+    assert.equal("usage", h.errkind(ember.config, {tags = {"x"}}))
+    session.begin({set = {note = "café, \"quoted\" $(x)"}, set_order = {"note"}})
+    assert.equal("café, \"quoted\" $(x)", ember.config{note = ""}.note)
+    session.finish()
+    assert.equal("ember.config: default note holds a control character (\\n (newline) at byte 4); a config value is "
+      .. "one line of printable text", errmsg(ember.config, {note = "two\nlines"}))
+    assert.matches("default tags%[2%] holds a control character", errmsg(ember.config, {tags = {"a", "b\tc"}}))
+    assert.equal("value", h.errkind(ember.config, {note = "\t"}))
+  end)
+
   it("refuses defaults it cannot override", function()
     assert.matches("expected a table of defaults", errmsg(ember.config, 3))
     assert.matches("default f must be a number, boolean, string, list, ember.choice or ember.number %(got function%)",

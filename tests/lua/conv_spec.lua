@@ -182,7 +182,37 @@ describe("padding \"same\"", function()
                           {padding = "same", stride = 2})
     assert.is_false(ok)
     assert.truthy(tostring(err):find('padding "same" needs stride 1', 1, true))
+    -- a kernel of height 0 made padding -1/2 and -1%2, refused as "padding >= 0 (got padding 0)"
+    ok, err = pcall(ember.conv2d, ember.randn(1, 1, 3, 3), ember.randn(1, 1, 0, 2), nil, {padding = "same"})
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('ember.conv2d: padding "same" needs a kernel of at least 1 x 1 (got weight '
+                                     .. '[1 x 1 x 0 x 2])', 1, true), tostring(err))
   end)
+  for _, kernel in ipairs{"im2col", table.unpack(kernels)} do
+    it(kernel .. ": nn.Conv2d with an even kernel on a 1x1 or 1xN input pads as PyTorch, and prints 'padding same'",
+       function()
+      ember.set_conv_kernel(kernel)
+      ember.manual_seed(9)
+      -- PyTorch's "same": (k - 1) // 2 before, the rest after; a 1x1 image is smaller than the kernel and
+      -- was refused by the size check, which counted the top and left padding twice and no extra
+      for _, c in ipairs{{2, {1, 1}}, {4, {1, 1}}, {4, {1, 5}}, {6, {2, 1}}, {{4, 2}, {1, 1}}} do
+        local k, hw = c[1], c[2]
+        local m = ember.nn.Conv2d(2, 3, k, {padding = "same"})
+        local kh, kw = m.kernel_size[1], m.kernel_size[2]
+        local x = ember.randn(2, 2, hw[1], hw[2])
+        local y = m(x)
+        assert.are.same({2, 3, hw[1], hw[2]}, y:shape())
+        local top, left = (kh - 1) // 2, (kw - 1) // 2
+        local ref = ember.conv2d(zero_pad(x, top, kh - 1 - top, left, kw - 1 - left), m.weight, m.bias)
+        assert(maxrel(ref, y) < 2e-6)
+      end
+      ember.set_conv_kernel("auto")
+      local function first_line(m) return tostring(m):match("^[^\n]*%)") end
+      assert.are.equal("Conv2d(1 -> 1, kernel 4, padding same)", first_line(ember.nn.Conv2d(1, 1, 4, {padding = "same"})))
+      assert.are.equal("Conv2d(1 -> 2, kernel 3x2, padding same, dilation 2)",
+                       first_line(ember.nn.Conv2d(1, 2, {3, 2}, {padding = "same", dilation = 2})))
+    end)
+  end
 end)
 
 describe("channel groups", function()

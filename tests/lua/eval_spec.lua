@@ -204,6 +204,60 @@ describe("ember eval", function()
       assert.truthy(msg:find("the model's output is [4 x 1]: not a classifier", 1, true), msg)
     end)
 
+    it("with data whose samples differ from the input shape the run recorded, naming both", function()
+      local function with_input(input)
+        local d = {input = input}
+        for k, v in pairs(DATA) do d[k] = v end
+        return make_run(argmax_model(), {data = d})
+      end
+      local dir = with_input({shape = {1, 8, 8}})
+      local msg = h.errmsg(ember.eval.evaluate, {run = dir, data = csv_file(), plot = false})
+      assert.are.equal("ember eval: the data's samples are [3] (3 values; x [4 x 3]), but the run's model was trained "
+                       .. "on samples [1 x 8 x 8] (64 values; its checkpoint's data.input.shape)", msg)
+      assert.are.equal("shape", h.errkind(ember.eval.evaluate, {run = dir, data = csv_file(), plot = false}))
+      local status, _, err = ember_cli("eval", {dir, "--data", csv_file(), "--term", "dumb"})
+      assert.are.equal(1, status)
+      assert.truthy(err:find("[1 x 8 x 8] (64 values", 1, true), err)
+      -- the same count of values in another layout is the loader's shape, reshaped as the run did
+      status = ember_cli("eval", {with_input({shape = {3}}), "--data", csv_file(), "--term", "dumb"})
+      assert.are.equal(0, status)
+    end)
+
+    it("with a checkpoint whose data.input is not what ember.fit records, instead of a Lua error", function()
+      for _, c in ipairs{{{shape = {"x"}}, 'input.shape[1] must be a positive integer (got "x")'},
+                         {{shape = "abc"}, "input.shape must be a list of sizes of one sample"},
+                         {{shape = {0}}, "input.shape[1] must be a positive integer (got 0)"},
+                         {"bogus", 'input must be a table {scale = ..., standardize = stats'},
+                         {{scale = "x"}, 'input.scale must be a finite non-zero number (got "x")'},
+                         {{scale = 0 / 0}, "input.scale must be a finite non-zero number"},
+                         {{standardize = {mean = 1}}, "input.standardize.std must be a tensor, a number or a list"},
+                         {{extra = 1}, "input: unknown option"},
+                         -- 2^80 values wrapped around to 0 in the integer product
+                         {{shape = {1 << 40, 1 << 40}},
+                          "input.shape {1099511627776, 1099511627776} is too large: one sample of it holds more than 2^40 "
+                          .. "values"}} do
+        local d = {input = c[1]}
+        for k, v in pairs(DATA) do d[k] = v end
+        local dir = make_run(argmax_model(), {data = d})
+        local msg = h.errmsg(ember.eval.evaluate, {run = dir, data = csv_file(), plot = false})
+        assert.truthy(msg:find("ember eval: the checkpoint's data.input is not what ember.fit records: " .. c[2], 1, true),
+                      msg)
+        assert.are.equal("format", h.errkind(ember.eval.evaluate, {run = dir, data = csv_file(), plot = false}))
+      end
+    end)
+
+    it("with --data naming a FIFO or a folder: not a regular file, not 'no such file'", function()
+      local dir = make_run(argmax_model(), {data = DATA})
+      local fifo = root .. "/fifo.csv"
+      assert.are.equal(0, select(2, h.sh("mkfifo " .. require("ember.util").shell_quote(fifo))))
+      for _, p in ipairs{fifo, root} do
+        assert.are.equal("ember eval: --data " .. p .. ": not a regular file",
+                         h.errmsg(ember.eval.evaluate, {run = dir, data = p, plot = false}))
+      end
+      assert.are.equal("ember eval: --data " .. root .. "/none.csv: no such file",
+                       h.errmsg(ember.eval.evaluate, {run = dir, data = root .. "/none.csv", plot = false}))
+    end)
+
     it("with a CSV file and no class column", function()
       local dir = make_run(argmax_model())
       local status, _, err = ember_cli("eval", {dir, "--data", csv_file()})

@@ -2,7 +2,8 @@
 -- other userdata (a file, a closed tensor) or other types. Each raises a Lua error; none crashes.
 local ember = require "ember"
 
-local errmsg = dofile("tests/lua/spec_helper.lua").errmsg
+local h = dofile("tests/lua/spec_helper.lua")
+local errmsg = h.errmsg
 
 local function closed_tensor()
   local t <close> = ember.zeros(2)
@@ -91,14 +92,43 @@ end)
 
 describe("file name arguments", function()
   it("refuse a NUL byte, which would cut the name short in C", function()
-    for name, f in pairs{save = function() ember.save("/tmp/x\0y", {}) end,
-                         load = function() ember.load("/tmp/x\0y") end,
-                         write_atomic = function() ember._write_atomic("/tmp/x\0y", "") end,
-                         csv = function() ember._csv_read("/tmp/x\0y") end,
-                         idx = function() ember._idx_read("/tmp/x\0y") end} do
+    local E = require "ember.error"
+    local w = {w = ember.ones(1)}
+    for name, f in pairs{["ember.save"] = function() ember.save("/tmp/x\0y", {}) end,
+                         ["ember.load"] = function() ember.load("/tmp/x\0y") end,
+                         ["ember._write_atomic"] = function() ember._write_atomic("/tmp/x\0y", "") end,
+                         ["ember.data.csv"] = function() ember._csv_read("/tmp/x\0y") end,
+                         ["ember.data.idx"] = function() ember._idx_read("/tmp/x\0y") end,
+                         ["ember.save_npz"] = function() ember.save_npz("/tmp/x\0y", w) end,
+                         ["ember.save_safetensors"] = function() ember.save_safetensors("/tmp/x\0y", w) end,
+                         ["ember._lock"] = function() ember._lock("/tmp/x\0y") end} do
       local ok, err = pcall(f)
       assert.is_false(ok, name)
-      assert.matches("a file name cannot contain a NUL byte", tostring(err), 1, true)
+      assert.are.equal(name .. ": a file name cannot contain a NUL byte (got '/tmp/x\\0...', 8 bytes)", E.message(err))
+      assert.are.equal("value", E.kind(err), name)
     end
+    assert.are.equal("ember.data.fashion_mnist: dir cannot contain a NUL byte (got \"/tmp\\0y\")",
+                     h.errmsg(ember.data.fashion_mnist, "train", "/tmp\0y"))
+    assert.are.equal("ember.load: a file name must be a string (got nil)", h.errmsg(ember.load, nil))
+    assert.are.equal("type", h.errkind(ember.save_npz, {}, w))
+  end)
+end)
+
+describe("name arguments", function()
+  it("refuse a NUL byte instead of reading the name up to it", function()
+    local before = ember.blas().conv
+    assert.are.equal("ember.set_conv_kernel: the kernel name cannot contain a NUL byte (got 'direct\\0...', 8 bytes)",
+                     h.errmsg(ember.set_conv_kernel, "direct\0x"))
+    assert.are.equal("value", h.errkind(ember.set_conv_kernel, "im2col\0x"))
+    assert.are.equal(before, ember.blas().conv)
+    assert.are.equal("ember.conv2d: padding cannot contain a NUL byte (got 'same\\0...', 6 bytes)",
+                     h.errmsg(ember.conv2d, ember.ones(1, 1, 3, 3), ember.ones(1, 1, 3, 3), nil, {padding = "same\0x"}))
+    local x = ember.ones(2):requires_grad()
+    x.grad = ember.ones(2)
+    assert.is_nil(x["grad\0x"])
+    assert.are.equal("tensor has no settable field 'grad\\0...' (a NUL byte)",
+                     h.errmsg(function() x["grad\0x"] = ember.zeros(2) end))
+    assert.are.same({1, 1}, x.grad:totable())
+    assert.is_nil(ember["nn\0x"])
   end)
 end)

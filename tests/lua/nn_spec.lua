@@ -787,6 +787,25 @@ describe("models that describe themselves", function()
     assert.are.equal("ember.nn.from_spec: the model: args must be a list (got the key \"n\")",
                      errmsg(nn.from_spec, {kind = "Linear", args = {n = 2}}))
     assert.are.equal("value", h.errkind(nn.from_spec, {kind = "Dropout", args = {2}}))
+    -- a hole: Linear(1, nil, 3) is not the call the spec describes
+    assert.are.equal("ember.nn.from_spec: the model: args must be a list without holes (args[2] is nil, args[3] is not)",
+                     errmsg(nn.from_spec, {kind = "Linear", args = {1, nil, 3}}))
+    assert.are.equal("ember.nn.from_spec: module 1: args must be a list without holes (args[1] is nil, args[2] is not)",
+                     errmsg(nn.from_spec, {kind = "Sequential", args = {{kind = "Linear", args = {[2] = 3}}}}))
+    assert.are.equal("ember.nn.from_spec: the model: args must be a list without holes (args[2] is nil, args[3] is not)",
+                     errmsg(nn.from_spec, {kind = "Sequential", args = {{kind = "ReLU"}, nil, {kind = "ReLU"}}}))
+    assert.are.equal("value", h.errkind(nn.from_spec, {kind = "LeakyReLU", args = {[3] = 0.1}}))
+    -- args[2^40] alone was a loop over 2^40 holes; a cycle and deep nesting overflowed the Lua stack
+    assert.are.equal("ember.nn.from_spec: the model: args must be a list without holes (args[1] is nil, "
+                     .. "args[1099511627776] is not)", errmsg(nn.from_spec, {kind = "Linear", args = {[2^40] = 1}}))
+    local cycle = {kind = "Sequential", args = {{kind = "ReLU"}}}
+    cycle.args[2] = cycle
+    assert.are.equal("ember.nn.from_spec: module 2: the spec contains itself (a cycle)", errmsg(nn.from_spec, cycle))
+    local deep = {kind = "ReLU"}
+    for _ = 1, 300 do deep = {kind = "Sequential", args = {deep}} end
+    assert.truthy(errmsg(nn.from_spec, deep):find(": specs nested deeper than 200 modules$"))
+    local shared = {kind = "ReLU"}
+    assert.are.equal(2, #nn.from_spec{kind = "Sequential", args = {shared, shared}})   -- used twice: no cycle
   end)
 end)
 

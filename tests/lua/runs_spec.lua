@@ -215,6 +215,30 @@ describe("runs.filter", function()
     assert.is_true(filter.glob("a?c%")("abc%"))
   end)
 
+  it("takes a '[' that no ']' closes as itself, and classes as the shell does", function()
+    -- [!] and [!]] were Lua patterns [^] and [^]], which raised "malformed pattern" on every name
+    for _, c in ipairs{{"[!]", "[!]", true}, {"[!]", "x", false}, {"[", "[", true}, {"[]", "[]", true},
+                       {"a[b", "a[b", true}, {"[abc", "[abc", true}, {"[]]", "]", true}, {"[!]]", "]", false},
+                       {"[!]]", "a", true}, {"[]a]", "a", true}, {"[^a]", "b", true}, {"[a-c]x", "bx", true},
+                       {"[a-c]x", "dx", false}, {"[-a]", "-", true}, {"[a-]", "-", true}, {"[z-a]", "m", false},
+                       {"[*]", "*", true}, {"[*]", "a", false}, {"%d", "%d", true}, {".*", "ab", false},
+                       {"?", "é", true}, {"??", "é", false}, {"[à-ê]", "é", true}, {"?", "\255", true},
+                       {"*", "", true}, {"", "", true}, {"", "a", false}, {"**a", "ba", true}} do
+      assert.are.equal(c[3], filter.glob(c[1])(c[2]), c[1] .. " on " .. c[2])
+    end
+    assert.is_false(filter.glob("*")(nil))
+    assert.are.equal("type", h.errkind(filter.glob, nil))
+  end)
+
+  it("matches in time bounded by the pattern's and the name's lengths (no exponential backtracking)", function()
+    -- as a Lua pattern, .*a.*a.*a.*a.*a.*a.*b took minutes on 120 characters; no timing is asserted:
+    -- a regression makes this spec hang instead of passing
+    local name = ("a"):rep(20000)
+    assert.is_false(filter.glob("*a*a*a*a*a*a*b")(name))
+    assert.is_true(filter.glob("*a*a*a*a*a*a*a")(name))
+    assert.is_true(filter.glob("*a?a*[a]*a*")(name))
+  end)
+
   it("keeps the runs of a mixed folder that every condition holds for", function()
     local list = mixed()
     local function sel(o) return ids(filter.select(list, o)) end
@@ -351,5 +375,23 @@ describe("ember runs", function()
     local code, out = ember_runs{root .. "/runs", "--columns", "name,id,tag", "--json"}
     assert.equal(0, code)
     assert.equal('[\n  {"name": "123", "id": "456", "tag": "a\\"b\\\\c\\u0001"}\n]\n', out)
+  end)
+
+  it("writes any bytes as valid UTF-8, an empty text as \"\", and text that reads nan or inf as text", function()
+    -- params.tsv may hold any bytes: \255 and a cut UTF-8 sequence were written raw (invalid JSON), an
+    -- empty value and the texts nan, inf, -inf as null, like a missing value or a NaN metric
+    make_run(root .. "/runs/x/20240101-000001-aaaa",
+      "note\tok \255 \xc3\nempty\t\nword\tnan\nbig\tinf\nneg\t-inf\nname2\tcaf\xc3\xa9\nhuge\t1e400\n",
+      "status\tfinished\nweird\t\xed\xa0\x80\xf4\x90\x80\x80\xc0\xaf\n",
+      "epoch\tloss\n1\tnan\n")
+    local code, out = ember_runs{root .. "/runs", "--columns", "note,empty,word,big,neg,name2,weird,last,missing_key",
+                                 "--json"}
+    assert.equal(2, code)   -- no run has missing_key: a usage error
+    code, out = ember_runs{root .. "/runs", "--columns", "note,empty,word,big,neg,name2,weird,last,huge", "--json"}
+    assert.equal(0, code)
+    local R = "\u{FFFD}"
+    assert.equal('[\n  {"note": "ok ' .. R .. ' ' .. R .. '", "empty": "", "word": "nan", "big": "inf", "neg": "-inf", '
+      .. '"name2": "café", "weird": "' .. R:rep(9) .. '", "last": null, "huge": "1e400"}\n]\n', out)
+    assert.is_truthy(utf8.len(out))
   end)
 end)

@@ -78,6 +78,19 @@ describe("sweep.parse", function()
     assert.is_false(o.keys[2].log)
   end)
 
+  it("refuses a control character in a --grid or --set value, naming the key", function()
+    -- a newline in a value reached the runs, whose params.tsv wrote it as a space
+    local o, why = sweep.parse{"e.lua", "--grid", "tag=a,b\nc"}
+    assert.is_nil(o)
+    assert.truthy(why:find("--grid tag=a,b c: the value of tag holds a control character (\\n (newline) at byte 4)",
+                           1, true), why)
+    o, why = sweep.parse{"e.lua", "--grid", "lr=1,2", "--set", "note=x\ty"}
+    assert.is_nil(o)
+    assert.truthy(why:find("--set note=x y: the value of note holds a control character (\\t (tab) at byte 2)", 1, true),
+                  why)
+    assert(sweep.parse{"e.lua", "--grid", "tag=a b,'c'\"d\"$(x)`y`", "--set", "note=é ü"})
+  end)
+
   it("takes the flags", function()
     local o = assert(parse("e.lua --seeds 2 --dry-run --wait --status --rerun-running"))
     assert.are.same({true, true, true, true}, {o.dry_run, o.wait, o.status, o.rerun_running})

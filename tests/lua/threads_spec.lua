@@ -271,3 +271,53 @@ describe("ember run at 1, 2, 3 and 4 threads", function()
     os.execute("rm -rf " .. q(root))
   end)
 end)
+
+-- EMBER_NUM_THREADS is read once, when ember loads: a value that is not a count 1..1024 is refused there,
+-- never turned into 1 thread (atoi("1e9")) or 10^9 of them
+describe("EMBER_NUM_THREADS", function()
+  local h = dofile("tests/lua/spec_helper.lua")
+  local q = require("ember.util").shell_quote
+  local function with(value, cmd) return h.sh(("EMBER_NUM_THREADS=%s %s 2>&1"):format(q(value), cmd)) end
+
+  it("gives the count of threads when it is an integer from 1 to 1024", function()
+    for _, v in ipairs{"1", "3", "1024"} do
+      local out, code = with(v, q(h.EMBER) .. " -e 'print(ember.get_num_threads())'")
+      assert.are.equal(0, code, out)
+      assert.are.equal(v .. "\n", out)
+    end
+    local out = with("abc", q(h.EMBER) .. " --threads 2 -e 'print(ember.get_num_threads())'")
+    assert.are.equal("2\n", out)   -- --threads replaces it
+  end)
+
+  it("and ember.set_num_threads refuse any other count with an ember error", function()
+    local E = require "ember.error"
+    local before = ember.get_num_threads()
+    for _, c in ipairs{{0, "0"}, {1025, "1025"}, {2.5, "2.5"}, {"x", "x"}, {{}, "table"}} do
+      local ok, e = pcall(ember.set_num_threads, c[1])
+      assert.is_false(ok)
+      assert.are.equal("ember.set_num_threads: the thread count must be an integer from 1 to 1024 (got " .. c[2] .. ")",
+                       E.message(e))
+      assert.are.equal("value", E.kind(e))
+    end
+    assert.are.equal(before, ember.get_num_threads())
+    ember.set_num_threads(2.0)
+    assert.are.equal(2, ember.get_num_threads())
+    ember.set_num_threads(before)
+  end)
+
+  it("ends ember with exit status 2 on any other value, and fails require in plain Lua", function()
+    local cpath = (os.getenv("EMBER_BIN") or "build/ember"):gsub("ember$", "?.so")
+    for _, v in ipairs{"0", "-1", "1e9", "abc", "", " 2", "2x", "1025", "99999999999999999999"} do
+      local out, code = with(v, q(h.EMBER) .. " -e 'print(ember.get_num_threads())'")
+      assert.are.equal(2, code, v)
+      assert.are.equal(("ember: EMBER_NUM_THREADS must be an integer from 1 to 1024 (got '%s'); fix it, unset it or "
+                        .. "give --threads T\n"):format(v), out)
+      out, code = with(v, ("lua5.4 -e %s"):format(q(("package.cpath = %q .. ';' .. package.cpath; "
+        .. "local ok, e = pcall(require, 'ember'); io.write(tostring(ok), ' ', tostring(e)); os.exit(ok and 0 or 3)")
+        :format(cpath))))
+      assert.are.equal(3, code, out)
+      assert.are.equal(("false ember: EMBER_NUM_THREADS must be an integer from 1 to 1024 (got '%s'); fix or unset it")
+                       :format(v), out)
+    end
+  end)
+end)

@@ -89,4 +89,23 @@ describe("weights for PyTorch and NumPy", function()
     ember.save(dir .. "/many.ckpt", ck)
     assert.are.equal(123, ember.load(dir .. "/many.ckpt").k123)
   end)
+
+  it("refuses a shape whose sizes other than 0 multiply past 2^40 as corrupt, an empty one too", function()
+    local function header_only(shape)
+      local text = '{"w":{"dtype":"F32","shape":' .. shape .. ',"data_offsets":[0,0]}}'
+      text = text .. (" "):rep(-#text % 8)
+      local p = dir .. "/big.safetensors"
+      h.write(p, string.pack("<I8", #text) .. text)
+      return p
+    end
+    for _, shape in ipairs{"[0,4611686018427387904,4611686018427387904]", "[4611686018427387904,4611686018427387904,0]",
+                           "[2097152,2097152,0]"} do
+      local p = header_only(shape)
+      local msg = h.errmsg(ember.load, p)
+      assert.truthy(msg:find("ember.load: '" .. p .. "' is corrupt (tensor 'w': shape [", 1, true), msg)
+      assert.truthy(msg:find("is too large: its sizes other than 0 multiply to more than 2^40)", 1, true), msg)
+      assert.are.equal("format", h.errkind(ember.load, p))
+    end
+    assert.are.same({1048576, 0, 1048576}, ember.load(header_only("[1048576,0,1048576]")).w:shape())
+  end)
 end)

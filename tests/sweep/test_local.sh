@@ -209,9 +209,10 @@ else
 fi
 
 # --- hostile text: every field a user controls reaches the runs as it is, and none runs as a command ----------
-# A newline (which ended a GNU parallel job line: the next line ran as a shell command), other control
-# characters, quotes, backticks and $(...), in a --grid value, a --set value, the --runs path, the
-# script's path, a script argument and --name (which refuses control characters). A pwned-* file appears in $W if any of it is run by a shell.
+# A newline (which ended a GNU parallel job line: the next line ran as a shell command) and other control
+# characters in the --runs path, the script's path and a script argument; quotes, backticks and $(...) there
+# and in a --grid value, a --set value and --name (config values and --name refuse control characters:
+# below). A pwned-* file appears in $W if any of it is run by a shell.
 NL='
 '
 TAB=$(printf '\t')
@@ -228,9 +229,9 @@ local f = assert(io.open(run:path("values"), "wb"))
 f:write(cfg.tag, "\0", cfg.note, "\0", arg[1] or "", "\0")
 f:close()
 LUA
-TAG="a${NL}touch pwned-grid${NL}#"
-NOTE="n${TAB}${CR}${ESC}[31m'\"\`touch pwned-tick\`\$(touch pwned-dollar)${NL}touch pwned-set${NL}#"
-ARG="x${NL}touch pwned-arg${NL}#;'\$(touch pwned-arg2)"
+TAG="a'\"\$(touch pwned-grid)\`touch pwned-grid2\` #"
+NOTE="n'\"\`touch pwned-tick\`\$(touch pwned-dollar) é #"
+ARG="x${NL}touch pwned-arg${NL}#;'\$(touch pwned-arg2)${TAB}${CR}${ESC}[31m"
 RUNS="runs${NL}touch pwned-runs${NL}#"
 first_dir() { for d in "$1"/*/; do [ -d "$d" ] && { printf '%s' "${d%/}"; return; }; done; }
 hostile() {   # hostile ENGINE
@@ -241,12 +242,24 @@ hostile() {   # hostile ENGINE
   [ -z "$(find "$W" -name 'pwned*')" ]; check $? "$1: no value, path or argument runs as a shell command"
   H="$RUNS/$NAME"
   printf '%s\0%s\0%s\0' b "$NOTE" "$ARG" | cmp -s - "$(first_dir "$H/tag=b")/values" \
-    && printf '%s\0%s\0%s\0' "$TAG" "$NOTE" "$ARG" | cmp -s - "$(first_dir "$H/tag=a%0Atouch pwned-grid%0A#")/values"
+    && printf '%s\0%s\0%s\0' "$TAG" "$NOTE" "$ARG" | cmp -s - "$(first_dir "$H/tag=$TAG")/values"
   check $? "$1: each run got the values and the script argument exactly"
   [ "$st" = 0 ] && [ "$(cut -f3 "$H/sweep.tsv" | grep -c '^finished$')" = 2 ]; check $? "$1: both runs finished (exit $st)"
   rm -f "$W"/pwned*
 }
 hostile local
 if command -v parallel >/dev/null 2>&1 && parallel --version 2>/dev/null | grep -q "GNU parallel"; then hostile parallel; fi
+
+# A control character in a config value (a --grid or a --set value) is bad usage, refused before any run
+# starts: params.tsv keeps a value on one line, and wrote a newline or a tab as a space.
+for bad in "--grid note=b,a${NL}touch pwned-nl${NL}#" "--set note=n${NL}touch pwned-nl${NL}#" "--set note=n${TAB}x" \
+           "--set note=n${ESC}[31m"; do
+  opt=${bad%% *}
+  timeout 60 "$BIN" sweep "$SCRIPT" --grid "tag=p,q" "$opt" "${bad#* }" --runs "$RUNS" --name refused >out-nl 2>&1
+  st=$?
+  [ "$st" = 2 ] && grep -q "holds a control character" out-nl && [ ! -e "$RUNS/refused" ] \
+    && [ -z "$(find "$W" -name 'pwned*')" ]
+  check $? "a control character in a $opt value is refused with exit status 2 (exit $st), nothing started"
+done
 
 finish

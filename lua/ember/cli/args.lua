@@ -33,8 +33,10 @@ local M = {}
 
 local function key_of(name) return (name:gsub("^%-%-", ""):gsub("%-", "_")) end
 
+-- the message is one line: an argument's newline or escape sequence is shown as a space, never sent to
+-- the terminal
 local function usage_fail(spec, fmt, ...)
-  error(E.new("usage", spec.command, string.format(fmt, ...)), 0)
+  error(E.new("usage", spec.command, (string.format(fmt, ...):gsub("%c", " "))), 0)
 end
 
 local INT_WORDS = {[0] = "a non-negative integer", [1] = "a positive integer"}
@@ -179,6 +181,8 @@ function M.key_value(text)
   if not k:match("^[%a_][%w_.-]*$") then
     return nil, ("%s: the key must be a config name (letters, digits, _ . -; got '%s')"):format(text, k)
   end
+  local control = require("ember.config.parse").control_problem(k, v)
+  if control then return nil, ("%s: %s"):format(require("ember.util").tsv_field(text), control) end
   return {key = k, value = v}
 end
 

@@ -1,6 +1,7 @@
 -- ember.cli.eval: `ember eval RUN --data SPEC`: a run's trained classifier measured on data (ember.eval):
 -- the confusion matrix and per-class table printed, TSV files and a heatmap written.
 local E = require "ember.error"
+local util = require "ember.util"
 local checkpoint = require "ember.eval.checkpoint"
 
 local M = {}
@@ -38,7 +39,7 @@ function M.main(o, env)
   local r = require("ember.eval").evaluate{run = o.run, ckpt = o.ckpt, data = o.data, target = o.target,
     out = o.out, term = o.term, batch = o.batch, gnuplot = env.gnuplot}
   local cm = r.cm
-  stdout:write(("%s (epoch %s), %s: %d samples, %d classes\n\n"):format(r.path, tostring(r.ck.epoch), r.what,
+  stdout:write(("%s (epoch %s), %s: %d samples, %d classes\n\n"):format(r.path, util.tsv_field(r.ck.epoch), r.what,
     cm.n, cm.C))
   stdout:write(tostring(cm), "\n")
   for _, n in ipairs(r.notes) do stdout:write("note: ", n, "\n") end

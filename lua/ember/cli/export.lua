@@ -2,6 +2,7 @@
 -- model state) in a file PyTorch (safetensors) and NumPy (np.load) read.
 local ember = require "ember"
 local E = require "ember.error"
+local util = require "ember.util"
 local checkpoint = require "ember.eval.checkpoint"
 
 local M = {}
@@ -41,7 +42,7 @@ function M.main(o, env)
   if not ok then E.raise(E.kind(err) == "io" and "io" or "value", FN, "%s", E.message(err)) end
   local n, values = 0, 0
   for _, t in pairs(ck.model) do n, values = n + 1, values + t:numel() end
-  stdout:write(("%s: %d tensors, %d values from %s (epoch %s)\n"):format(out, n, values, path, tostring(ck.epoch)))
+  stdout:write(("%s: %d tensors, %d values from %s (epoch %s)\n"):format(out, n, values, path, util.tsv_field(ck.epoch)))
   return 0
 end
 

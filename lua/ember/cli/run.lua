@@ -18,7 +18,8 @@ M.spec = {
     {"--set", "KEY=VALUE", many = true, check = args.key_value, help =
       "override a default of ember.config (repeatable); the value is parsed by the type of the default: "
       .. "numbers stay numbers (finite; integers for an integer default), booleans stay booleans "
-      .. "(true/false); an ember.choice or ember.number default takes only the values it declares"},
+      .. "(true/false); an ember.choice or ember.number default takes only the values it declares; no "
+      .. "value may hold a control character (newline, tab, ...)"},
     {"--name", "NAME", help = "the experiment name (runs/NAME/...); default the name given to ember.run"},
     {"--runs", "DIR", help = "the root folder of run directories (default runs)"},
     {"--seed", "S", type = "integer", min = 0, help = "seed of ember's RNG (default the config's seed key, else 0)"},

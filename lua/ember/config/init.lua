@@ -50,6 +50,12 @@ local function sorted_keys(t)
   return keys
 end
 
+-- a string default is written to params.tsv as it is: it must be one line of printable text
+local function check_text(k, v)
+  local why = type(v) == "string" and parse.control_problem(k, v, "default " .. k)
+  if why then E.raise("value", "ember.config", "%s", why) end
+end
+
 local function check_list(k, v)
   for i, item in pairs(v) do
     if math.type(i) ~= "integer" or i < 1 or i > #v then
@@ -59,6 +65,7 @@ local function check_list(k, v)
     if ti ~= "number" and ti ~= "boolean" and ti ~= "string" then
       fail("default %s[%d] must be a number, boolean or string (got %s)", k, i, ti)
     end
+    check_text(k .. "[" .. i .. "]", item)
   end
 end
 
@@ -75,7 +82,7 @@ local function check_defaults(defaults)
     elseif t == "table" then check_list(k, v)
     elseif t ~= "number" and t ~= "boolean" and t ~= "string" then
       fail("default %s must be a number, boolean, string, list, ember.choice or ember.number (got %s)", k, t)
-    end
+    else check_text(k, v) end
   end
 end
 
@@ -86,6 +93,8 @@ local function apply(resolved, defaults, key, text, source)
     usage_error("unknown key '%s' in %s (known keys: %s)", key, source,
       #known > 0 and table.concat(known, ", ") or "none")
   end
+  local control = parse.control_problem(key, text)
+  if control then usage_error("%s: %s", util.tsv_field(source), control) end
   local default = defaults[key]
   local v, want = M.parse(text, default)
   if v == nil then

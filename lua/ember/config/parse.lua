@@ -6,7 +6,8 @@
 --   list      comma-separated items typed like the default's items (integers when every item is one)
 --   ember.choice / ember.number (ember.config.decl): the declared type, checked against its choices
 --             or bounds
--- The text is data, never executed.
+-- The text is data, never executed, and one line of printable text: a control character (a byte below
+-- 0x20, or 0x7f: newline, tab, escape ...) is refused, as params.tsv could not hold it.
 local decl = require "ember.config.decl"
 local util = require "ember.util"
 
@@ -114,6 +115,16 @@ local function parse_decl(text, d)
   end
   if not decl.check(d, out) then return nil, d:describe() .. ", each at most once" end
   return out
+end
+
+--- parse.control_problem(key, text [, what]) -> nil, or why text cannot be the value of key: it holds a
+-- control character, which params.tsv (one line per key, tab-separated) cannot keep. what names the
+-- value in the message (default "the value of KEY").
+function M.control_problem(key, text, what)
+  local at, name = util.control_char(text)
+  if not at then return nil end
+  return ("%s holds a control character (%s at byte %d); a config value is one line of printable text")
+    :format(what or ("the value of " .. key), name, at)
 end
 
 --- parse.value(text, default) -> the value of text typed like default (a plain default or a declared

@@ -45,6 +45,14 @@ local function stat(v, what, fail)
   fail("input.%s must be a tensor, a number or a list of numbers (got %s)", what, show(v))
 end
 
+local MAX_SAMPLE = 1 << 40
+
+local function show_sizes(sizes)
+  local parts = {}
+  for i, s in ipairs(sizes) do parts[i] = show(s) end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 --- checkpoint.check_input(input, fn) -> the input description, checked and with its statistics as
 -- tensors: {scale = number, standardize = {mean, std} | normalize = {min, max}, shape = {sizes}} (each
 -- optional). Applied in that order: x * scale, then the statistics (as Dataset:standardize and
@@ -77,10 +85,15 @@ function M.check_input(input, fn)
       fail("input.shape must be a list of sizes of one sample, such as {1, 8, 8} (got %s)", show(input.shape))
     end
     out.shape = {}
+    local values = 1
     for i, s in ipairs(input.shape) do
       local n = type(s) == "number" and math.tointeger(s) or nil
       if not n or n < 1 then fail("input.shape[%d] must be a positive integer (got %s)", i, show(s)) end
-      out.shape[i] = n
+      -- a product past 2^40, the most any tensor holds, would also wrap around in integers
+      if n > MAX_SAMPLE // values then
+        fail("input.shape %s is too large: one sample of it holds more than 2^40 values", show_sizes(input.shape))
+      end
+      out.shape[i], values = n, values * n
     end
   end
   return out

@@ -125,7 +125,10 @@ local function load_raw(spec, o, fn)
       E.raise("usage", fn, "--data %s: give the class column with --target COL (the run's checkpoint does not "
         .. "name its target column)", spec)
     end
-    if not exists(path) then E.raise("io", fn, "--data %s: no such file", spec) end
+    if not exists(path) then
+      E.raise("io", fn, "--data %s: %s", spec, require("lfs").attributes(path, "mode") and "not a regular file"
+        or "no such file")
+    end
   else
     E.raise("usage", fn, "--data %s: give fashion-mnist:test, fashion-mnist:train, digits or the path of a CSV file",
       spec)
@@ -158,12 +161,27 @@ local function prepare(x, input, fn)
     local n, per = x:shape()[1], 1
     for _, s in ipairs(input.shape) do per = per * s end
     if x:numel() ~= n * per then
-      E.raise("shape", fn, "the data %s cannot be shaped as the run's input (N x %s): %d values per sample, not %d",
-        util.shape_str(x), table.concat(input.shape, " x "), n > 0 and x:numel() // n or 0, per)
+      local sample = x:shape()
+      table.remove(sample, 1)
+      E.raise("shape", fn, "the data's samples are [%s] (%d values; x %s), but the run's model was trained on "
+        .. "samples [%s] (%d values; its checkpoint's data.input.shape)", table.concat(sample, " x "),
+        n > 0 and x:numel() // n or 0, util.shape_str(x), table.concat(input.shape, " x "), per)
     end
     x = x:reshape(n, table.unpack(input.shape))
   end
   return x
+end
+
+-- the checkpoint's data.input checked as ember.fit checks its input option: a checkpoint is a file, and
+-- a shape of {"x"} or statistics that are not numbers must be a clear error, not a Lua one mid-way
+local function run_input(data, fn)
+  if type(data) ~= "table" or data.input == nil then return nil end
+  local ok, input = pcall(require("ember.eval.checkpoint").check_input, data.input, fn)
+  if not ok then
+    E.raise("format", fn, "the checkpoint's data.input is not what ember.fit records: %s",
+      E.is(input) and input.message or E.message(input))
+  end
+  return input
 end
 
 --- data.load(spec, o) -> {x, y, classes, what, notes}: the data of --data SPEC as the model takes it, y
@@ -172,8 +190,9 @@ end
 function M.load(spec, o)
   local fn = o.fn or "ember eval"
   if type(spec) ~= "string" or spec == "" then E.raise("usage", fn, "give the data with --data SPEC") end
+  local input = run_input(o.data, fn)
   local raw = load_raw(spec, o, fn)
-  local input = (o.data and o.data.input) or raw.default_input
+  input = input or raw.default_input
   local notes = {}
   if raw.guessed_classes and raw.classes and spec ~= "digits" and not spec:find("^fashion") then
     notes[#notes + 1] = "the run's checkpoint does not record its classes: class i is the i-th smallest label of "

@@ -13,16 +13,19 @@ local fail = check.fail
 local Conv2d = Module:extend("Conv2d")
 M.Conv2d = Conv2d
 
--- padding as given ("valid", "same", an integer or {h, w}) -> {h, w}, same; "same" keeps the size at
--- stride 1, and an odd span (an even dilated kernel) gets its extra row and column at the bottom and
--- right from ember.conv2d, as PyTorch pads it
+-- padding as given ("valid", "same", an integer or {h, w}) -> {h, w}, same, extra; "same" keeps the
+-- size at stride 1: {h, w} is the top and left padding, and an odd span (an even dilated kernel) gets
+-- its extra row and column (extra) at the bottom and right from ember.conv2d, as PyTorch pads it
 local function padding_of(name, pad, kernel, stride, dilation)
   if pad == "valid" then return {0, 0} end
   if pad ~= "same" then return {check.pair(name, "padding", pad, 0)} end
   if stride[1] ~= 1 or stride[2] ~= 1 then fail(name, "padding = \"same\" needs stride 1") end
-  local p = {}
-  for i = 1, 2 do p[i] = dilation[i] * (kernel[i] - 1) // 2 end
-  return p, true
+  local p, extra = {}, {}
+  for i = 1, 2 do
+    local span = dilation[i] * (kernel[i] - 1)
+    p[i], extra[i] = span // 2, span % 2
+  end
+  return p, true, extra
 end
 
 --- nn.Conv2d(in_channels, out_channels, kernel_size [, {stride = 1, padding = 0, dilation = 1,
@@ -50,7 +53,8 @@ function Conv2d:init(cin, cout, kernel, opts)
          util.show(groups))
   end
   self.groups = groups
-  self.padding, self.same = padding_of(name, opts.padding or 0, self.kernel_size, self.stride, self.dilation)
+  self.padding, self.same, self.same_extra = padding_of(name, opts.padding or 0, self.kernel_size, self.stride,
+                                                        self.dilation)
   local kh, kw = self.kernel_size[1], self.kernel_size[2]
   local w = check.new_tensor(name, ember.empty, cout, cin // groups, kh, kw)
   init.kaiming_uniform_(w, {a = math.sqrt(5)})
@@ -81,7 +85,7 @@ function Conv2d:forward(x)
   if (d ~= 4 and d ~= 3) or x:size(d - 2) ~= self.in_channels then
     check.shape_error(self, "expected input [N x %d x H x W], got %s", self.in_channels, util.shape_str(x))
   end
-  window.check_fits(self, x, self.kernel_size, self.padding, self.dilation)
+  window.check_fits(self, x, self.kernel_size, self.padding, self.dilation, self.same_extra)
   return ember.conv2d(x, self.weight, self.bias, {stride = self.stride, padding = self.same and "same" or self.padding,
                                                   dilation = self.dilation, groups = self.groups})
 end

@@ -81,28 +81,51 @@ end
 
 local function is_spec(v) return type(v) == "table" and v.kind ~= nil end
 
-local function build(s, path, classes)
+-- as deep as ember.save nests tables: a spec read from a checkpoint is never deeper
+local MAX_DEPTH = 200
+
+-- the values of a spec's args, nil and why when args is not a list without holes
+local function arg_values(args)
+  if type(args) ~= "table" then return nil, ("args must be a list (got %s)"):format(util.show(args)) end
+  local n, count = 0, 0
+  for k in pairs(args) do
+    if math.type(k) ~= "integer" or k < 1 then
+      return nil, ("args must be a list (got the key %s)"):format(util.show(k))
+    end
+    n, count = math.max(n, k), count + 1
+  end
+  -- a hole would hand the constructor nil in its place, a different call than the one described
+  if count ~= n then
+    local hole = 1
+    while args[hole] ~= nil do hole = hole + 1 end
+    return nil, ("args must be a list without holes (args[%d] is nil, args[%d] is not)"):format(hole, n)
+  end
+  return args, n
+end
+
+-- st: classes (kind -> class), open (the specs being built: a spec inside itself is a cycle)
+local function build(st, s, path, depth)
   local fail = function(fmt, ...) E.raise("value", "ember.nn.from_spec", "%s: " .. fmt, where(path), ...) end
   if type(s) ~= "table" then fail("a spec table {kind = ..., args = {...}} expected (got %s)", util.show(s)) end
-  local cls = classes[s.kind]
+  if st.open[s] then fail("the spec contains itself (a cycle)") end
+  if depth > MAX_DEPTH then fail("specs nested deeper than %d modules", MAX_DEPTH) end
+  local cls = st.classes[s.kind]
   if not cls then
     local names = {}
-    for k in pairs(classes) do names[#names + 1] = k end
+    for k in pairs(st.classes) do names[#names + 1] = k end
     table.sort(names)
     fail("unknown kind %s (known: %s)", util.show(s.kind), table.concat(names, ", "))
   end
-  local args = s.args or {}
-  if type(args) ~= "table" then fail("args must be a list (got %s)", util.show(args)) end
-  local n, values = 0, {}
-  for k in pairs(args) do
-    if math.type(k) ~= "integer" or k < 1 then fail("args must be a list (got the key %s)", util.show(k)) end
-    n = math.max(n, k)
-  end
+  local args, n = arg_values(s.args or {})
+  if not args then fail("%s", n) end
+  st.open[s] = true
+  local values = {}
   for i = 1, n do
     local a = args[i]
-    values[i] = is_spec(a) and build(a, path == "" and tostring(i) or (path .. "." .. i), classes) or a
+    values[i] = is_spec(a) and build(st, a, path == "" and tostring(i) or (path .. "." .. i), depth + 1) or a
   end
-  local ok, m = pcall(cls, table.unpack(values, 1, n))
+  st.open[s] = nil
+  local ok, m = pcall(function() return cls(table.unpack(values, 1, n)) end)
   if not ok then fail("%s", E.message(m)) end
   return m
 end
@@ -110,7 +133,7 @@ end
 --- nn.from_spec(spec) -> a new module built from a spec that model:spec() gave, with fresh parameters
 -- (load the trained ones with load_state_dict). An error names the part of the spec that is wrong.
 function M.from_spec(s)
-  return build(s, "", kinds())
+  return build({classes = kinds(), open = {}}, s, "", 1)
 end
 
 return M

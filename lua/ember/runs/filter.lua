@@ -32,26 +32,108 @@ function M.parse_where(text)
   return nil, ("'%s': the operator must be one of =, !=, <, <=, >, >="):format(text)
 end
 
---- filter.glob(pattern) -> a function(s) -> true when s matches the shell glob pattern as a whole
--- (* any text, ? one character, [abc] [a-z] [!abc] a class; every other character stands for itself)
-function M.glob(pattern)
-  local out, i = {"^"}, 1
-  while i <= #pattern do
-    local c = pattern:sub(i, i)
-    if c == "*" then out[#out + 1] = ".*"
-    elseif c == "?" then out[#out + 1] = "."
-    elseif c == "[" and pattern:find("]", i + 2, true) then
-      local close = pattern:find("]", i + 2, true)
-      local class = pattern:sub(i + 1, close - 1):gsub("^!", "^"):gsub("%%", "%%%%")
-      out[#out + 1] = "[" .. class .. "]"
-      i = close
-    else
-      out[#out + 1] = c:gsub("%W", "%%%0")
-    end
-    i = i + 1
+-- the characters of s: its UTF-8 sequences, and each byte that is not part of one on its own, so that
+-- ? and a class take "é" whole and a name that is not UTF-8 still matches byte by byte
+local function chars(s)
+  local out, i = {}, 1
+  while i <= #s do
+    local b = s:byte(i)
+    local len = b < 0xC2 and 1 or b < 0xE0 and 2 or b < 0xF0 and 3 or b < 0xF5 and 4 or 1
+    if len > 1 and not utf8.len(s, i, i) then len = 1 end
+    out[#out + 1] = s:sub(i, i + len - 1)
+    i = i + len
   end
-  local lua_pattern = table.concat(out) .. "$"
-  return function(s) return s ~= nil and s:find(lua_pattern) ~= nil end
+  return out
+end
+
+-- a character's order in a range [a-z]: its code point, or its byte when it is not UTF-8
+local function code(c) return #c > 1 and utf8.codepoint(c) or c:byte() end
+
+local STAR, ANY = {}, {}
+
+-- the class that starts at pc[i] = "[": a token and the index after its "]", or nil when no "]" closes it
+-- (then the "[" is a character like any other). "!" or "^" first negates; a "]" first is a member;
+-- a-z is a range ("-" first or last is a member)
+local function class_at(pc, i)
+  local j = i + 1
+  local negate = pc[j] == "!" or pc[j] == "^"
+  if negate then j = j + 1 end
+  local items, first = {}, true
+  while j <= #pc do
+    local c = pc[j]
+    if c == "]" and not first then return {negate = negate, items = items}, j + 1 end
+    if pc[j + 1] == "-" and pc[j + 2] ~= nil and pc[j + 2] ~= "]" then
+      items[#items + 1] = {code(c), code(pc[j + 2])}
+      j = j + 3
+    else
+      items[#items + 1] = {code(c), code(c)}
+      j = j + 1
+    end
+    first = false
+  end
+  return nil
+end
+
+local function compile(pattern)
+  local pc, tokens, i = chars(pattern), {}, 1
+  while i <= #pc do
+    local c, class, after = pc[i], nil, nil
+    if c == "[" then class, after = class_at(pc, i) end
+    if class then tokens[#tokens + 1], i = class, after
+    else
+      if c == "*" then
+        if tokens[#tokens] ~= STAR then tokens[#tokens + 1] = STAR end
+      else tokens[#tokens + 1] = c == "?" and ANY or c end
+      i = i + 1
+    end
+  end
+  return tokens
+end
+
+-- does token t (not STAR) take the character c?
+local function takes(t, c)
+  if t == ANY then return true end
+  if type(t) == "string" then return t == c end
+  local n = code(c)
+  for _, r in ipairs(t.items) do
+    if r[1] <= n and n <= r[2] then return not t.negate end
+  end
+  return t.negate
+end
+
+-- the classic iterative match: on a mismatch, go back to the last * and let it take one more
+-- character. Time at most #tokens x #s, whatever the pattern (no exponential backtracking).
+local function match(tokens, s)
+  local p, i, star, mark = 1, 1, nil, nil
+  while i <= #s do
+    local t = tokens[p]
+    if t == STAR then
+      star, mark, p = p, i, p + 1
+    elseif t ~= nil and takes(t, s[i]) then
+      p, i = p + 1, i + 1
+    elseif star then
+      mark = mark + 1
+      p, i = star + 1, mark
+    else
+      return false
+    end
+  end
+  while tokens[p] == STAR do p = p + 1 end
+  return p > #tokens
+end
+
+--- filter.glob(pattern) -> a function(s) -> true when s matches the shell glob pattern as a whole:
+-- * any text, ? one character, [abc] [a-z] [!abc] (or [^abc]) a class, whose first character may be "]"
+-- ([]a] takes "]" or "a"); every other character stands for itself, and so does a "[" that no "]"
+-- closes ("[", "[]", "[!]" and "a[b" match themselves). There is no escape character ([*] matches "*")
+-- and there are no named classes ([:alpha:]).
+-- Characters are UTF-8 characters. The time is bounded by #pattern x #s.
+function M.glob(pattern)
+  if type(pattern) ~= "string" then
+    E.raise("type", "ember.runs.filter", "a glob must be a string (got %s)", type(pattern))
+  end
+  local tokens = compile(pattern)
+  return function(s) return type(s) == "string" and match(tokens, chars(s)) end
 end
 
 --- filter.options: the declarations of --where, --last and --match for ember.cli.args

@@ -118,11 +118,16 @@ local function shown(key, v, resolved)
   return short(v) .. (resolved and "*" or "")
 end
 
---- table.build(list, cols) -> {header = {...}, shown = {{...}}, exact = {{...}}, resolved = bool}: the
--- cells of the runs of list for the columns cols (default table.default_columns): shown for people
--- (numbers cut to 4 digits, durations as 1m05s, resolved params marked *), exact for programs. In the
--- exact form a param column K with a resolved value in some run is followed by a column used.K that
--- holds the resolved values (empty where the run used params.tsv's value).
+-- what a cell of `typed` holds where the run has no value (exact writes "", JSON null)
+local MISSING = setmetatable({}, {__name = "missing"})
+
+--- table.build(list, cols) -> {header = {...}, shown = {{...}}, exact = {{...}}, typed = {{...}},
+-- resolved = bool}: the cells of the runs of list for the columns cols (default table.default_columns):
+-- shown for people (numbers cut to 4 digits, durations as 1m05s, resolved params marked *), exact for
+-- programs, typed the values themselves (numbers, text, or table.MISSING) for JSON, which tells a
+-- missing value from an empty text. In the exact forms a param column K with a resolved value in some
+-- run is followed by a column used.K that holds the resolved values (empty where the run used
+-- params.tsv's value).
 function M.build(list, cols)
   cols = cols or M.default_columns(list)
   local header, exact_header, used_after = {}, {}, {}
@@ -141,20 +146,22 @@ function M.build(list, cols)
       end
     end
   end
-  local t = {header = header, exact_header = exact_header, shown = {}, exact = {}, resolved = false}
+  local t = {header = header, exact_header = exact_header, shown = {}, exact = {}, typed = {}, resolved = false}
   for _, r in ipairs(list) do
-    local a, b = {}, {}
+    local a, b, typed = {}, {}, {}
     for _, c in ipairs(cols) do
       local v, resolved = values.get(r, c)
       a[#a + 1] = shown(c, v, resolved)
-      b[#b + 1] = exact(v)
+      b[#b + 1], typed[#b + 1] = exact(v), v == nil and MISSING or v
       if resolved then t.resolved = true end
-      if used_after[c] then b[#b + 1] = resolved and exact(v) or "" end
+      if used_after[c] then b[#b + 1], typed[#b + 1] = resolved and exact(v) or "", resolved and v or MISSING end
     end
-    t.shown[#t.shown + 1], t.exact[#t.exact + 1] = a, b
+    t.shown[#t.shown + 1], t.exact[#t.exact + 1], t.typed[#t.typed + 1] = a, b, typed
   end
   return t
 end
+
+M.MISSING = MISSING
 
 local tsv_field = util.tsv_field
 
@@ -185,8 +192,30 @@ function M.csv(t) return delimited(t, csv_field, ",", "\r\n") end
 local JSON_ESCAPES = {['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
   ["\r"] = "\\r", ["\t"] = "\\t"}
 
+-- s with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD, so that text read
+-- from a run's files (any bytes) is always valid JSON
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  local out, i = {}, 1
+  while i <= #s do
+    local ascii = s:find("[\128-\255]", i)
+    if not ascii then out[#out + 1] = s:sub(i); break end
+    out[#out + 1] = s:sub(i, ascii - 1)
+    local b = s:byte(ascii)
+    local len = b < 0xE0 and 2 or b < 0xF0 and 3 or 4
+    if b >= 0xC2 and b < 0xF5 and utf8.len(s, ascii, ascii) then
+      out[#out + 1] = s:sub(ascii, ascii + len - 1)
+      i = ascii + len
+    else
+      out[#out + 1] = "\u{FFFD}"
+      i = ascii + 1
+    end
+  end
+  return table.concat(out)
+end
+
 local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
+  return '"' .. valid_utf8(s):gsub('[%c"\\]', function(c)
     return JSON_ESCAPES[c] or ("\\u%04x"):format(c:byte())
   end) .. '"'
 end
@@ -200,18 +229,27 @@ local function is_json_number(s)
   return rest == ""
 end
 
--- a cell as JSON: empty is null, text that is a JSON number stays a number (as written), names are text
-local function json_value(key, s)
-  if s == "" or s == "nan" or s == "inf" or s == "-inf" then return "null" end
-  if not TEXT_KEYS[key] and is_json_number(s) then return s end
-  return json_string(s)
+-- a typed cell as JSON: missing is null; a number is a number, NaN and infinities null (JSON has none);
+-- text that is a finite JSON number stays a number as written (a param "0.001"), any other text, "",
+-- "nan" and "1e400" (infinite as a double) included, is a string; names are always text
+local function json_value(key, v)
+  if v == MISSING then return "null" end
+  if type(v) == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    local s = util.number_text(v)
+    return is_json_number(s) and s or json_string(s)
+  end
+  v = tostring(v)
+  if not TEXT_KEYS[key] and is_json_number(v) and util.is_finite(tonumber(v)) then return v end
+  return json_string(v)
 end
 
---- table.json(t) -> the exact cells as a JSON array of objects, keys in column order; numbers as
--- numbers (nan and inf as null), missing values as null
+--- table.json(t) -> the typed cells as a JSON array of objects, keys in column order; numbers as
+-- numbers (NaN and infinities as null), text as strings (invalid UTF-8 bytes as U+FFFD), missing
+-- values as null
 function M.json(t)
   local rows = {}
-  for _, row in ipairs(t.exact) do
+  for _, row in ipairs(t.typed) do
     local f = {}
     for i, key in ipairs(t.exact_header) do
       f[i] = json_string(key) .. ": " .. json_value(key, row[i])

@@ -38,6 +38,8 @@ function M.parse_grid(text)
   if not k then return nil, ("needs KEY=V1,V2,... (got '%s')"):format(text) end
   local key, why = check_key(trim(k), text)
   if not key then return nil, why end
+  local control = require("ember.config.parse").control_problem(key, rest)
+  if control then return nil, ("%s: %s"):format(util.tsv_field(text), control) end
   local sep = rest:find(";", 1, true) and ";" or ","
   local values, seen = {}, {}
   for field in (rest .. sep):gmatch("([^" .. sep .. "]*)" .. sep) do
@@ -81,6 +83,8 @@ function M.parse_set(text)
   if not k then return nil, ("needs KEY=VALUE (got '%s')"):format(text) end
   local key, why = check_key(trim(k), text)
   if not key then return nil, why end
+  local control = require("ember.config.parse").control_problem(key, v)
+  if control then return nil, ("%s: %s"):format(util.tsv_field(text), control) end
   return {key = key, value = v}
 end
 
