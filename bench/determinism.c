@@ -62,26 +62,33 @@ int main(void) {
   float *a = malloc(sizeof(float) * 1024 * 1024), *b = malloc(sizeof(float) * 1024 * 1024);
   float *c = malloc(sizeof(float) * 1024 * 1024);
   for (int i = 0; i < 1024 * 1024; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.2f; }
-  for (int threads = 1; threads <= 2; threads++)
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+  enum { NOPS = sizeof ops / sizeof ops[0] };
+  for (int threads = 1; threads <= 2; threads++) {
+    double e[NOPS], o[NOPS] = {0};
+    /* every product through ember's pool first, then every one on OpenBLAS's threads: OpenBLAS's
+       helpers spin for a while after a threaded call, and timed between two of them ember's blocks
+       would share the 2 cores with a spinning OpenBLAS thread */
+    em_set_num_threads(threads);
+    set_threads(1);
+    for (int i = 0; i < NOPS; i++) {
       const op *p = &ops[i];
-      double e, o = 0;
-      if (p->m == 0) {
-        em_set_num_threads(threads);
-        e = TIME(em_sum_chunks(c, a, p->k, p->n, p->n));
-      } else {
-        const int lda = p->ta ? p->m : p->k, ldb = p->tb ? p->k : p->n;
-        em_set_num_threads(threads);
-        set_threads(1);
-        e = TIME(em_sgemm(p->ta, p->tb, p->m, p->n, p->k, 1.0f, a, lda, b, ldb, 0.0f, c, p->n));
-        em_set_num_threads(1);
-        set_threads(threads);
-        o = TIME(sgemm(101, p->ta ? 112 : 111, p->tb ? 112 : 111, p->m, p->n, p->k, 1.0f, a, lda, b, ldb, 0.0f, c,
-                       p->n));
-        set_threads(1);
-      }
-      printf("result\t%s/%s/%d\t%.2f,%.2f\n", p->workload, p->what, threads, e, o);
+      const int lda = p->ta ? p->m : p->k, ldb = p->tb ? p->k : p->n;
+      e[i] = p->m == 0 ? TIME(em_sum_chunks(c, a, p->k, p->n, p->n))
+                       : TIME(em_sgemm(p->ta, p->tb, p->m, p->n, p->k, 1.0f, a, lda, b, ldb, 0.0f, c, p->n));
     }
+    em_set_num_threads(1);
+    set_threads(threads);
+    for (int i = 0; i < NOPS; i++) {
+      const op *p = &ops[i];
+      const int lda = p->ta ? p->m : p->k, ldb = p->tb ? p->k : p->n;
+      if (p->m)
+        o[i] = TIME(sgemm(101, p->ta ? 112 : 111, p->tb ? 112 : 111, p->m, p->n, p->k, 1.0f, a, lda, b, ldb, 0.0f,
+                          c, p->n));
+    }
+    set_threads(1);
+    for (int i = 0; i < NOPS; i++)
+      printf("result\t%s/%s/%d\t%.2f,%.2f\n", ops[i].workload, ops[i].what, threads, e[i], o[i]);
+  }
   free(a); free(b); free(c);
   return 0;
 }

@@ -228,12 +228,35 @@ static void sgemm_serial(int trans_a, int trans_b, int m, int n, int k, float al
    0.3.21's Haswell and SkylakeX kernels a row's result changes with the rows called beside it, even
    at boundaries aligned to 64.) Each block re-packs the operand it shares with the others (B for rows,
    A for columns), so the longer side of C is cut, into blocks of at least MIN_SIDE rows: 64-row blocks
-   cost a 1024 x 256 x 784 product 25-40% at 1 thread, 256-row blocks 4-7%. Blocks are at least
+   cost a 1024 x 256 x 784 product 25-40% at 1 thread, 256-row blocks 4-7%. The one exception: a side
+   of MIN_SIDE to 2 * MIN_SIDE - 1 is cut in two, since otherwise a small layer runs on one thread (the
+   MLP's 128 x 256 x 784 at batch 128: two 128-column blocks cost it 0-6% at 1 thread and ran 1.7x
+   faster on 2). Above two, the count is even, so 2, 4, 8 and 16 threads share the blocks equally: on 2
+   threads 3 blocks took 1.2-1.3x as long as 2 or 4 (256 x 784 x 1024), and 4 blocks of 208 columns
+   1.13-1.2x as long as 2 of 392 (256 x 784 x 128), so 784 columns make 2 blocks. Blocks are at least
    BLOCK_MACS multiply-adds (about 25 us) and at most MAX_BLOCKS. */
 #define BLOCK_MACS (1 << 22)
 #define BLOCK_ALIGN 16
 #define MIN_SIDE 256
 #define MAX_BLOCKS 16
+
+/* rows (or columns) of C per block; the whole side when the product is one block */
+static int block_step(int m, int n, int k) {
+  const int side = m >= n ? m : n;
+  int64_t blocks = (int64_t)((double)m * n * k / BLOCK_MACS);
+  if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
+  const int most = side / MIN_SIDE == 1 ? 2 : side / MIN_SIDE;
+  if (blocks > most) blocks = most;
+  if (blocks > 2 && blocks % 2) blocks--;
+  if (blocks <= 1) return side;
+  const int per = (int)((side + blocks - 1) / blocks);
+  return (per + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
+}
+
+int em_sgemm_blocks(int m, int n, int k) {
+  const int side = m >= n ? m : n, step = block_step(m, n, k);
+  return side > 0 ? (side + step - 1) / step : 1;
+}
 
 typedef struct {
   int ta, tb, m, n, k, lda, ldb, ldc, rows, step;
@@ -264,17 +287,11 @@ void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
     return;
   }
   if (!loaded) em_blas_init();
-  const double macs = (double)m * n * k;
-  const int rows = m >= n, side = rows ? m : n;
-  int64_t blocks = (int64_t)(macs / BLOCK_MACS);
-  if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
-  if (blocks > side / MIN_SIDE) blocks = side / MIN_SIDE;
-  if (blocks <= 1) {
+  const int rows = m >= n, side = rows ? m : n, step = block_step(m, n, k);
+  if (step >= side) {
     sgemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  const int per = (int)((side + blocks - 1) / blocks);
-  gemm_job j = {trans_a, trans_b, m, n, k, lda, ldb, ldc, rows, (per + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN,
-                alpha, beta, a, b, c};
+  gemm_job j = {trans_a, trans_b, m, n, k, lda, ldb, ldc, rows, step, alpha, beta, a, b, c};
   em_parallel_chunks((side + j.step - 1) / j.step, gemm_block, &j);
 }

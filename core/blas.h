@@ -12,6 +12,10 @@
 void em_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc);
 
+/* how many blocks em_sgemm cuts an m x n x k product into (1: one serial call); a function of the shape
+   alone, never of the thread count */
+int em_sgemm_blocks(int m, int n, int k);
+
 /* loads OpenBLAS if not done (idempotent); 0 on success, -1 when only the built-in fallback runs */
 int em_blas_init(void);
 /* "OpenBLAS 0.3.21 SkylakeX (chosen by ember)" or "built-in (libopenblas.so.0 not found)" */

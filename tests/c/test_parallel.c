@@ -1,7 +1,7 @@
 /* test_parallel.c - the fork-join pool covers every index and every chunk exactly once, for any thread
    count, with worker ids in range; a nested region runs serially instead of deadlocking; em_sum_chunks
    adds chunks in order; em_sgemm gives the same bits at every thread count, including products cut
-   into blocks. */
+   into blocks, and cuts a product into a count of blocks that its shape fixes. */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -75,6 +75,28 @@ int main(void) {
                                   {1, 0, 256, 784, 1024}, {0, 0, 700, 1300, 129}, {1, 1, 1500, 300, 100}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
     CHECK(gemm_same_at_every_thread_count(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4]));
+  /* a longest side of 256 to 511 is cut in two (the MLP at batch 128: its first layer's forward, and a
+     weight gradient, both transposed), an odd side into unequal halves (333 = 176 + 157) */
+  static const int halves[][5] = {{0, 1, 128, 256, 784}, {1, 1, 256, 128, 784}, {1, 0, 333, 200, 500}};
+  for (size_t i = 0; i < sizeof halves / sizeof halves[0]; i++) {
+    CHECK(em_sgemm_blocks(halves[i][2], halves[i][3], halves[i][4]) == 2);
+    CHECK(gemm_same_at_every_thread_count(halves[i][0], halves[i][1], halves[i][2], halves[i][3], halves[i][4]));
+  }
+  /* the block count: one below 256 rows or 4M multiply-adds; above two, even, so 2, 4, 8 or 16 threads
+     share the blocks equally (784 columns: 2 blocks, not 3) */
+  CHECK(em_sgemm_blocks(255, 200, 4096) == 1);
+  CHECK(em_sgemm_blocks(300, 100, 100) == 1);
+  CHECK(em_sgemm_blocks(256, 784, 128) == 2);
+  CHECK(em_sgemm_blocks(256, 784, 1024) == 2);
+  CHECK(em_sgemm_blocks(1024, 256, 784) == 4);
+  CHECK(em_sgemm_blocks(1300, 700, 129) == 4);
+  CHECK(em_sgemm_blocks(4096, 4096, 4096) == 16);
+  int even = 1;
+  for (int side = 256; side <= 8192; side += 16) {
+    const int blocks = em_sgemm_blocks(side, 64, 4096);
+    even &= blocks <= 2 || blocks % 2 == 0;
+  }
+  CHECK(even);
 
   for (int threads = 1; threads <= 3; threads++) {   /* 3 oversubscribes a 2-core machine on purpose */
     em_set_num_threads(threads);

@@ -56,6 +56,8 @@ describe("layers give the same bits at every thread count", function()
   local cases = {
     {"Linear (products cut into blocks of rows and of columns)", function() return nn.Linear(784, 256) end,
      {1024, 784}},
+    {"Linear on a small batch (products of 256 to 511 rows or columns cut in two)",
+     function() return nn.Linear(784, 256) end, {128, 784}},
     {"Conv2d direct (LeNet conv2)", function() return nn.Conv2d(10, 20, 5) end, {100, 10, 12, 12}},
     {"Conv2d direct, padding and dilation", function() return nn.Conv2d(3, 7, 3, {padding = 2, dilation = 2}) end,
      {37, 3, 11, 9}},
