@@ -1,8 +1,8 @@
 -- threads_spec.lua - the same bits at every thread count: every layer, loss and optimizer, forward and
 -- gradients, at 2, 3, 4 and 8 threads against 1 thread (8 on a 2-core machine still cuts the work 8
 -- ways), and a small CNN trained for a few steps. Sizes are large enough that every kernel splits its
--- work (elementwise ops above 32768 elements, products above 2M multiply-adds, optimizer steps above
--- 262144 parameters, convolutions over several groups of images).
+-- work (elementwise ops above 32768 elements, products of 2^23 multiply-adds and more, optimizer steps
+-- above 262144 parameters, convolutions over several groups of images).
 local ember = require "ember"
 local nn, loss, optim = ember.nn, ember.loss, ember.optim
 
