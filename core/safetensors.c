@@ -136,9 +136,11 @@ static int write_header(st_buf *h, const em_wt *const *order, size_t n, const em
       const char *bad = !utf8_valid((const unsigned char *)m[i].key, strlen(m[i].key)) ? m[i].key
                         : !utf8_valid((const unsigned char *)m[i].value, strlen(m[i].value)) ? m[i].value : NULL;
       if (bad || (i > 0 && strcmp(m[i - 1].key, m[i].key) == 0)) {
+        /* the message is formatted before m goes: m[i].key is read from it */
+        const int rc = bad ? em_fail("save_safetensors: metadata text is not valid UTF-8")
+                           : em_fail("save_safetensors: metadata key '%.200s' is given twice", m[i].key);
         free(m);
-        return bad ? em_fail("save_safetensors: metadata text is not valid UTF-8")
-                   : em_fail("save_safetensors: metadata key '%.200s' is given twice", m[i].key);
+        return rc;
       }
       if (i) buf_add(h, ",", 1);
       buf_json_str(h, m[i].key, strlen(m[i].key));
