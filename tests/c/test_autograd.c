@@ -64,7 +64,7 @@ static em_tensor *op_linear(void) { return em_linear(x, lw, NULL); }
 static em_tensor *op_conv2d(void) {
   int64_t s[4] = {1, 3, 1, 4};
   em_tensor *img = em_tensor_view_raw(x, 4, s);   /* x is contiguous: [1 x 3 x 1 x 4] */
-  em_conv2d_opts o = {{1, 1}, {0, 0}, {1, 1}};
+  em_conv2d_opts o = {.stride = {1, 1}, .padding = {0, 0}, .dilation = {1, 1}};
   em_tensor *r = img ? em_conv2d(img, cw, NULL, &o) : NULL;
   em_tensor_release(img);
   return r;
@@ -139,6 +139,7 @@ static void test_out_of_memory_while_recording(void) {
     CHECK(em_live_bytes() == base);
   }
 #else
+  (void)ops, (void)whole;
   printf("# skip: calloc cannot be replaced under AddressSanitizer\n");
 #endif
 }

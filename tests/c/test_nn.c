@@ -145,14 +145,14 @@ static void test_conv_hand(void) {
   for (int i = 0; i < 16; i++) xv[i] = (float)(i + 1);
   int64_t xs[4] = {1, 1, 4, 4}, ks[4] = {1, 1, 3, 3}, bs[1] = {1};
   em_tensor *x = tensor_of(4, xs, xv), *k = tensor_of(4, ks, kv), *b = tensor_of(1, bs, bv);
-  em_conv2d_opts o = {{1, 1}, {0, 0}, {1, 1}};
+  em_conv2d_opts o = {.stride = {1, 1}, .padding = {0, 0}, .dilation = {1, 1}};
   em_tensor *y = em_conv2d(x, k, b, &o);
   CHECK(y && y->ndim == 4 && y->shape[2] == 2 && y->shape[3] == 2);
   const float want[4] = {0.5f, 3.5f, 12.5f, 15.5f};
   for (int i = 0; i < 4; i++) CHECK_CLOSE(em_data(y)[i], want[i], 1e-6);
   em_tensor_release(y);
   /* padding 1, stride 2: windows start at (-1,-1), (-1,1), (1,-1), (1,1) -> -5, -5, 5, 15 (no bias) */
-  em_conv2d_opts o2 = {{2, 2}, {1, 1}, {1, 1}};
+  em_conv2d_opts o2 = {.stride = {2, 2}, .padding = {1, 1}, .dilation = {1, 1}};
   y = em_conv2d(x, k, NULL, &o2);
   const float want2[4] = {-5, -5, 5, 15};
   CHECK(y && y->shape[2] == 2 && y->shape[3] == 2);
@@ -181,12 +181,13 @@ static void test_conv_vs_reference(void) {
     const int *v = cases[c];
     int64_t xs[4] = {v[0], v[1], v[2], v[3]}, ws[4] = {v[4], v[1], v[5], v[6]}, bs[1] = {v[4]};
     em_tensor *x = rand_tensor(4, xs, -1, 1), *w = rand_tensor(4, ws, -1, 1), *b = rand_tensor(1, bs, -1, 1);
-    em_conv2d_opts o = {{v[7], v[7]}, {v[8], v[8]}, {v[9], v[10]}};
+    em_conv2d_opts o = {.stride = {v[7], v[7]}, .padding = {v[8], v[8]}, .dilation = {v[9], v[10]}};
     em_tensor *y = em_conv2d(x, w, b, &o);
     CHECK(y != NULL);
     if (!y) { fprintf(stderr, "%s\n", em_error()); continue; }
-    em_conv2d_geom g = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[7], v[8], v[8], v[9], v[10],
-                        (int)y->shape[2], (int)y->shape[3]};
+    em_conv2d_geom g = {.n = v[0], .cin = v[1], .h = v[2], .w = v[3], .cout = v[4], .kh = v[5], .kw = v[6],
+                        .sh = v[7], .sw = v[7], .ph = v[8], .pw = v[8], .dh = v[9], .dw = v[10],
+                        .oh = (int)y->shape[2], .ow = (int)y->shape[3]};
     CHECK(g.oh == em_window_out(v[2], v[5], v[7], v[8], v[9], 0) && g.ow == em_window_out(v[3], v[6], v[7], v[8], v[10], 0));
     float *ref = malloc((size_t)em_numel(y) * sizeof(float));
     conv_ref(ref, em_data(x), em_data(w), em_data(b), &g);
@@ -206,7 +207,7 @@ static void test_conv_grad(void) {
     const int *v = cases[c];
     int64_t xs[4] = {v[0], v[1], v[2], v[3]}, ws[4] = {v[4], v[1], v[5], v[5]}, bs[1] = {v[4]};
     em_tensor *in[3] = {rand_tensor(4, xs, -1, 1), rand_tensor(4, ws, -1, 1), rand_tensor(1, bs, -1, 1)};
-    em_conv2d_opts o = {{v[6], v[6]}, {v[7], v[7]}, {v[8], v[8]}};
+    em_conv2d_opts o = {.stride = {v[6], v[6]}, .padding = {v[7], v[7]}, .dilation = {v[8], v[8]}};
     double e = gradcheck(f_conv, in, 3, &o, 1e-2);
     CHECK_CLOSE(e, 0, 2e-3);
     for (int k = 0; k < 3; k++) em_tensor_release(in[k]);
@@ -431,7 +432,7 @@ static void test_dropout(void) {
 static void test_errors(void) {
   int64_t xs[4] = {64, 3, 28, 28}, ws[4] = {10, 1, 5, 5}, small[4] = {2, 1, 3, 3};
   em_tensor *x = em_tensor_zeros(4, xs), *w = em_tensor_zeros(4, ws), *s = em_tensor_zeros(4, small);
-  em_conv2d_opts o = {{1, 1}, {0, 0}, {1, 1}};
+  em_conv2d_opts o = {.stride = {1, 1}, .padding = {0, 0}, .dilation = {1, 1}};
   CHECK(em_conv2d(x, w, NULL, &o) == NULL);
   CHECK_STR_CONTAINS(em_error(), "conv2d: input [64 x 3 x 28 x 28] has 3 channels but weight [10 x 1 x 5 x 5] expects 1");
   CHECK(em_conv2d(s, w, NULL, &o) == NULL);
