@@ -97,6 +97,13 @@ describe("ember.run", function()
     assert.matches("unknown status \"done\"", errmsg(run.set_status, run, "done"))
     assert.matches("ember.run: unknown option \"nmae\"", errmsg(ember.run, {nmae = "x"}))
     assert.matches("name must be a non%-empty string without '/'", errmsg(ember.run, {name = "a/b", runs = root}))
+    -- a NUL ends a path at the C library: 'r' would be created, and run:path would name another file
+    assert.matches("ember.run: runs must be a folder name without a NUL byte %(got \".*/r\\0uns\"%)",
+      errmsg(ember.run, {name = "n", runs = root .. "/r\0uns"}))
+    assert.is_false(exists(root .. "/r"))
+    assert.matches("run:path: name must be a non%-empty string without a NUL byte", errmsg(run.path, run, "x\0y"))
+    assert.matches("run:path: name must be", errmsg(run.path, run, 5))
+    assert.equals(run.dir .. "/plots/a.png", run:path("plots/a.png"))
     run:finish()
     assert.matches("is closed", errmsg(run.log, run, {a = 1}))
   end)

@@ -118,7 +118,9 @@ local function open_new(self, s, args)
   if name == nil and self.script then name = dirs.basename(self.script):gsub("%.lua$", "") end
   self.name = check_name(name or "run")
   local root = s.runs_root or args.runs or "runs"
-  if type(root) ~= "string" or root == "" then fail("runs must be a folder name (got %s)", show(root)) end
+  if type(root) ~= "string" or root == "" or root:find("\0", 1, true) then
+    fail("runs must be a folder name without a NUL byte (got %s)", show(root))
+  end
   self.dir, self.id = dirs.create(root, self.name)
   self._lock = dirs.lock(self.dir, "ember.run")
   self.seed = new_seed(s, args, self.config)

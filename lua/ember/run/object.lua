@@ -39,6 +39,10 @@ end
 
 --- run:path(name) -> the path of a file in the run directory.
 function Run:path(name)
+  -- a NUL would end the name at the C library: the file written would not be the one named
+  if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
+    E.raise("value", "run:path", "name must be a non-empty string without a NUL byte (got %s)", show(name))
+  end
   return self.dir .. "/" .. name
 end
 
