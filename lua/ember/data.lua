@@ -316,6 +316,7 @@ end
 -- that made it, so it is an error.
 function M.script_path(name)
   if type(name) ~= "string" then fail_type("script_path", "name must be a string (got %s)", show(name)) end
+  if util.has_nul(name) then fail("script_path", "name cannot contain a NUL byte (got %s)", show(name)) end
   if name:sub(1, 1) == "/" then return name end
   if debug.getinfo(1, "t").istailcall then
     fail("script_path", "called as a tail call (return ember.data.script_path(...)), which hides the script "
@@ -342,7 +343,7 @@ function M.fashion_mnist(split, dir)
   if dir ~= nil and type(dir) ~= "string" then
     fail_type("fashion_mnist", "dir must be the path of a folder (got %s)", show(dir))
   end
-  if dir and dir:find("\0", 1, true) then fail("fashion_mnist", "dir cannot contain a NUL byte (got %s)", show(dir)) end
+  if dir and util.has_nul(dir) then fail("fashion_mnist", "dir cannot contain a NUL byte (got %s)", show(dir)) end
   dir = dir or os.getenv("EMBER_FASHION_MNIST") or FMNIST_DIR
   local prefix = dir .. "/" .. (split == "train" and "train" or "t10k")
   local found = {}

@@ -94,8 +94,13 @@ function M.tsv_field(v)
   return (tostring(v):gsub("%c", " "))
 end
 
+--- util.has_nul(s) -> true when the string s holds a NUL byte. The C library ends a file name there, so
+-- a path with one names another file than the one given: every path a script can pass is checked.
+function M.has_nul(s) return s:find("\0", 1, true) ~= nil end
+
 --- util.read_file(path) -> the whole file as a string, or nil when it cannot be opened
 function M.read_file(path)
+  if M.has_nul(path) then return nil end
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("a")
@@ -112,12 +117,13 @@ end
 
 --- util.is_file(path), util.is_dir(path) -> true when path is a regular file / a directory (following
 -- symlinks)
-function M.is_file(path) return require("lfs").attributes(path, "mode") == "file" end
-function M.is_dir(path) return require("lfs").attributes(path, "mode") == "directory" end
+function M.is_file(path) return not M.has_nul(path) and require("lfs").attributes(path, "mode") == "file" end
+function M.is_dir(path) return not M.has_nul(path) and require("lfs").attributes(path, "mode") == "directory" end
 
 --- util.mkdir_p(dir) -> true, or nil and a message (mkdir -p)
 function M.mkdir_p(dir)
   local lfs = require "lfs"   -- here, so modules that only read files work without lua-filesystem
+  if M.has_nul(dir) then return nil, "a folder name cannot contain a NUL byte" end
   if dir == "" or lfs.attributes(dir, "mode") == "directory" then return true end
   local parent = dir:match("^(.+)/[^/]*$")
   if parent and parent ~= dir then

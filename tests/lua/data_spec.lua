@@ -430,6 +430,7 @@ describe("script_path", function()
     h.write(dir .. "/z.lua", 'return require("ember").data.script_path("d.csv")\n')
     fails_with("script_path: called as a tail call", function() dofile(dir .. "/z.lua") end)
     fails_with("script_path: name must be a string (got 5)", function() data.script_path(5) end)
+    fails_with('script_path: name cannot contain a NUL byte (got "d\\0.csv")', function() data.script_path("d\0.csv") end)
   end)
 end)
 

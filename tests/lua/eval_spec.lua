@@ -167,6 +167,10 @@ describe("ember eval", function()
     assert.are.equal(3, ck.epoch)
     assert.is_false(model.training)
     assert.are.same({{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, model[1].weight:totable())
+    local ok, err = pcall(ember.eval.load_model, dir .. "\0/other")
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("ember.eval.load_model: give a run directory or checkpoint without a NUL byte", 1, true),
+      tostring(err))
   end)
 
   describe("says clearly what is wrong", function()

@@ -165,6 +165,8 @@ describe("plot.plot", function()
       h.errmsg(function() plot{runs = run, term = "gif"} end))
     assert.equal("ember.plot: smooth must be a positive integer (got 0)",
       h.errmsg(function() plot{runs = run, smooth = 0} end))
+    assert.equal('ember.plot: out must be a file name without a NUL byte (got "x\\0.png")',
+      h.errmsg(function() plot{runs = run, out = "x\0.png"} end))
     assert.equal("ember.runs.find: no such directory '" .. root .. "/none'",
       h.errmsg(function() plot{runs = root .. "/none"} end))
     mkdirs(root .. "/empty")

@@ -57,6 +57,11 @@ describe("runs.find", function()
       h.errmsg(function() runs.find(root .. "/missing") end))
     assert.equal("ember.runs.find: paths must be a string or a list of strings (got number)",
       h.errmsg(function() runs.find(42) end))
+    -- the C library would stop at the NUL: find walked root again below itself until the stack overflowed
+    mkdirs(root .. "/nothing")
+    assert.matches('^ember.runs.find: paths%[1%] cannot contain a NUL byte %(got ".*/nothing\\0x"%)$',
+      h.errmsg(function() runs.find(root .. "/nothing\0x") end))
+    assert.matches('^ember.runs.read: dir cannot contain a NUL byte', h.errmsg(function() runs.read(root .. "\0") end))
   end)
 end)
 

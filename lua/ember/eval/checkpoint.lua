@@ -127,7 +127,9 @@ local function join(dir, name) return (dir:gsub("/+$", "")) .. "/" .. name end
 -- such checkpoint) errors of fn.
 function M.path(run, which, fn)
   which = which or "best"
-  if type(run) ~= "string" or run == "" then E.raise("usage", fn, "give a run directory (got %s)", show(run)) end
+  if type(run) ~= "string" or run == "" or util.has_nul(run) then
+    E.raise("usage", fn, "give a run directory or checkpoint without a NUL byte (got %s)", show(run))
+  end
   if util.is_file(run) then return run, run:match("^(.*)/[^/]*$") or "." end
   if not util.is_dir(run) then E.raise("usage", fn, "'%s' is not a run directory", run) end
   local path = join(run, which .. ".ckpt")

@@ -6,6 +6,7 @@
 --    panels = {{ylabel, log, curves = {{colour, points | band, smoothed}},
 --               best = {{x, y, colour}}, stop = {{x, y, colour}}}}}
 -- colour is 1, 2, ...: the renderer's palette, the same number for the same run in every figure.
+local util = require "ember.util"
 local runs = require "ember.runs"
 local E = require "ember.error"
 local data = require "ember.plot.data"
@@ -32,8 +33,8 @@ function M.check_opts(o, fname)
       fail(fname, "%s must be a number from 10 to 20000 (got %s)", k, tostring(v))
     end
   end
-  if o.out ~= nil and (type(o.out) ~= "string" or o.out == "") then
-    fail(fname, "out must be a file name (got %s)", tostring(o.out))
+  if o.out ~= nil and (type(o.out) ~= "string" or o.out == "" or util.has_nul(o.out)) then
+    fail(fname, "out must be a file name without a NUL byte (got %s)", util.show(o.out))
   end
   if o.title ~= nil and o.title ~= false and type(o.title) ~= "string" then
     fail(fname, "title must be a string (got %s)", type(o.title))

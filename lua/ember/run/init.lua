@@ -36,6 +36,7 @@ local show = util.show
 -- the meta table of the run in dir, or nil and why it cannot be resumed, whoever holds its lock
 local function resumable(dir)
   if type(dir) ~= "string" or dir == "" then return nil, "--resume needs a run directory" end
+  if util.has_nul(dir) then return nil, ("a run directory cannot contain a NUL byte (got %s)"):format(show(dir)) end
   dir = dirs.strip_slash(dir)
   if not dirs.is_dir(dir) then return nil, ("'%s' is not a directory"):format(dir) end
   for _, f in ipairs{"meta.tsv", "params.tsv", "metrics.tsv"} do
@@ -118,7 +119,7 @@ local function open_new(self, s, args)
   if name == nil and self.script then name = dirs.basename(self.script):gsub("%.lua$", "") end
   self.name = check_name(name or "run")
   local root = s.runs_root or args.runs or "runs"
-  if type(root) ~= "string" or root == "" or root:find("\0", 1, true) then
+  if type(root) ~= "string" or root == "" or util.has_nul(root) then
     fail("runs must be a folder name without a NUL byte (got %s)", show(root))
   end
   self.dir, self.id = dirs.create(root, self.name)

@@ -1,7 +1,8 @@
 -- ember.run.object: the run object ember.run{} returns: logging, meta keys, status, closing.
 local ember = require "ember"
 local E = require "ember.error"
-local show = require("ember.util").show
+local util = require "ember.util"
+local show = util.show
 local meta = require "ember.run.meta"
 local metrics = require "ember.run.metrics"
 local tee = require "ember.run.tee"
@@ -40,7 +41,7 @@ end
 --- run:path(name) -> the path of a file in the run directory.
 function Run:path(name)
   -- a NUL would end the name at the C library: the file written would not be the one named
-  if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
+  if type(name) ~= "string" or name == "" or util.has_nul(name) then
     E.raise("value", "run:path", "name must be a non-empty string without a NUL byte (got %s)", show(name))
   end
   return self.dir .. "/" .. name

@@ -71,6 +71,7 @@ function M.find(paths)
     if type(p) ~= "string" then
       fail("runs.find", "paths[%d] must be a string (got %s)", i, type(p))
     end
+    if util.has_nul(p) then fail("runs.find", "paths[%d] cannot contain a NUL byte (got %s)", i, util.show(p)) end
     local dir = strip_slash(p)
     if not is_dir(dir) then
       fail("runs.find", "no such directory '%s'", p)
@@ -164,6 +165,7 @@ end
 -- the dir argument of fn, checked to be a string, without its trailing slashes
 local function dir_arg(fn, dir)
   if type(dir) ~= "string" then fail(fn, "dir must be a string (got %s)", type(dir)) end
+  if util.has_nul(dir) then fail(fn, "dir cannot contain a NUL byte (got %s)", util.show(dir)) end
   return strip_slash(dir)
 end
 
