@@ -7,7 +7,7 @@ static int m_backward(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   em_tensor *g = lt_test(L, 2);
   int opts = lua_istable(L, 2) ? 2 : 3, keep = 0;
-  if (!g && !lua_isnoneornil(L, 2) && !lua_istable(L, 2)) return luaL_typeerror(L, 2, "tensor or options table");
+  if (!g && !lua_isnoneornil(L, 2) && !lua_istable(L, 2)) return lt_argerror(L, 2, "type", "a tensor or an options table");
   if (lua_istable(L, opts)) {
     lua_getfield(L, opts, "keep_graph");
     keep = lua_toboolean(L, -1);
@@ -22,7 +22,7 @@ static int m_detach(lua_State *L) { lt_push(L, em_detach(lt_check(L, 1))); retur
 
 /* ember.no_grad(fn, ...) runs fn with grad mode off and restores it even when fn raises */
 static int l_no_grad(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lt_checktype(L, 1, LUA_TFUNCTION);
   int old = em_set_grad_enabled(0);
   int n = lua_gettop(L) - 1;
   int rc = lua_pcall(L, n, LUA_MULTRET, 0);

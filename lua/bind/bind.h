@@ -35,6 +35,24 @@ int lt_raise(lua_State *L);
 int lt_error(lua_State *L, const char *kind, const char *fmt, ...);
 /* pushes "file:line: " of the innermost caller outside ember's own Lua modules, or "" */
 void lt_push_where(lua_State *L);
+/* a wrong argument, raised as an ember error like every other: "ember.NAME: argument N must be WHAT (got
+   TYPE)", kind "type" (or "value" for a number that is not an integer), where NAME is the called
+   function's (ember.narrow; a method call numbers its arguments after self, as Lua's own messages do).
+   The lt_check / lt_opt functions below are luaL_check* / luaL_opt* with these messages. */
+int lt_argerror(lua_State *L, int arg, const char *kind, const char *what);
+/* the same for a tensor argument that was closed ("... must be a tensor (got a closed tensor)") */
+int lt_closed_error(lua_State *L, int arg);
+/* pushes and returns what a message shows of the value at arg: a number's text (nan for NaN), else its type */
+const char *lt_got(lua_State *L, int arg);
+/* pushes the tensor method table (x:name looks there) */
+void lt_push_methods(lua_State *L);
+lua_Number lt_checknumber(lua_State *L, int arg);
+lua_Integer lt_checkinteger(lua_State *L, int arg);
+lua_Number lt_optnumber(lua_State *L, int arg, lua_Number def);
+lua_Integer lt_optinteger(lua_State *L, int arg, lua_Integer def);
+void lt_checktype(lua_State *L, int arg, int type);
+/* the index in list (NULL-ended) of the string at arg, def when arg is nil or absent; what lists them */
+int lt_checkoption(lua_State *L, int arg, const char *def, const char *const list[], const char *what);
 /* is the value at idx an ember error? and the exit status `ember` ends with for it (1 for any other value) */
 int lt_is_error(lua_State *L, int idx);
 int lt_error_status(lua_State *L, int idx);

@@ -250,7 +250,7 @@ static int walk(lua_State *L, save_state *s, int idx, int visit, int depth) {
    strings or integers). Writes atomically (the old file survives any failure). Returns nothing. */
 static int ck_save(lua_State *L) {
   const char *path = lt_check_path(L, 1, "save");
-  luaL_checkany(L, 2);
+  if (lua_isnone(L, 2)) lt_argerror(L, 2, "usage", "the value to save");
   lua_settop(L, 2);
   save_state *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);

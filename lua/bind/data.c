@@ -28,7 +28,7 @@ static int l_csv_read(lua_State *L) {
   const char *path = lt_check_path(L, 1, "csv");
   size_t n = 1;
   const char *sep = luaL_optlstring(L, 2, ",", &n);
-  luaL_argcheck(L, n == 1, 2, "the separator must be one character");
+  if (n != 1) lt_argerror(L, 2, "value", "one character (the separator)");
   int header = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
   lua_createtable(L, 0, 0);   /* allocated before the parse: nothing to free if this raises */
   em_csv c;
@@ -76,8 +76,8 @@ check:
 static int l_gather_rows(lua_State *L) {
   em_tensor *dst = lt_check(L, 1), *src = lt_check(L, 2);
   em_tensor *it = lt_test(L, 3);
-  if (!it && !lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  lua_Integer start = luaL_optinteger(L, 4, 1);
+  if (!it && !lua_isnoneornil(L, 3)) lt_checktype(L, 3, LUA_TTABLE);
+  lua_Integer start = lt_optinteger(L, 4, 1);
   int64_t B = dst->ndim >= 1 ? dst->shape[0] : 0;
   if (start < 1) return lt_error(L, "value", "gather_rows: start must be >= 1 (got %I)", start);
   if (lua_isnoneornil(L, 3)) {
@@ -104,7 +104,7 @@ static int l_gather_rows(lua_State *L) {
 
 /* ember._index_order(n [, shuffle = false]) -> tensor (n) of 1..n, shuffled by ember's global RNG */
 static int l_index_order(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
+  lua_Integer n = lt_checkinteger(L, 1);
   int shuffle = lua_toboolean(L, 2);
   if (n < 1 || n > MAX_INDEX_ROWS)
     return lt_error(L, "value", "index_order: n must be in 1..%I (got %I)", MAX_INDEX_ROWS, n);
@@ -127,7 +127,7 @@ static int l_index_order(lua_State *L) {
 static int l_stats(lua_State *L) {
   em_tensor *x = lt_check(L, 1);
   static const char *const kinds[] = {"mean_std", "min_max", NULL};
-  int kind = luaL_checkoption(L, 2, "mean_std", kinds);
+  int kind = lt_checkoption(L, 2, "mean_std", kinds, "\"mean_std\" or \"min_max\"");
   em_tensor *a, *b;
   if (em_data_stats(x, kind == 0 ? EM_STATS_MEAN_STD : EM_STATS_MIN_MAX, &a, &b) < 0) return lt_raise(L);
   lt_push(L, a);
@@ -144,12 +144,12 @@ static int l_rescale(lua_State *L) {
 /* ember._synthetic_regression(n, features, noise, outliers, outlier_scale [, seed]) -> x, y, w, b, mask.
    With a seed the data come from a private generator, so ember's global RNG stream is untouched. */
 static int l_synthetic(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1), f = luaL_checkinteger(L, 2);
-  double noise = luaL_checknumber(L, 3), outliers = luaL_checknumber(L, 4);
-  double scale = luaL_checknumber(L, 5);
+  lua_Integer n = lt_checkinteger(L, 1), f = lt_checkinteger(L, 2);
+  double noise = lt_checknumber(L, 3), outliers = lt_checknumber(L, 4);
+  double scale = lt_checknumber(L, 5);
   em_rng own, *r = em_rng_global();
   if (!lua_isnoneornil(L, 6)) {
-    em_rng_seed(&own, (uint64_t)luaL_checkinteger(L, 6));
+    em_rng_seed(&own, (uint64_t)lt_checkinteger(L, 6));
     r = &own;
   }
   em_synthetic s;

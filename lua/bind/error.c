@@ -96,6 +96,120 @@ int lt_error(lua_State *L, const char *kind, const char *fmt, ...) {
   return raise_text(L, kind, NULL, msg);
 }
 
+const char *lt_got(lua_State *L, int arg) {
+  if (lua_type(L, arg) != LUA_TNUMBER) return lua_pushstring(L, luaL_typename(L, arg));
+  lua_Number v = lua_tonumber(L, arg);
+  if (v != v) return lua_pushliteral(L, "nan");   /* printf gives -nan on x86 */
+  return luaL_tolstring(L, arg, NULL);
+}
+
+/* the key, in the table on top, whose value is the function at fn: pushes prefix .. key and returns 1,
+   or pushes nothing and returns 0; pops the table either way. Of aliases a public name wins over an
+   _internal one, then the longest (matmul over mm), then the first in byte order, so the message does
+   not depend on the table's order. */
+static int push_key_of(lua_State *L, int fn, const char *prefix) {
+  const char *best = NULL;
+  size_t best_len = 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, fn)) {
+      size_t n;
+      const char *k = lua_tolstring(L, -2, &n);   /* the table keeps the string alive */
+      int better = !best || (best[0] == '_') != (k[0] == '_') ? !best || best[0] == '_'
+                   : n != best_len ? n > best_len : strcmp(k, best) < 0;
+      if (better) best = k, best_len = n;
+    }
+    lua_pop(L, 1);
+  }
+  if (best) lua_pushfstring(L, "%s%s", prefix, best);
+  lua_remove(L, best ? -2 : -1);
+  return best != NULL;
+}
+
+/* pushes the public name of the running C function: "ember.KEY" for the key it has in the ember table
+   (ember.narrow and the method x:narrow are one function), "Tensor:KEY" for a method only, else the
+   field or method name it was called by, else "ember" (a local name such as f in `local f =
+   ember.narrow` says nothing) */
+static void push_running_name(lua_State *L, const lua_Debug *ar) {
+  lua_Debug self;
+  if (lua_getstack(L, 0, &self) && lua_getinfo(L, "f", &self)) {
+    int fn = lua_gettop(L), found = 0;
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    int loaded = lua_gettop(L);
+    if (lua_getfield(L, loaded, "ember") == LUA_TTABLE) found = push_key_of(L, fn, "ember.");
+    else lua_pop(L, 1);
+    if (!found) {
+      lt_push_methods(L);
+      if (lua_istable(L, -1)) found = push_key_of(L, fn, "Tensor:");
+      else lua_pop(L, 1);
+    }
+    if (found) {
+      lua_replace(L, fn);
+      lua_settop(L, fn);
+      return;
+    }
+    lua_settop(L, fn - 1);
+  }
+  if (ar->name && (strcmp(ar->namewhat, "method") == 0 || strcmp(ar->namewhat, "field") == 0))
+    push_public_name(L, ar->name, strlen(ar->name));
+  else lua_pushliteral(L, "ember");
+}
+
+static int argerror(lua_State *L, int arg, const char *kind, const char *what, const char *got) {
+  lua_Debug ar;
+  memset(&ar, 0, sizeof ar);
+  int self = lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.namewhat &&
+             strcmp(ar.namewhat, "method") == 0;
+  if (self && arg == 1) lua_pushfstring(L, "self must be %s (got %s)", what, got);
+  else lua_pushfstring(L, "argument %d must be %s (got %s)", arg - self, what, got);
+  const char *msg = lua_tostring(L, -1);
+  push_running_name(L, &ar);
+  return raise_text(L, kind, lua_tostring(L, -1), msg);
+}
+
+int lt_argerror(lua_State *L, int arg, const char *kind, const char *what) {
+  return argerror(L, arg, kind, what, lt_got(L, arg));   /* a number's text: 1.5 is no integer */
+}
+
+int lt_closed_error(lua_State *L, int arg) {
+  return argerror(L, arg, "state", "a tensor", "a closed tensor");
+}
+
+lua_Number lt_checknumber(lua_State *L, int arg) {
+  int ok;
+  lua_Number v = lua_tonumberx(L, arg, &ok);
+  if (!ok) lt_argerror(L, arg, "type", "a number");
+  return v;
+}
+
+lua_Integer lt_checkinteger(lua_State *L, int arg) {
+  int ok;
+  lua_Integer v = lua_tointegerx(L, arg, &ok);
+  if (!ok) lt_argerror(L, arg, lua_isnumber(L, arg) ? "value" : "type", "an integer");
+  return v;
+}
+
+lua_Number lt_optnumber(lua_State *L, int arg, lua_Number def) {
+  return lua_isnoneornil(L, arg) ? def : lt_checknumber(L, arg);
+}
+
+lua_Integer lt_optinteger(lua_State *L, int arg, lua_Integer def) {
+  return lua_isnoneornil(L, arg) ? def : lt_checkinteger(L, arg);
+}
+
+void lt_checktype(lua_State *L, int arg, int type) {
+  if (lua_type(L, arg) != type)
+    lt_argerror(L, arg, "type", type == LUA_TTABLE ? "a table" : type == LUA_TFUNCTION ? "a function"
+                               : lua_typename(L, type));
+}
+
+int lt_checkoption(lua_State *L, int arg, const char *def, const char *const list[], const char *what) {
+  const char *s = lua_isnoneornil(L, arg) ? def : lua_type(L, arg) == LUA_TSTRING ? lua_tostring(L, arg) : NULL;
+  for (int i = 0; s && list[i]; i++)
+    if (strcmp(list[i], s) == 0) return i;
+  return lt_argerror(L, arg, "value", what);
+}
+
 int lt_raise(lua_State *L) {
   const char *m = em_error();
   int k = em_error_kind();

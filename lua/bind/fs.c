@@ -100,7 +100,7 @@ static int l_realpath(lua_State *L) {
 
 /* ember._pid_alive(pid) -> true while a process with that id exists (one of another user's included) */
 static int l_pid_alive(lua_State *L) {
-  lua_Integer pid = luaL_checkinteger(L, 1);
+  lua_Integer pid = lt_checkinteger(L, 1);
   if (pid <= 0 || pid > INT_MAX) { lua_pushboolean(L, 0); return 1; }
   lua_pushboolean(L, kill((pid_t)pid, 0) == 0 || errno == EPERM);
   return 1;

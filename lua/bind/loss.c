@@ -8,7 +8,7 @@ _Static_assert(EM_REDUCE_MEAN == 0 && EM_REDUCE_SUM == 1 && EM_REDUCE_NONE == 2 
                "reductions[] follows em_reduction");
 
 static em_reduction check_reduction(lua_State *L, int idx) {
-  return (em_reduction)luaL_checkoption(L, idx, "mean", reductions);
+  return (em_reduction)lt_checkoption(L, idx, "mean", reductions, "\"mean\", \"sum\", \"none\" or \"batchmean\"");
 }
 
 /* a tensor argument given as a tensor, number or nested table; nil -> NULL. A converted value replaces
@@ -46,7 +46,7 @@ static int l_mae(lua_State *L) {
 static int l_rmse(lua_State *L) {
   em_tensor *x = lt_check(L, 1), *t = arg_target(L, 2, "rmse");
   em_reduction r = check_reduction(L, 3);
-  lt_push(L, em_loss_rmse(x, t, r, (float)luaL_optnumber(L, 4, 1e-8)));
+  lt_push(L, em_loss_rmse(x, t, r, (float)lt_optnumber(L, 4, 1e-8)));
   return 1;
 }
 
@@ -54,7 +54,7 @@ static int l_rmse(lua_State *L) {
 static int l_huber(lua_State *L) {
   em_tensor *x = lt_check(L, 1), *t = arg_target(L, 2, "huber");
   em_reduction r = check_reduction(L, 3);
-  lt_push(L, em_loss_huber(x, t, r, (float)luaL_optnumber(L, 4, 1.0)));
+  lt_push(L, em_loss_huber(x, t, r, (float)lt_optnumber(L, 4, 1.0)));
   return 1;
 }
 
@@ -62,7 +62,7 @@ static int l_huber(lua_State *L) {
 static int l_smooth_l1(lua_State *L) {
   em_tensor *x = lt_check(L, 1), *t = arg_target(L, 2, "smooth_l1");
   em_reduction r = check_reduction(L, 3);
-  lt_push(L, em_loss_smooth_l1(x, t, r, (float)luaL_optnumber(L, 4, 1.0)));
+  lt_push(L, em_loss_smooth_l1(x, t, r, (float)lt_optnumber(L, 4, 1.0)));
   return 1;
 }
 
@@ -99,8 +99,8 @@ static int class_loss(lua_State *L, int fused) {
   em_class_opts o = EM_CLASS_OPTS_DEFAULT;
   o.reduction = check_reduction(L, 3);
   o.weight = arg_tensor(L, 4, fn);
-  o.ignore_index = (int64_t)luaL_optinteger(L, 5, EM_IGNORE_INDEX);
-  o.label_smoothing = (float)luaL_optnumber(L, 6, 0.0);
+  o.ignore_index = (int64_t)lt_optinteger(L, 5, EM_IGNORE_INDEX);
+  o.label_smoothing = (float)lt_optnumber(L, 6, 0.0);
   lt_push(L, (fused ? em_loss_cross_entropy : em_loss_nll)(x, t, &o));
   return 1;
 }

@@ -135,7 +135,7 @@ static int l_batch_norm(lua_State *L) {
   em_tensor *x = lt_check(L, 1);
   em_tensor *w = opt_tensor(L, 2), *b = opt_tensor(L, 3), *rm = opt_tensor(L, 4), *rv = opt_tensor(L, 5);
   int training = lua_toboolean(L, 6);
-  float momentum = (float)luaL_optnumber(L, 7, 0.1), eps = (float)luaL_optnumber(L, 8, 1e-5);
+  float momentum = (float)lt_optnumber(L, 7, 0.1), eps = (float)lt_optnumber(L, 8, 1e-5);
   lt_push(L, em_batch_norm(x, w, b, rm, rv, training, momentum, eps));
   return 1;
 }
@@ -143,7 +143,7 @@ static int l_batch_norm(lua_State *L) {
 /* ember.dropout(x, p [, training = true]): x itself when not training */
 static int l_dropout(lua_State *L) {
   em_tensor *x = lt_check(L, 1);
-  float p = (float)luaL_checknumber(L, 2);
+  float p = (float)lt_checknumber(L, 2);
   if (!lua_isnoneornil(L, 3) && !lua_toboolean(L, 3)) { lua_settop(L, 1); return 1; }
   lt_push(L, em_dropout(x, p, em_rng_global()));
   return 1;

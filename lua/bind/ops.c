@@ -37,14 +37,14 @@ static int m_unm(lua_State *L) { lt_push(L, em_unary(EM_UN_NEG, lt_check(L, 1)))
 
 static int m_clamp(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
-  float lo = lua_isnoneornil(L, 2) ? -INFINITY : (float)luaL_checknumber(L, 2);
-  float hi = lua_isnoneornil(L, 3) ? INFINITY : (float)luaL_checknumber(L, 3);
+  float lo = lua_isnoneornil(L, 2) ? -INFINITY : (float)lt_checknumber(L, 2);
+  float hi = lua_isnoneornil(L, 3) ? INFINITY : (float)lt_checknumber(L, 3);
   lt_push(L, em_clamp(t, lo, hi));
   return 1;
 }
 
 static int m_leaky_relu(lua_State *L) {
-  lt_push(L, em_leaky_relu(lt_check(L, 1), (float)luaL_optnumber(L, 2, 0.01)));
+  lt_push(L, em_leaky_relu(lt_check(L, 1), (float)lt_optnumber(L, 2, 0.01)));
   return 1;
 }
 
@@ -183,7 +183,7 @@ static int m_permute(lua_State *L) {
 static int m_narrow(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int d = lt_check_dim(L, 2, t->ndim, "narrow");
-  lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+  lua_Integer start = lt_checkinteger(L, 3), len = lt_checkinteger(L, 4);
   lua_Integer size = t->ndim ? t->shape[d] : 1;
   if (start < 1 || len < 0 || start - 1 > size || len > size - (start - 1))
     return lt_error(L, "value", "narrow: start %I with length %I is outside dimension %d of size %I", start, len, d + 1,
@@ -195,7 +195,7 @@ static int m_narrow(lua_State *L) {
 static int m_select(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   int d = lt_check_dim(L, 2, t->ndim, "select");
-  lua_Integer i = luaL_checkinteger(L, 3), size = t->ndim ? t->shape[d] : 1;
+  lua_Integer i = lt_checkinteger(L, 3), size = t->ndim ? t->shape[d] : 1;
   if (i < 1 || i > size)
     return lt_error(L, "value", "select: index %I is out of range for dimension %d of size %I", i, d + 1, size);
   lt_push(L, em_select(t, d, i - 1));
@@ -212,7 +212,7 @@ static int m_expand(lua_State *L) {
 
 static int m_unsqueeze(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
-  lua_Integer d = luaL_checkinteger(L, 2);
+  lua_Integer d = lt_checkinteger(L, 2);
   if (d == 0 || d > t->ndim + 1 || d < -(t->ndim + 1))
     return lt_error(L, "value", "unsqueeze: dimension %I out of range for a %d-d tensor", d, t->ndim);
   lt_push(L, em_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
@@ -256,7 +256,7 @@ static int m_clone(lua_State *L) {
 }
 
 static int l_cat(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
+  lt_checktype(L, 1, LUA_TTABLE);
   int n = (int)lua_rawlen(L, 1);
   em_tensor *ts[EM_NODE_MAX_IN];
   if (n < 1) return lt_error(L, "value", "cat: expects a non-empty list of tensors");
@@ -296,7 +296,7 @@ static em_tensor *check_inplace(lua_State *L, const char *fn) { return lt_check_
 
 static int m_fill(lua_State *L) {
   em_tensor *t = check_inplace(L, "fill");
-  em_tensor_fill_(t, (float)luaL_checknumber(L, 2));
+  em_tensor_fill_(t, (float)lt_checknumber(L, 2));
   lua_settop(L, 1);
   return 1;
 }
@@ -315,7 +315,7 @@ static int m_copy(lua_State *L) {
 
 static int m_uniform(lua_State *L) {
   em_tensor *t = lt_check_writable_each(L, 1, "uniform");
-  if (em_tensor_uniform_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1)))
+  if (em_tensor_uniform_(t, em_rng_global(), (float)lt_optnumber(L, 2, 0), (float)lt_optnumber(L, 3, 1)))
     return lt_raise(L);
   lua_settop(L, 1);
   return 1;
@@ -323,7 +323,7 @@ static int m_uniform(lua_State *L) {
 
 static int m_normal(lua_State *L) {
   em_tensor *t = lt_check_writable_each(L, 1, "normal");
-  if (em_tensor_normal_(t, em_rng_global(), (float)luaL_optnumber(L, 2, 0), (float)luaL_optnumber(L, 3, 1)))
+  if (em_tensor_normal_(t, em_rng_global(), (float)lt_optnumber(L, 2, 0), (float)lt_optnumber(L, 3, 1)))
     return lt_raise(L);
   lua_settop(L, 1);
   return 1;
@@ -332,7 +332,7 @@ static int m_normal(lua_State *L) {
 /* x:add_(y [, alpha]) : x += alpha * y (y a tensor broadcastable to x, or a number) */
 static int m_add_(lua_State *L) {
   em_tensor *t = lt_check_writable_each(L, 1, "add_");
-  float alpha = (float)luaL_optnumber(L, 3, 1);
+  float alpha = (float)lt_optnumber(L, 3, 1);
   em_tensor *y = lt_to_tensor(L, 2, "add_");
   em_tensor *s = alpha == 1.0f ? (em_tensor_retain(y), y) : em_binary_scalar(EM_BIN_MUL, y, alpha, 0);
   em_tensor *r = s ? em_binary(EM_BIN_ADD, t, s) : NULL;

@@ -29,17 +29,17 @@ static em_tensor *grad_of(lua_State *L, int idx, em_tensor *p) {
 }
 
 static int64_t check_step(lua_State *L, int idx) {
-  lua_Integer s = luaL_checkinteger(L, idx);
-  luaL_argcheck(L, s >= 1, idx, "step count must be >= 1");
+  lua_Integer s = lt_checkinteger(L, idx);
+  if (s < 1) lt_argerror(L, idx, "value", "a step count >= 1");
   return (int64_t)s;
 }
 
 static int l_sgd_step(lua_State *L) {
   em_tensor *p = lt_check(L, 1), *g = grad_of(L, 2, p), *buf = opt_tensor(L, 3);
-  em_sgd_cfg c = {.lr = luaL_checknumber(L, 5), .momentum = luaL_checknumber(L, 6),
-                  .dampening = luaL_checknumber(L, 7), .weight_decay = luaL_checknumber(L, 8),
+  em_sgd_cfg c = {.lr = lt_checknumber(L, 5), .momentum = lt_checknumber(L, 6),
+                  .dampening = lt_checknumber(L, 7), .weight_decay = lt_checknumber(L, 8),
                   .nesterov = lua_toboolean(L, 9), .maximize = lua_toboolean(L, 10),
-                  .l1 = luaL_optnumber(L, 11, 0.0)};
+                  .l1 = lt_optnumber(L, 11, 0.0)};
   if (!g) { lua_pushboolean(L, 0); return 1; }
   if (em_sgd_step(p, g, buf, lua_toboolean(L, 4), &c)) return lt_raise(L);
   lua_pushboolean(L, 1);
@@ -50,10 +50,10 @@ static int l_adam_step(lua_State *L) {
   em_tensor *p = lt_check(L, 1), *g = grad_of(L, 2, p);
   em_tensor *m = opt_tensor(L, 3), *v = opt_tensor(L, 4), *vmax = opt_tensor(L, 5);
   int64_t step = check_step(L, 6);
-  em_adam_cfg c = {.lr = luaL_checknumber(L, 7), .beta1 = luaL_checknumber(L, 8),
-                   .beta2 = luaL_checknumber(L, 9), .eps = luaL_checknumber(L, 10),
-                   .weight_decay = luaL_checknumber(L, 11), .amsgrad = lua_toboolean(L, 12),
-                   .maximize = lua_toboolean(L, 13), .l1 = luaL_optnumber(L, 14, 0.0),
+  em_adam_cfg c = {.lr = lt_checknumber(L, 7), .beta1 = lt_checknumber(L, 8),
+                   .beta2 = lt_checknumber(L, 9), .eps = lt_checknumber(L, 10),
+                   .weight_decay = lt_checknumber(L, 11), .amsgrad = lua_toboolean(L, 12),
+                   .maximize = lua_toboolean(L, 13), .l1 = lt_optnumber(L, 14, 0.0),
                    .decoupled = lua_toboolean(L, 15)};
   if (!g) { lua_pushboolean(L, 0); return 1; }
   if (em_adam_step(p, g, m, v, c.amsgrad ? vmax : NULL, step, &c)) return lt_raise(L);
@@ -64,10 +64,10 @@ static int l_adam_step(lua_State *L) {
 static int l_rmsprop_step(lua_State *L) {
   em_tensor *p = lt_check(L, 1), *g = grad_of(L, 2, p);
   em_tensor *sq = opt_tensor(L, 3), *gavg = opt_tensor(L, 4), *buf = opt_tensor(L, 5);
-  em_rmsprop_cfg c = {.lr = luaL_checknumber(L, 6), .alpha = luaL_checknumber(L, 7),
-                      .eps = luaL_checknumber(L, 8), .weight_decay = luaL_checknumber(L, 9),
-                      .momentum = luaL_checknumber(L, 10), .centered = lua_toboolean(L, 11),
-                      .maximize = lua_toboolean(L, 12), .l1 = luaL_optnumber(L, 13, 0.0)};
+  em_rmsprop_cfg c = {.lr = lt_checknumber(L, 6), .alpha = lt_checknumber(L, 7),
+                      .eps = lt_checknumber(L, 8), .weight_decay = lt_checknumber(L, 9),
+                      .momentum = lt_checknumber(L, 10), .centered = lua_toboolean(L, 11),
+                      .maximize = lua_toboolean(L, 12), .l1 = lt_optnumber(L, 13, 0.0)};
   if (!g) { lua_pushboolean(L, 0); return 1; }
   if (em_rmsprop_step(p, g, sq, c.centered ? gavg : NULL, c.momentum > 0 ? buf : NULL, &c))
     return lt_raise(L);
@@ -78,9 +78,9 @@ static int l_rmsprop_step(lua_State *L) {
 static int l_adagrad_step(lua_State *L) {
   em_tensor *p = lt_check(L, 1), *g = grad_of(L, 2, p), *sum = opt_tensor(L, 3);
   int64_t step = check_step(L, 4);
-  em_adagrad_cfg c = {.lr = luaL_checknumber(L, 5), .lr_decay = luaL_checknumber(L, 6),
-                      .weight_decay = luaL_checknumber(L, 7), .eps = luaL_checknumber(L, 8),
-                      .maximize = lua_toboolean(L, 9), .l1 = luaL_optnumber(L, 10, 0.0)};
+  em_adagrad_cfg c = {.lr = lt_checknumber(L, 5), .lr_decay = lt_checknumber(L, 6),
+                      .weight_decay = lt_checknumber(L, 7), .eps = lt_checknumber(L, 8),
+                      .maximize = lua_toboolean(L, 9), .l1 = lt_optnumber(L, 10, 0.0)};
   if (!g) { lua_pushboolean(L, 0); return 1; }
   if (em_adagrad_step(p, g, sum, step, &c)) return lt_raise(L);
   lua_pushboolean(L, 1);
@@ -108,7 +108,7 @@ static int l_zero_grad(lua_State *L) {
 /* the tensors of a Lua array, borrowed (the array keeps them alive), in a GC-owned block. The block
    goes on top of the stack, where a missing optional argument would be: read those first. */
 static em_tensor **param_list(lua_State *L, int idx, int *n, const char *fn) {
-  luaL_checktype(L, idx, LUA_TTABLE);
+  lt_checktype(L, idx, LUA_TTABLE);
   lua_Integer len = luaL_len(L, idx);
   if (len > 1000000000) lt_error(L, "value", "%s: too many parameters", fn);
   em_tensor **ts = lua_newuserdatauv(L, (size_t)(len > 0 ? len : 1) * sizeof *ts, 0);
@@ -129,7 +129,7 @@ static double norm_arg(lua_State *L, int idx, const char *fn) {
     if (!strcmp(s, "inf")) return INFINITY;
     lt_error(L, "value", "%s: norm_type must be a number > 0 or \"inf\" (got \"%s\")", fn, s);
   }
-  return luaL_optnumber(L, idx, 2.0);
+  return lt_optnumber(L, idx, 2.0);
 }
 
 static int l_grad_norm(lua_State *L) {
@@ -143,7 +143,7 @@ static int l_grad_norm(lua_State *L) {
 
 static int l_clip_grad_norm(lua_State *L) {
   int n;
-  double max_norm = luaL_checknumber(L, 2), norm_type = norm_arg(L, 3, "clip_grad_norm"), total;
+  double max_norm = lt_checknumber(L, 2), norm_type = norm_arg(L, 3, "clip_grad_norm"), total;
   em_tensor **ts = param_list(L, 1, &n, "clip_grad_norm");
   if (em_clip_grad_norm(ts, n, max_norm, norm_type, &total)) return lt_raise(L);
   lua_pushnumber(L, total);
@@ -152,7 +152,7 @@ static int l_clip_grad_norm(lua_State *L) {
 
 static int l_clip_grad_value(lua_State *L) {
   int n;
-  double clip = luaL_checknumber(L, 2);
+  double clip = lt_checknumber(L, 2);
   em_tensor **ts = param_list(L, 1, &n, "clip_grad_value");
   if (em_clip_grad_value(ts, n, clip)) return lt_raise(L);
   return 0;

@@ -49,7 +49,7 @@ static const char *signal_name(int sig) {
 
 /* a pid argument: a process we may signal, never 0 or -1 (which would mean a whole group or every process) */
 static pid_t check_pid(lua_State *L, int idx, const char *fn) {
-  lua_Integer pid = luaL_checkinteger(L, idx);
+  lua_Integer pid = lt_checkinteger(L, idx);
   if (pid <= 1 || pid > INT_MAX) lt_error(L, "value", "%s: not a child's process id: %d", fn, (int)pid);
   return (pid_t)pid;
 }
@@ -151,7 +151,7 @@ static pid_t start(lua_State *L, char **argv, int opts, int dflt_group, int *out
 static int l_spawn(lua_State *L) {
   lua_settop(L, 2);
   char **argv = check_argv(L, 1, FN "spawn");
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) lt_checktype(L, 2, LUA_TTABLE);
   int fd = -1;
   pid_t pid = start(L, argv, 2, 1, &fd);
   if (!pid) {
@@ -177,7 +177,7 @@ static int exit_code(int status) {
 static int l_run(lua_State *L) {
   lua_settop(L, 2);
   char **argv = check_argv(L, 1, FN "run");
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) lt_checktype(L, 2, LUA_TTABLE);
   lua_createtable(L, 0, 2);   /* the options run always uses, over the caller's */
   int opts = lua_gettop(L);
   lua_pushboolean(L, 1);
@@ -228,7 +228,7 @@ static int l_signal(lua_State *L) {
 
 /* alive(pid) -> whether a process with that id exists (one we may not signal counts) */
 static int l_alive(lua_State *L) {
-  lua_Integer pid = luaL_checkinteger(L, 1);
+  lua_Integer pid = lt_checkinteger(L, 1);
   lua_pushboolean(L, pid > 0 && pid <= INT_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM));
   return 1;
 }
@@ -360,9 +360,9 @@ static void read_output(lua_State *L, int fd, int events) {
    the signal that killed it), {kind = "signal", name = "INT"|"TERM", sender} for each signal this
    process got, {kind = "output", text} / {kind = "eof"} for fd. Needs watch(true). */
 static int l_wait(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  double timeout = luaL_checknumber(L, 2);
-  int fd = (int)luaL_optinteger(L, 3, -1);
+  lt_checktype(L, 1, LUA_TTABLE);
+  double timeout = lt_checknumber(L, 2);
+  int fd = (int)lt_optinteger(L, 3, -1);
   if (sig_pipe[0] < 0) return lt_error(L, "state", FN "wait: call " FN "watch(true) first");
   lua_newtable(L);
   int events = lua_gettop(L);
@@ -391,7 +391,7 @@ static int l_wait(lua_State *L) {
 
 /* close(fd): the read end of a spawn's pipe */
 static int l_close(lua_State *L) {
-  lua_Integer fd = luaL_checkinteger(L, 1);
+  lua_Integer fd = lt_checkinteger(L, 1);
   if (fd > 2 && fd <= INT_MAX) close((int)fd);
   return 0;
 }

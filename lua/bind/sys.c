@@ -67,7 +67,7 @@ static int l_clock(lua_State *L) {
 
 /* a file descriptor argument, 1 (stdout) by default; checked before it is narrowed to an int */
 static int opt_fd(lua_State *L, int arg) {
-  lua_Integer fd = luaL_optinteger(L, arg, 1);
+  lua_Integer fd = lt_optinteger(L, arg, 1);
   luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, arg, "not a file descriptor");
   return (int)fd;
 }

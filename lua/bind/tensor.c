@@ -24,8 +24,8 @@ em_tensor *lt_test(lua_State *L, int idx) {
 em_tensor *lt_check(lua_State *L, int idx) {
   em_tensor *t = lt_test(L, idx);
   if (!t) {
-    if (luaL_testudata(L, idx, EM_TENSOR_MT)) luaL_argerror(L, idx, "tensor was closed");
-    luaL_typeerror(L, idx, "tensor");
+    if (luaL_testudata(L, idx, EM_TENSOR_MT)) lt_closed_error(L, idx);
+    lt_argerror(L, idx, "type", "a tensor");
   }
   return t;
 }
@@ -83,7 +83,7 @@ static int tensor_gc(lua_State *L) {
 }
 
 int lt_check_dim(lua_State *L, int idx, int ndim, const char *fn) {
-  lua_Integer d = luaL_checkinteger(L, idx);
+  lua_Integer d = lt_checkinteger(L, idx);
   int lim = ndim > 0 ? ndim : 1;
   if (d == 0 || d > lim || d < -lim)
     return lt_error(L, "value", "%s: dimension %I out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn, d,
@@ -193,7 +193,7 @@ em_tensor *lt_to_tensor(lua_State *L, int idx, const char *fn) {
 static int l_tensor(lua_State *L) {
   if (lt_test(L, 1)) { lt_push(L, em_tensor_clone(lt_check(L, 1))); return 1; }
   if (lua_type(L, 1) == LUA_TNUMBER) { lt_push(L, em_tensor_scalar((float)lua_tonumber(L, 1))); return 1; }
-  luaL_checktype(L, 1, LUA_TTABLE);
+  lt_checktype(L, 1, LUA_TTABLE);
   em_tensor *t = from_table(L, 1, "tensor");
   lt_push(L, t);
   if (lua_toboolean(L, 2) && lua_istable(L, 2)) {   /* ember.tensor(data, {requires_grad = true}) */
@@ -232,7 +232,7 @@ static int l_empty(lua_State *L) { return create(L, "empty", 4); }
 static int l_full(lua_State *L) {
   int64_t shape[EM_MAX_DIMS];
   int n = lt_check_shape(L, 1, shape, "full");
-  float v = (float)luaL_checknumber(L, lua_istable(L, 1) ? 2 : n + 1);
+  float v = (float)lt_checknumber(L, lua_istable(L, 1) ? 2 : n + 1);
   if (em_check_shape("full", n, shape)) return lt_raise(L);
   lt_push(L, em_tensor_full(n, shape, v));
   return 1;
@@ -240,9 +240,9 @@ static int l_full(lua_State *L) {
 
 /* arange(stop) or arange(start, stop [, step]): stop excluded, as torch.arange */
 static int l_arange(lua_State *L) {
-  double a = luaL_checknumber(L, 1);
+  double a = lt_checknumber(L, 1);
   if (lua_isnoneornil(L, 2)) { lt_push(L, em_tensor_arange(0, a, 1)); return 1; }
-  lt_push(L, em_tensor_arange(a, luaL_checknumber(L, 2), luaL_optnumber(L, 3, 1)));
+  lt_push(L, em_tensor_arange(a, lt_checknumber(L, 2), lt_optnumber(L, 3, 1)));
   return 1;
 }
 
@@ -255,7 +255,7 @@ static int l_zeros_like(lua_State *L) { return l_like(L, 0.0f); }
 static int l_ones_like(lua_State *L) { return l_like(L, 1.0f); }
 
 static int l_manual_seed(lua_State *L) {
-  lua_Integer s = luaL_checkinteger(L, 1);
+  lua_Integer s = lt_checkinteger(L, 1);
   em_rng_seed(em_rng_global(), (uint64_t)s);
   return 0;
 }
@@ -269,8 +269,8 @@ static int l_get_rng_state(lua_State *L) {
 
 static int l_set_rng_state(lua_State *L) {
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  luaL_argcheck(L, len == EM_RNG_STATE_BYTES, 1, "not an RNG state (from ember.get_rng_state)");
+  const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+  if (!s || len != EM_RNG_STATE_BYTES) lt_argerror(L, 1, "value", "an RNG state from ember.get_rng_state");
   em_rng_set_state(em_rng_global(), (const unsigned char *)s);
   return 0;
 }
@@ -486,6 +486,14 @@ static int m_requires_grad(lua_State *L) {
   return 1;
 }
 
+/* the i of x[i] (a number): an integer, or 2.0 */
+static lua_Integer check_index(lua_State *L) {
+  int ok;
+  lua_Integer i = lua_tointegerx(L, 2, &ok);
+  if (!ok) lt_error(L, "value", "index: the index must be an integer (got %s)", lt_got(L, 2));
+  return i;
+}
+
 /* x.grad, x.requires_grad, x.is_leaf, x.grad_fn; x[i] selects along the first dim */
 static int tensor_index(lua_State *L) {
   lua_pushvalue(L, 2);
@@ -494,7 +502,7 @@ static int tensor_index(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
     if (t->ndim == 0) return lt_error(L, "shape", "index: cannot index a 0-d tensor");
-    lua_Integer i = luaL_checkinteger(L, 2);
+    lua_Integer i = check_index(L);
     if (i < 1 || i > t->shape[0]) return lt_error(L, "value", "index: %I is out of range 1..%I", i, (lua_Integer)t->shape[0]);
     lt_push(L, em_select(t, 0, i - 1));
     return 1;
@@ -516,7 +524,7 @@ static int tensor_newindex(lua_State *L) {
   em_tensor *t = lt_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
     lt_check_writable(L, 1, "index");
-    lua_Integer i = luaL_checkinteger(L, 2);
+    lua_Integer i = check_index(L);
     if (t->ndim == 0 || i < 1 || i > t->shape[0])
       return lt_error(L, "value", "index: %I is out of range 1..%I", i, (lua_Integer)(t->ndim ? t->shape[0] : 0));
     em_tensor *row = em_tensor_select_raw(t, 0, i - 1);
@@ -540,6 +548,8 @@ static int tensor_newindex(lua_State *L) {
     return 0;
   }
   if (!strcmp(k, "requires_grad")) {
+    if (!lua_isboolean(L, 3))   /* "no" would be true */
+      return lt_error(L, "type", "requires_grad: must be set to true or false (got %s)", lt_got(L, 3));
     int on = lua_toboolean(L, 3);
     if (!on && t->grad_fn) return lt_error(L, "state", "requires_grad: cannot turn it off on a non-leaf tensor (use detach())");
     t->requires_grad = on;
@@ -562,6 +572,8 @@ void lt_gc_metatable(lua_State *L, const char *name, lua_CFunction gc) {
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
 }
+
+void lt_push_methods(lua_State *L) { lua_rawgetp(L, LUA_REGISTRYINDEX, &methods_key); }
 
 void ember_tensor_methods(lua_State *L, const luaL_Reg *fns) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &methods_key);

@@ -122,7 +122,38 @@ describe("elementwise ops", function()
   end)
   it("reports wrong argument types", function()
     assert.matches("expected a tensor, number or table %(got string%)", errmsg(function() return ember.zeros(2) + "x" end))
-    assert.matches("bad argument #1 to 'matmul'", errmsg(function() return ember.zeros(2).matmul(nil, ember.zeros(2)) end))
+    assert.matches("Tensor:matmul: argument 1 must be a tensor %(got nil%)",
+      errmsg(function() return ember.zeros(2).matmul(nil, ember.zeros(2)) end))
+  end)
+  it("words a binding's argument errors as ember errors naming the function and the value", function()
+    local E = require "ember.error"
+    local x = ember.ones(3)
+    local cases = {
+      {"ember.manual_seed: argument 1 must be an integer %(got 1.5%)", function() ember.manual_seed(1.5) end, "value"},
+      {"ember.manual_seed: argument 1 must be an integer %(got nan%)", function() ember.manual_seed(0 / 0) end, "value"},
+      {"ember.manual_seed: argument 1 must be an integer %(got string%)", function() ember.manual_seed("x") end, "type"},
+      {"ember.arange: argument 3 must be a number %(got string%)", function() ember.arange(1, 2, "x") end, "type"},
+      {"ember.full: argument 2 must be a number %(got table%)", function() ember.full({2}, {}) end, "type"},
+      -- a method numbers its arguments after self, as Lua does
+      {"Tensor:narrow: argument 2 must be an integer %(got string%)", function() x:narrow(1, "a", 1) end, "type"},
+      {"Tensor:clamp: argument 1 must be a number %(got string%)", function() x:clamp("a") end, "type"},
+      {"Tensor:sum: argument 1 must be an integer %(got 1.5%)", function() x:sum(1.5) end, "value"},
+      {"ember.no_grad: argument 1 must be a function %(got 5%)", function() ember.no_grad(5) end, "type"},
+      {"ember.cat: argument 1 must be a table %(got 5%)", function() ember.cat(5) end, "type"},
+      {"ember.set_rng_state: argument 1 must be an RNG state from ember.get_rng_state %(got string%)",
+        function() ember.set_rng_state("short") end, "value"},
+      {"Tensor:index: the index must be an integer %(got 1.5%)", function() return x[1.5] end, "value"},
+      {"Tensor:index: the index must be an integer %(got nan%)", function() x[0 / 0] = 1 end, "value"},
+      {"Tensor:requires_grad: must be set to true or false %(got string%)", function() x.requires_grad = "no" end, "type"},
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(c[2])
+      assert.is_false(ok, c[1])
+      assert.is_true(E.is(err), c[1] .. ": " .. tostring(err))
+      assert.equal(c[3], err.kind, c[1])
+      assert.matches("^[^:]*spec%.lua:%d+: " .. c[1] .. "$", tostring(err))   -- the caller's line first
+    end
+    assert.is_false(x:grad_required())   -- the refused requires_grad left the flag as it was
   end)
 end)
 
