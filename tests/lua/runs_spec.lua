@@ -207,6 +207,13 @@ describe("runs.filter", function()
     assert.is_nil(filter.parse_where("lr"))
     assert.is_nil(filter.parse_where("=3"))
     assert.is_nil(filter.parse_where("lr!3"))
+    -- a mistyped operator compared as text: 'lr<<1' kept every run, 'lr=>0.1' none
+    local _, why = filter.parse_where("lr=>0.1")
+    assert.equal("'lr=>0.1': the value after = starts with '>': write one operator of =, !=, <, <=, >, >=", why)
+    _, why = filter.parse_where("lr<<1")
+    assert.equal("'lr<<1': the value after < starts with '<': write one operator of =, !=, <, <=, >, >=", why)
+    assert.is_nil(filter.parse_where("lr!==1"))
+    assert.is_nil(filter.parse_where("lr>=<1"))
   end)
 
   it("matches globs as a whole", function()

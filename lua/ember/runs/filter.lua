@@ -26,6 +26,12 @@ function M.parse_where(text)
   for _, op in ipairs(OPS) do
     if rest:sub(1, #op) == op then
       local value = rest:sub(#op + 1):match("^%s*(.-)%s*$")
+      -- lr=>0.1 or lr<<1 is a mistyped operator, which would compare as text and keep nothing or all
+      local stray = value:match("^[=!<>]+")
+      if stray then
+        return nil, ("'%s': the value after %s starts with '%s': write one operator of =, !=, <, <=, >, >="):format(
+          text, op, stray)
+      end
       return {key = key, op = op == "==" and "=" or op, value = value, text = text}
     end
   end
