@@ -32,7 +32,7 @@ static int l_no_grad(lua_State *L) {
 }
 
 static int l_set_grad_enabled(lua_State *L) {
-  lua_pushboolean(L, em_set_grad_enabled(lua_toboolean(L, 1)));
+  lua_pushboolean(L, em_set_grad_enabled(lt_optboolean(L, 1, 0)));
   return 1;
 }
 

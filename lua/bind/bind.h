@@ -51,6 +51,8 @@ lua_Integer lt_checkinteger(lua_State *L, int arg);
 lua_Number lt_optnumber(lua_State *L, int arg, lua_Number def);
 lua_Integer lt_optinteger(lua_State *L, int arg, lua_Integer def);
 void lt_checktype(lua_State *L, int arg, int type);
+/* true or false at arg, def when nil or absent; anything else ("no", 0, a table) is an error, not a truth */
+int lt_optboolean(lua_State *L, int arg, int def);
 /* the index in list (NULL-ended) of the string at arg, def when arg is nil or absent; what lists them */
 int lt_checkoption(lua_State *L, int arg, const char *def, const char *const list[], const char *what);
 /* is the value at idx an ember error? and the exit status `ember` ends with for it (1 for any other value) */

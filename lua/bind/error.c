@@ -203,6 +203,12 @@ void lt_checktype(lua_State *L, int arg, int type) {
                                : lua_typename(L, type));
 }
 
+int lt_optboolean(lua_State *L, int arg, int def) {
+  if (lua_isnoneornil(L, arg)) return def;
+  if (!lua_isboolean(L, arg)) lt_argerror(L, arg, "type", "true or false");
+  return lua_toboolean(L, arg);
+}
+
 int lt_checkoption(lua_State *L, int arg, const char *def, const char *const list[], const char *what) {
   const char *s = lua_isnoneornil(L, arg) ? def : lua_type(L, arg) == LUA_TSTRING ? lua_tostring(L, arg) : NULL;
   for (int i = 0; s && list[i]; i++)

@@ -144,7 +144,7 @@ static int l_batch_norm(lua_State *L) {
 static int l_dropout(lua_State *L) {
   em_tensor *x = lt_check(L, 1);
   float p = (float)lt_checknumber(L, 2);
-  if (!lua_isnoneornil(L, 3) && !lua_toboolean(L, 3)) { lua_settop(L, 1); return 1; }
+  if (!lt_optboolean(L, 3, 1)) { lua_settop(L, 1); return 1; }
   lt_push(L, em_dropout(x, p, em_rng_global()));
   return 1;
 }

@@ -63,7 +63,7 @@ typedef em_tensor *(*reduce_fn)(em_tensor *, int, int);
 static int reduce(lua_State *L, reduce_fn f, const char *name) {
   em_tensor *t = lt_check(L, 1);
   int dim = lua_isnoneornil(L, 2) ? EM_ALL : lt_check_dim(L, 2, t->ndim, name);
-  lt_push(L, f(t, dim, lua_toboolean(L, 3)));
+  lt_push(L, f(t, dim, lt_optboolean(L, 3, 0)));
   return 1;
 }
 static int m_sum(lua_State *L) { return reduce(L, em_sum, "sum"); }
@@ -82,7 +82,7 @@ static int extreme(lua_State *L, int is_max) {
   if (lua_isnoneornil(L, 2)) { lt_push(L, (is_max ? em_max : em_min)(t, EM_ALL, 0)); return 1; }
   if (lt_test(L, 2)) return binop(L, is_max ? EM_BIN_MAX : EM_BIN_MIN);   /* x:max(y): elementwise */
   int dim = lt_check_dim(L, 2, t->ndim, fn);
-  int keep = lua_toboolean(L, 3);
+  int keep = lt_optboolean(L, 3, 0);
   lt_push(L, (is_max ? em_max : em_min)(t, dim, keep));
   push_index(L, (is_max ? em_argmax : em_argmin)(t, dim, keep));
   return 2;
@@ -93,7 +93,7 @@ static int m_min(lua_State *L) { return extreme(L, 0); }
 static int arg_extreme(lua_State *L, int is_max) {
   em_tensor *t = lt_check(L, 1);
   int dim = lua_isnoneornil(L, 2) ? EM_ALL : lt_check_dim(L, 2, t->ndim, is_max ? "argmax" : "argmin");
-  push_index(L, (is_max ? em_argmax : em_argmin)(t, dim, lua_toboolean(L, 3)));
+  push_index(L, (is_max ? em_argmax : em_argmin)(t, dim, lt_optboolean(L, 3, 0)));
   return 1;
 }
 static int m_argmax(lua_State *L) { return arg_extreme(L, 1); }

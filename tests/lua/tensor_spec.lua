@@ -138,6 +138,13 @@ describe("elementwise ops", function()
       {"Tensor:narrow: argument 2 must be an integer %(got string%)", function() x:narrow(1, "a", 1) end, "type"},
       {"Tensor:clamp: argument 1 must be a number %(got string%)", function() x:clamp("a") end, "type"},
       {"Tensor:sum: argument 1 must be an integer %(got 1.5%)", function() x:sum(1.5) end, "value"},
+      -- keepdim and other flags are true or false: "no" and 0 would have been true
+      {"Tensor:sum: argument 2 must be true or false %(got string%)", function() x:sum(1, "no") end, "type"},
+      {"Tensor:max: argument 2 must be true or false %(got 0%)", function() x:max(1, 0) end, "type"},
+      {"Tensor:argmax: argument 2 must be true or false %(got table%)", function() x:argmax(1, {}) end, "type"},
+      {"ember.dropout: argument 3 must be true or false %(got string%)", function() ember.dropout(x, 0.5, "no") end, "type"},
+      {"ember.set_grad_enabled: argument 1 must be true or false %(got string%)",
+        function() ember.set_grad_enabled("no") end, "type"},
       {"ember.no_grad: argument 1 must be a function %(got 5%)", function() ember.no_grad(5) end, "type"},
       {"ember.cat: argument 1 must be a table %(got 5%)", function() ember.cat(5) end, "type"},
       {"ember.set_rng_state: argument 1 must be an RNG state from ember.get_rng_state %(got string%)",
