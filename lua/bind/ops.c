@@ -264,7 +264,9 @@ static int l_cat(lua_State *L) {
   for (int i = 1; i <= n; i++) {   /* positions count in the whole list, not in the groups folded below */
     lua_rawgeti(L, 1, i);
     em_tensor *t = lt_test(L, -1);
-    if (t && t->ndim == 0) return lt_error(L, "shape", "cat: zero-dimensional tensor (at position %d) cannot be concatenated", i);
+    if (!t && luaL_testudata(L, -1, EM_TENSOR_MT)) return lt_error(L, "state", "cat: element %d: tensor was closed", i);
+    if (!t) return lt_error(L, "type", "cat: element %d is a %s, expected a tensor", i, luaL_typename(L, -1));
+    if (t->ndim == 0) return lt_error(L, "shape", "cat: zero-dimensional tensor (at position %d) cannot be concatenated", i);
     lua_pop(L, 1);
   }
   lua_rawgeti(L, 1, 1);
@@ -279,9 +281,7 @@ static int l_cat(lua_State *L) {
     ts[0] = lt_check(L, -1);
     for (; k < EM_NODE_MAX_IN && i <= n; k++, i++) {
       lua_rawgeti(L, 1, i);
-      ts[k] = lt_test(L, -1);
-      if (!ts[k] && luaL_testudata(L, -1, EM_TENSOR_MT)) return lt_error(L, "state", "cat: element %d: tensor was closed", i);
-      if (!ts[k]) return lt_error(L, "type", "cat: element %d is a %s, expected a tensor", i, luaL_typename(L, -1));
+      ts[k] = lt_check(L, -1);   /* every element was checked above */
       lua_pop(L, 1);
     }
     lt_push(L, em_cat(k, ts, dim));

@@ -147,6 +147,9 @@ describe("elementwise ops", function()
         function() ember.set_grad_enabled("no") end, "type"},
       {"ember.no_grad: argument 1 must be a function %(got 5%)", function() ember.no_grad(5) end, "type"},
       {"ember.cat: argument 1 must be a table %(got 5%)", function() ember.cat(5) end, "type"},
+      -- the first element too (it was checked as stack slot -1: "argument -1 must be a tensor")
+      {"ember.cat: element 1 is a number, expected a tensor", function() ember.cat({5, x}) end, "type"},
+      {"ember.cat: element 3 is a string, expected a tensor", function() ember.cat({x, x, "x"}) end, "type"},
       {"ember.set_rng_state: argument 1 must be an RNG state from ember.get_rng_state %(got string%)",
         function() ember.set_rng_state("short") end, "value"},
       {"Tensor:index: the index must be an integer %(got 1.5%)", function() return x[1.5] end, "value"},
