@@ -137,7 +137,8 @@ describe("elementwise ops", function()
       -- a method numbers its arguments after self, as Lua does
       {"Tensor:narrow: argument 2 must be an integer %(got string%)", function() x:narrow(1, "a", 1) end, "type"},
       {"Tensor:clamp: argument 1 must be a number %(got string%)", function() x:clamp("a") end, "type"},
-      {"Tensor:sum: argument 1 must be an integer %(got 1.5%)", function() x:sum(1.5) end, "value"},
+      {"ember.sum: a dimension must be an integer %(got 1.5%)", function() x:sum(1.5) end, "value"},
+      {"ember.permute: a dimension must be an integer %(got string%)", function() ember.ones(2, 2):permute{1, "a"} end, "type"},
       -- keepdim and other flags are true or false: "no" and 0 would have been true
       {"Tensor:sum: argument 2 must be true or false %(got string%)", function() x:sum(1, "no") end, "type"},
       {"Tensor:max: argument 2 must be true or false %(got 0%)", function() x:max(1, 0) end, "type"},
