@@ -13,7 +13,7 @@
 #define LT_MAGIC 0x454d4252u   /* "EMBR" */
 typedef struct lt_box { em_tensor *t; unsigned magic; } lt_box;
 
-em_tensor *lt_check(lua_State *L, int idx);     /* borrowed; raises "bad argument" when not a tensor */
+em_tensor *lt_check(lua_State *L, int idx);     /* borrowed; raises lt_argerror when not an open tensor */
 em_tensor *lt_test(lua_State *L, int idx);      /* borrowed or NULL */
 /* pushes t as a new userdata, taking over the caller's reference. t == NULL raises em_error() as a
    Lua error (so `lt_push(L, em_add(a, b))` is the whole error path of an op). */
