@@ -126,22 +126,53 @@ static int push_key_of(lua_State *L, int fn, const char *prefix) {
   return best != NULL;
 }
 
+/* the best name for fn among ember's sub-tables (ember._process.wait): pushes it and returns 1, or
+   pushes nothing and returns 0. The table at ember is on top and stays. */
+static int push_sub_key_of(lua_State *L, int fn) {
+  int ember = lua_gettop(L), found = 0;
+  lua_pushnil(L);
+  while (lua_next(L, ember)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1) && !found) {
+      const char *sub = lua_tostring(L, -2);
+      lua_pushfstring(L, "ember.%s.", sub);
+      lua_insert(L, -2);   /* prefix under the sub-table, which push_key_of pops */
+      if (push_key_of(L, fn, lua_tostring(L, -2))) {
+        lua_remove(L, -2);   /* the prefix */
+        lua_insert(L, ember + 1);   /* the name under the key */
+        found = 1;
+        continue;
+      }
+    }
+    lua_settop(L, ember + found + 1);   /* the key */
+  }
+  return found;
+}
+
 /* pushes the public name of the running C function: "ember.KEY" for the key it has in the ember table
-   (ember.narrow and the method x:narrow are one function), "Tensor:KEY" for a method only, else the
-   field or method name it was called by, else "ember" (a local name such as f in `local f =
-   ember.narrow` says nothing) */
+   (ember.narrow and the method x:narrow are one function), "Tensor:KEY" for a method only,
+   "ember.SUB.KEY" for one of a sub-table (ember._process.wait), "Tensor:index" and "Tensor:__NAME" for
+   a metamethod, else the field or method name it was called by, else "ember" (a local name such as f
+   in `local f = ember.narrow` says nothing) */
 static void push_running_name(lua_State *L, const lua_Debug *ar) {
   lua_Debug self;
+  if (ar->name && ar->namewhat && strcmp(ar->namewhat, "metamethod") == 0) {
+    if (strcmp(ar->name, "index") == 0 || strcmp(ar->name, "newindex") == 0) lua_pushliteral(L, "Tensor:index");
+    else lua_pushfstring(L, "Tensor:__%s", ar->name);
+    return;
+  }
   if (lua_getstack(L, 0, &self) && lua_getinfo(L, "f", &self)) {
     int fn = lua_gettop(L), found = 0;
     lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     int loaded = lua_gettop(L);
-    if (lua_getfield(L, loaded, "ember") == LUA_TTABLE) found = push_key_of(L, fn, "ember.");
-    else lua_pop(L, 1);
-    if (!found) {
-      lt_push_methods(L);
-      if (lua_istable(L, -1)) found = push_key_of(L, fn, "Tensor:");
-      else lua_pop(L, 1);
+    if (lua_getfield(L, loaded, "ember") == LUA_TTABLE) {
+      lua_pushvalue(L, -1);
+      found = push_key_of(L, fn, "ember.");   /* pops the copy */
+      if (!found) {
+        lt_push_methods(L);
+        if (lua_istable(L, -1)) found = push_key_of(L, fn, "Tensor:");
+        else lua_pop(L, 1);
+      }
+      if (!found) found = push_sub_key_of(L, fn);
     }
     if (found) {
       lua_replace(L, fn);
@@ -150,7 +181,7 @@ static void push_running_name(lua_State *L, const lua_Debug *ar) {
     }
     lua_settop(L, fn - 1);
   }
-  if (ar->name && (strcmp(ar->namewhat, "method") == 0 || strcmp(ar->namewhat, "field") == 0))
+  if (ar->name && ar->namewhat && (strcmp(ar->namewhat, "method") == 0 || strcmp(ar->namewhat, "field") == 0))
     push_public_name(L, ar->name, strlen(ar->name));
   else lua_pushliteral(L, "ember");
 }

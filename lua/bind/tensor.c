@@ -85,8 +85,10 @@ static int tensor_gc(lua_State *L) {
 int lt_check_dim(lua_State *L, int idx, int ndim, const char *fn) {
   int ok;
   lua_Integer d = lua_tointegerx(L, idx, &ok);   /* idx may be a list's item on top (permute): no argument number */
-  if (!ok) return lt_error(L, lua_isnumber(L, idx) ? "value" : "type", "%s: a dimension must be an integer (got %s)", fn,
-                           lt_got(L, idx));
+  if (!ok) {
+    const char *kind = lua_isnumber(L, idx) ? "value" : "type";   /* before lt_got pushes: idx may be -1 */
+    return lt_error(L, kind, "%s: a dimension must be an integer (got %s)", fn, lt_got(L, idx));
+  }
   int lim = ndim > 0 ? ndim : 1;
   if (d == 0 || d > lim || d < -lim)
     return lt_error(L, "value", "%s: dimension %I out of range for a %d-d tensor (expected 1..%d or -%d..-1)", fn, d,

@@ -128,6 +128,8 @@ describe("elementwise ops", function()
   it("words a binding's argument errors as ember errors naming the function and the value", function()
     local E = require "ember.error"
     local x = ember.ones(3)
+    local closed = ember.zeros(2)
+    do local c <close> = closed end
     local cases = {
       {"ember.manual_seed: argument 1 must be an integer %(got 1.5%)", function() ember.manual_seed(1.5) end, "value"},
       {"ember.manual_seed: argument 1 must be an integer %(got nan%)", function() ember.manual_seed(0 / 0) end, "value"},
@@ -139,6 +141,11 @@ describe("elementwise ops", function()
       {"Tensor:clamp: argument 1 must be a number %(got string%)", function() x:clamp("a") end, "type"},
       {"ember.sum: a dimension must be an integer %(got 1.5%)", function() x:sum(1.5) end, "value"},
       {"ember.permute: a dimension must be an integer %(got string%)", function() ember.ones(2, 2):permute{1, "a"} end, "type"},
+      {"ember.permute: a dimension must be an integer %(got nan%)", function() ember.ones(2, 2):permute{1, 0 / 0} end, "value"},
+      -- metamethods are named after the operation, functions of a sub-table by their whole path
+      {"Tensor:index: argument 1 must be a tensor %(got a closed tensor%)", function() return closed[1] end, "state"},
+      {"Tensor:__len: argument 1 must be a tensor %(got a closed tensor%)", function() return #closed end, "state"},
+      {"ember._process.wait: argument 1 must be a table %(got 5%)", function() ember._process.wait(5) end, "type"},
       -- keepdim and other flags are true or false: "no" and 0 would have been true
       {"Tensor:sum: argument 2 must be true or false %(got string%)", function() x:sum(1, "no") end, "type"},
       {"Tensor:max: argument 2 must be true or false %(got 0%)", function() x:max(1, 0) end, "type"},
