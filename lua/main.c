@@ -49,13 +49,24 @@ int ember_docall(lua_State *L, int nargs, int nres) {
   return rc;
 }
 
+static int error_text(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
 /* prints the error on top ("ember: " and its text, then its traceback) and pops it; returns the exit
    status: 0 ok, 2 bad usage, 130 interrupted, 1 any other error */
 static int report(lua_State *L, int rc) {
   if (rc == LUA_OK) return 0;
+  /* the chunk has ended: a debug hook it left set must not run in what follows (a hook that raises
+     made the unprotected __tostring below abort the process: "PANIC: unprotected error") */
+  lua_sethook(L, NULL, 0, 0);
   int status = lt_error_status(L, -1);
-  const char *msg = luaL_tolstring(L, -1, NULL);
-  fprintf(stderr, "ember: %s\n", msg ? msg : "(error object)");
+  /* an ember error's text comes from its __tostring, Lua code: made under protection all the same */
+  lua_pushcfunction(L, error_text);
+  lua_pushvalue(L, -2);
+  const char *msg = lua_pcall(L, 1, 1, 0) == LUA_OK ? lua_tostring(L, -1) : NULL;
+  fprintf(stderr, "ember: %s\n", msg ? msg : "(an error whose text could not be made)");
   lua_pop(L, 1);
   if (lt_is_error(L, -1)) {
     if (lua_getfield(L, -1, "traceback") == LUA_TSTRING) fprintf(stderr, "%s\n", lua_tostring(L, -1));

@@ -108,4 +108,18 @@ describe("ember.error", function()
     assert.matches("^tests/lua/error_spec.lua:%d+: $", e.where)
     assert.equal("ember.loss.mse", e.fn)
   end)
+
+  it("is printed by the ember program even when a debug hook the script left set raises", function()
+    -- the hook ran again inside the error's __tostring, unprotected: "PANIC: unprotected error", abort
+    local h = dofile("tests/lua/spec_helper.lua")
+    local dir = h.tmpdir()
+    local _, run = h.runner(function() return dir end)
+    h.write(dir .. "/hook.lua", 'debug.sethook(function() ember.zeros(-1) end, "l")\nlocal x = 1\n')
+    for _, args in ipairs{"hook.lua", "run --runs r hook.lua"} do
+      local _, err, code = run(args)
+      assert.equal(1, code, args .. ": " .. err)
+      assert.matches("^ember: hook.lua:1: ember.zeros: size 1 must be a non%-negative integer %(got %-1%)", err)
+      assert.is_nil(err:find("PANIC", 1, true))
+    end
+  end)
 end)
