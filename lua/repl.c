@@ -320,10 +320,20 @@ static char **complete(const char *text, int start, int end) {
    the loop, after lua.c: try `return LINE` so an expression prints, else read more lines while the
    syntax error is at <eof> */
 
+/* pushes the global name without running the globals' __index: this C code is not under a pcall, so a
+   raising __index (the user's, or any Lua code while a debug hook the user set raises) would abort the
+   process ("PANIC: unprotected error") */
+static void raw_global(lua_State *L, const char *name) {
+  lua_pushglobaltable(L);
+  lua_pushstring(L, name);
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
+}
+
 /* the prompt: the global _PROMPT / _PROMPT2 when set (as in lua.c), else "> " / ">> " */
 static const char *get_prompt(lua_State *L, int first) {
   static char buf[256];
-  lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2");
+  raw_global(L, first ? "_PROMPT" : "_PROMPT2");
   const char *p = lua_tostring(L, -1);
   snprintf(buf, sizeof buf, "%s", p ? p : (first ? PROMPT1 : PROMPT2));
   lua_pop(L, 1);
@@ -414,7 +424,7 @@ static void run_chunk(lua_State *L) {
     int n = lua_gettop(L) - base;
     if (n > 0) {
       if (push_repl_fn(L, "print")) lua_insert(L, base + 1);
-      else { lua_getglobal(L, "print"); lua_insert(L, base + 1); }
+      else { raw_global(L, "print"); lua_insert(L, base + 1); }
       rc = ember_docall(L, n, 0);
     }
   }

@@ -194,6 +194,19 @@ wait_for E '^ember .*help' 10
 T send-keys -t repl Up
 T send-keys -t repl Enter
 check "a new session recalls the history with Up" E '^1001$'
+
+# the prompt is read between chunks, outside any pcall: a raising __index on the globals, or a debug
+# hook left raising, aborted the process there ("PANIC: unprotected error")
+type_line 'setmetatable(_G, nil); setmetatable(_G, {__index = function() error("no such global") end})'
+type_line '7 * 11'
+check "a globals table whose __index raises leaves the prompt working" E '^77$'
+type_line 'debug.sethook(function() error("raised by the hook") end, "l")'
+type_line '1 + 1'
+check "a debug hook that raises on every line gives errors, not an abort" F 'raised by the hook'
 T send-keys -t repl C-d
+n=100
+while [ "$n" -gt 0 ] && [ ! -s "$TMP/status" ]; do sleep 0.1; n=$((n - 1)); done
+st=$(cat "$TMP/status" 2>/dev/null)
+if [ "$st" = 0 ]; then ok "and Ctrl-D still leaves with status 0"; else not_ok "and Ctrl-D still leaves with status 0 (got '$st')"; screen | tail -n 8 | sed 's/^/#   /'; fi
 
 finish
