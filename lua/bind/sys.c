@@ -50,6 +50,24 @@ void ember_install_signals(lua_State *L) {
   if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, NULL);
 }
 
+/* ember._xpcall_unhooked(f, handler, ...) -> xpcall(f, handler, ...), after which a debug hook that f
+   left set is removed before any more Lua runs: Lua runs a line hook before the line, so a caller's
+   own debug.sethook() would come too late, and a hook that raises failed `ember run`'s code that closes
+   the script's runs (they stayed at status running). ember's interrupt hook stays armed. */
+static int l_xpcall_unhooked(lua_State *L) {
+  lt_checktype(L, 1, LUA_TFUNCTION);
+  lt_checktype(L, 2, LUA_TFUNCTION);
+  int n = lua_gettop(L);
+  lua_pushvalue(L, 2);   /* the handler, at n + 1 */
+  lua_pushvalue(L, 1);
+  for (int i = 3; i <= n; i++) lua_pushvalue(L, i);
+  int rc = lua_pcall(L, n - 2, LUA_MULTRET, n + 1);
+  if (lua_gethook(L) != stop_hook) lua_sethook(L, NULL, 0, 0);
+  lua_pushboolean(L, rc == LUA_OK);
+  lua_replace(L, n + 1);   /* over the handler: ok, then the results or the error */
+  return lua_gettop(L) - n;
+}
+
 static int l_interrupts(lua_State *L) { lua_pushinteger(L, interrupts); return 1; }
 static int l_reset_interrupts(lua_State *L) { (void)L; interrupts = 0; armed = 0; return 0; }
 static int l_graceful(lua_State *L) {
@@ -136,6 +154,7 @@ static int l_write_atomic(lua_State *L) {
 static const luaL_Reg fns[] = {
   {"_interrupts", l_interrupts}, {"_reset_interrupts", l_reset_interrupts}, {"_graceful", l_graceful},
   {"clock", l_clock}, {"isatty", l_isatty}, {"terminal_size", l_terminal_size}, {"hostname", l_hostname},
-  {"getpid", l_getpid}, {"_write_atomic", l_write_atomic}, {NULL, NULL}};
+  {"getpid", l_getpid}, {"_write_atomic", l_write_atomic}, {"_xpcall_unhooked", l_xpcall_unhooked},
+  {NULL, NULL}};
 
 void ember_open_sys(lua_State *L) { ember_register(L, fns); }

@@ -207,6 +207,16 @@ describe("ember run closes its runs", function()
     assert.matches("^%d%d%d%d%-", meta.end_time)
   end)
 
+  it("closes the script's runs even when it leaves a debug hook set that raises", function()
+    -- Lua runs a line hook before each line: ember's own code after the script failed in it, and the
+    -- run stayed at status running
+    write(root .. "/hooked.lua", 'local r = ember.run{name = "hooked"}\nr:log{epoch = 1, loss = 2}\n'
+      .. 'debug.sethook(function() error("raised by the hook") end, "l")\n')
+    local _, err, code = ember("run hooked.lua")
+    assert.equal(0, code, err)
+    assert.equal("finished", kv(the_run("runs/hooked") .. "/meta.tsv").status)
+  end)
+
   it("on SIGHUP as on SIGTERM: last.ckpt written, status interrupted, exit 130", function()
     local out = sh(("EMBER_PATH=%s SLOW=0.02 timeout --foreground 60 %s run train.lua --set epochs=100000 >run.out 2>run.err & "
       .. "pid=$!; n=0; while [ $n -lt 600 ]; do f=$(ls runs/train/*/metrics.tsv 2>/dev/null | head -n 1); "

@@ -127,7 +127,7 @@ local function run_script(o, chunk)
     exit_closing(s, code)
     return real_exit(code, close)
   end
-  local ok, e = xpcall(chunk, handler, table.unpack(o.script_args))
+  local ok, e = ember._xpcall_unhooked(chunk, handler, table.unpack(o.script_args))
   os.exit = real_exit
   local status = 0
   if ok then
